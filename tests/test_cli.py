@@ -1,0 +1,162 @@
+"""The ``vision-audit`` command as a newcomer runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from azure.ai.vision.imageanalysis import ImageAnalysisClient
+from azure.core.credentials import AzureKeyCredential
+from azure.core.exceptions import ClientAuthenticationError
+
+from vision_audit.__main__ import main
+from vision_audit.testing import make_test_image
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vision_audit", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+class TestHelp:
+    """Every command explains itself."""
+
+    @pytest.mark.parametrize("command", [[], ["demo"], ["emulator"]])
+    def test_help(self, command: list[str]) -> None:
+        """``--help`` exits 0 and describes the command."""
+        completed = _run(*command, "--help")
+
+        assert 0 == completed.returncode
+        assert "usage: vision-audit" in completed.stdout
+
+    def test_no_command_is_bad_usage(self) -> None:
+        """Without a command: usage on stderr and exit 2."""
+        completed = _run()
+
+        assert 2 == completed.returncode
+        assert "required: COMMAND" in completed.stderr
+
+
+class TestEmulatorCommand:
+    """``vision-audit emulator`` in its own process."""
+
+    def test_serves_the_sdk(self, tmp_path: Path) -> None:
+        """It prints its endpoint, takes its key from the environment, and serves."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vision_audit", "emulator", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "VISION_AUDIT_EMULATOR_KEY": "from-env"},
+        )
+        try:
+            endpoint = process.stdout.readline().rsplit(" ", 1)[-1].strip()
+            with ImageAnalysisClient(endpoint, AzureKeyCredential("from-env")) as client:
+                result = client.analyze(image_data=make_test_image(), visual_features=["tags"])
+            with ImageAnalysisClient(endpoint, AzureKeyCredential("other")) as client:
+                with pytest.raises(ClientAuthenticationError):
+                    client.analyze(image_data=make_test_image(), visual_features=["tags"])
+        finally:
+            process.terminate()
+            _, stderr = process.communicate(timeout=10)
+
+        assert endpoint.startswith("http://127.0.0.1:")
+        assert result.tags.list
+        assert "POST /computervision/imageanalysis:analyze 200" in stderr
+        assert "from-env" not in stderr
+
+    def test_missing_images_folder(self, tmp_path: Path) -> None:
+        """A folder that does not exist is bad usage, named."""
+        completed = _run("emulator", "--images", str(tmp_path / "nope"), "--port", "0")
+
+        assert 2 == completed.returncode
+        assert "nope" in completed.stderr
+        assert "does not exist" in completed.stderr
+
+    def test_broken_sidecar(self, tmp_path: Path) -> None:
+        """A sidecar that is not a valid script stops start-up, naming file and key."""
+        (tmp_path / "car.png").write_bytes(make_test_image(image_format="PNG"))
+        (tmp_path / "car.json").write_text(json.dumps({"tags": {"car": "high"}}))
+
+        completed = _run("emulator", "--images", str(tmp_path), "--port", "0")
+
+        assert 2 == completed.returncode
+        assert "car.json" in completed.stderr
+        assert "tags.car" in completed.stderr
+
+    def test_port_in_use(self) -> None:
+        """A port that is taken is reported, not a traceback."""
+        import socket
+
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            completed = _run("emulator", "--port", str(taken.getsockname()[1]))
+
+        assert 2 == completed.returncode
+        assert "cannot listen" in completed.stderr
+        assert "Traceback" not in completed.stderr
+
+
+class TestDemoCommand:
+    """``vision-audit demo``, the product's main job."""
+
+    def test_demo(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """The workload runs through the SDK, fails where Azure would, says where outputs went."""
+        output = tmp_path / "out"
+
+        code = main(["demo", "--output", str(output)])
+
+        printed = capsys.readouterr().out
+        records = [json.loads(line) for line in (output / "calls.jsonl").read_text().splitlines()]
+        assert 0 == code
+        assert 13 == len(records)
+        assert {"retail-shelf-analytics", "insurance-claim-assessment", "patient-intake"} == {
+            r["purpose"] for r in records
+        }
+        failures = {r["name"]: (r["status"], r["error_code"]) for r in records if r["outcome"] == "error"}
+        assert {
+            "claim 1043 photo": (500, "InternalServerError"),
+            "claim 1044 missing photo": (400, "InvalidRequest"),
+            "intake upload (cut off)": (400, "InvalidRequest/InvalidImageFormat"),
+            "profile picture": (400, "InvalidRequest/InvalidImageSize"),
+        } == failures
+        hallway = next(r for r in records if r["name"] == "intake hallway camera")
+        assert 1 == hallway["people"]
+        assert "wheelchair" in {t["name"] for t in hallway["tags"]}
+        assert str(output / "calls.jsonl") in printed
+
+    def test_call_log_holds_no_content_or_secrets(self, tmp_path: Path) -> None:
+        """No SAS signature, caption or read text reaches the call log."""
+        main(["demo", "--output", str(tmp_path)])
+
+        log = (tmp_path / "calls.jsonl").read_text()
+        assert "sig=" not in log
+        assert "AMOXICILLIN" not in log
+        assert "wheelchair in a hallway" not in log
+
+
+class TestExamples:
+    """The examples run as their READMEs say."""
+
+    def test_emulator_example(self) -> None:
+        """examples/emulator/main.py prints a gender-neutral caption and the tags."""
+        script = Path(__file__).parents[1] / "examples" / "emulator" / "main.py"
+
+        completed = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+        )
+
+        assert 0 == completed.returncode, completed.stderr
+        assert "caption: a person pushing a wheelchair" in completed.stdout
+        assert "tags: person 0.97, wheelchair 0.92" in completed.stdout

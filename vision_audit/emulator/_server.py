@@ -1,0 +1,459 @@
+"""The HTTP side of the emulator: routing, authentication, bodies and answers."""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import http.client
+import ipaddress
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path, PurePosixPath
+from threading import Lock
+from typing import TYPE_CHECKING, Final
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from vision_audit.emulator import _errors, _validate
+from vision_audit.emulator._generate import AnalysisOptions, generate_result
+from vision_audit.emulator._images import ACCEPTED_FORMATS, DecodedImage, decode_image
+from vision_audit.emulator._scripts import (
+    Script,
+    ScriptError,
+    load_sidecar,
+    read_embedded_script,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+logger = logging.getLogger("vision_audit.emulator")
+
+ANALYZE_PATH: Final = "/computervision/imageanalysis:analyze"
+IMAGES_PATH: Final = "/images/"
+# Regions where Caption and DenseCaptions are offered (Image Analysis 4.0 docs).
+CAPTION_REGIONS: Final = frozenset(
+    {
+        "East US",
+        "France Central",
+        "Korea Central",
+        "North Europe",
+        "Southeast Asia",
+        "West Europe",
+        "West US",
+    }
+)
+_IMAGE_SUFFIXES: Final = frozenset(
+    {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".ico", ".tif", ".tiff", ".mpo"}
+)
+_FETCH_TIMEOUT_S: Final = 5.0
+_MAX_REDIRECTS: Final = 3
+_DISCARD_LIMIT: Final = 4 * _errors.MAX_IMAGE_BYTES
+_IDLE_TIMEOUT_S: Final = 120.0
+_MEDIA_BINARY: Final = frozenset({"application/octet-stream", "multipart/form-data"})
+
+
+@dataclass
+class ScriptBook:
+    """Scripts by image SHA-256 and sidecars by path, shared by every request."""
+
+    images_dir: Path | None
+    _by_digest: dict[str, Script] = field(default_factory=dict)
+    _lock: Lock = field(default_factory=Lock)
+
+    def add(self, digest: str, script: Script) -> None:
+        """Script the result of the image whose SHA-256 is *digest*."""
+        with self._lock:
+            self._by_digest[digest] = script
+
+    def get(self, digest: str) -> Script | None:
+        """Return the script registered for *digest*, if any."""
+        with self._lock:
+            return self._by_digest.get(digest)
+
+    def index_images_dir(self) -> int:
+        """
+        Read every sidecar under the images folder, keyed by its image's SHA-256.
+
+        Returns:
+            How many scripted images were found.
+
+        Raises:
+            ScriptError: A sidecar is not valid; the message names it.
+        """
+        if self.images_dir is None:
+            return 0
+        count = 0
+        for image_path in sorted(self.images_dir.rglob("*")):
+            if image_path.suffix.lower() not in _IMAGE_SUFFIXES:
+                continue
+            sidecar = sidecar_for(image_path)
+            if sidecar is None:
+                continue
+            import hashlib  # noqa: PLC0415 - only needed at start-up
+
+            digest = hashlib.sha256(image_path.read_bytes()).hexdigest()
+            self.add(digest, load_sidecar(sidecar))
+            count += 1
+        return count
+
+
+def sidecar_for(image_path: Path) -> Path | None:
+    """``photo.json`` or ``photo.jpg.json`` next to ``photo.jpg``, if present."""
+    for candidate in (
+        image_path.with_suffix(".json"),
+        image_path.with_name(image_path.name + ".json"),
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """What an emulator instance was started with."""
+
+    key: str | None
+    region: str
+    book: ScriptBook
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _safe_child(root: Path, relative: str) -> Path | None:
+    """*relative* under *root*, or None when it would leave *root*."""
+    parts = [p for p in PurePosixPath(unquote(relative)).parts if p not in {"/", ""}]
+    if not parts or any(p in {".", ".."} for p in parts):
+        return None
+    candidate = root.joinpath(*parts)
+    try:
+        candidate.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    return candidate if candidate.is_file() else None
+
+
+class EmulatorHandler(BaseHTTPRequestHandler):
+    """One connection: HTTP/1.1 keep-alive, Nagle off, one write per answer."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    timeout = _IDLE_TIMEOUT_S
+    server: EmulatorHTTPServer
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Route http.server's own complaints to logging, not stderr."""
+        logger.debug(format, *args)
+
+    def _write(self, status: int, body: bytes, headers: Iterable[tuple[str, str]]) -> None:
+        reason = HTTPStatus(status).phrase
+        lines = [f"HTTP/1.1 {status} {reason}"]
+        lines.extend(f"{name}: {value}" for name, value in headers)
+        lines.append(f"Content-Length: {len(body)}")
+        lines.append(f"Date: {formatdate(usegmt=True)}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head + body)
+        self.wfile.flush()
+
+    def _service_headers(self) -> list[tuple[str, str]]:
+        request_id = str(uuid.uuid4())
+        return [
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("apim-request-id", request_id),
+            ("request-id", request_id),
+            ("Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload"),
+            ("x-content-type-options", "nosniff"),
+            ("api-supported-versions", _validate.API_VERSION),
+            ("x-ms-region", self.server.settings.region),
+            ("CSP-Billing-Usage", "CognitiveServices.ComputerVision.Transaction=1"),
+        ]
+
+    def _send_error(self, error: _errors.ServiceError) -> None:
+        if error.gateway:
+            headers = [
+                ("apim-request-id", str(uuid.uuid4())),
+                ("Content-Type", "application/json"),
+            ]
+        else:
+            headers = [*self._service_headers(), ("x-ms-error-code", error.code)]
+        self._write(error.status, error.body(), headers)
+
+    def _read_body(self) -> bytes | None:
+        """
+        Read the whole body, or as much as the size check needs.
+
+        Returns:
+            The body, or None when it is larger than the service accepts (it is
+            drained, or the connection is closed after the answer).
+        """
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > _errors.MAX_IMAGE_BYTES:
+            if length > _DISCARD_LIMIT:
+                self.close_connection = True
+                return None
+            remaining = length
+            while remaining:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes | None:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in {b"\r\n", b"\n", b""}:
+                    pass
+                break
+            total += size
+            if total > _errors.MAX_IMAGE_BYTES:
+                self.close_connection = True
+                return None
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
+        return b"".join(parts)
+
+    # -- routing ------------------------------------------------------------------
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        """Serve files of the images folder, so URL mode can point at them."""
+        started = time.perf_counter()
+        split = urlsplit(self.path)
+        images_dir = self.server.settings.book.images_dir
+        path = None
+        if images_dir is not None and split.path.startswith(IMAGES_PATH):
+            path = _safe_child(images_dir, split.path[len(IMAGES_PATH) :])
+        if path is None:
+            self._send_error(_errors.resource_not_found())
+            self._log(404, started)
+            return
+        self._write(200, path.read_bytes(), [("Content-Type", "application/octet-stream")])
+        self._log(200, started)
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        """Answer an analyze request, or the error the service would give."""
+        started = time.perf_counter()
+        body = self._read_body()
+        features = ""
+        try:
+            split = urlsplit(self.path)
+            if split.path != ANALYZE_PATH:
+                raise _errors.resource_not_found()  # noqa: TRY301
+            query = parse_qs(split.query, keep_blank_values=True)
+            if query.get("api-version", [""])[-1] != _validate.API_VERSION:
+                raise _errors.resource_not_found()  # noqa: TRY301
+            self._authorize()
+            options = _validate.parse_options(query)
+            features = ",".join(sorted(options.features))
+            self._check_region(options)
+            decoded, script = self._image(body)
+            if script is not None and script.latency_ms:
+                time.sleep(script.latency_ms / 1000)
+            if script is not None and script.error is not None:
+                scripted = script.error
+                raise _errors.ServiceError(  # noqa: TRY301
+                    scripted.status,
+                    scripted.code,
+                    scripted.message,
+                    scripted.inner_code,
+                    scripted.inner_message,
+                )
+            result = generate_result(decoded.facts, options, script)
+        except _errors.ServiceError as error:
+            self._send_error(error)
+            self._log(error.status, started, features, error.code)
+            return
+        except Exception:
+            # A bug here must look like the service's own 500, not a dropped socket.
+            logger.exception("emulator failure on %s", urlsplit(self.path).path)
+            error = _errors.internal_error()
+            self._send_error(error)
+            self._log(error.status, started, features, error.code)
+            return
+        payload = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
+        self._write(200, payload.encode(), self._service_headers())
+        self._log(200, started, features)
+
+    do_PUT = do_DELETE = do_PATCH = do_GET  # noqa: N815 - unknown operations: 404
+
+    def _log(self, status: int, started: float, features: str = "", code: str = "") -> None:
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        # The path only: the query holds nothing secret, but keep logs uniform.
+        logger.info(
+            "%s %s %d %s%s %.1fms",
+            self.command,
+            urlsplit(self.path).path,
+            status,
+            f"features={features} " if features else "",
+            f"code={code}" if code else "",
+            elapsed_ms,
+        )
+
+    # -- checks -------------------------------------------------------------------
+
+    def _authorize(self) -> None:
+        key = self.headers.get("Ocp-Apim-Subscription-Key")
+        authorization = self.headers.get("Authorization", "")
+        if key is None:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                # Entra ID tokens are not validated: there is no tenant here.
+                return
+            raise _errors.missing_key()
+        expected = self.server.settings.key
+        if not key or (expected is not None and key != expected):
+            raise _errors.invalid_key()
+
+    def _check_region(self, options: AnalysisOptions) -> None:
+        if self.server.settings.region in CAPTION_REGIONS:
+            return
+        if "caption" in options.features:
+            raise _errors.feature_not_in_region("Caption")
+        if "denseCaptions" in options.features:
+            raise _errors.feature_not_in_region("DenseCaptions")
+
+    def _image(self, body: bytes | None) -> tuple[DecodedImage, Script | None]:
+        content_type = self.headers.get("Content-Type", "")
+        media = content_type.split(";")[0].strip().lower()
+        book = self.server.settings.book
+        sidecar_script: Script | None = None
+        if media == "application/json":
+            if body is None:
+                raise _errors.invalid_image_size()
+            data, sidecar_script = self._fetch_url(body)
+        elif media in _MEDIA_BINARY:
+            if body is None:
+                raise _errors.invalid_image_size()
+            data = _multipart_payload(content_type, body) if media.startswith("multipart") else body
+        else:
+            raise _errors.unsupported_content_type(content_type)
+        decoded = decode_image(data)
+        script = sidecar_script or book.get(decoded.facts.sha256)
+        if script is None:
+            try:
+                script = read_embedded_script(decoded.image, source="embedded script")
+            except ScriptError as err:
+                logger.warning("ignoring an invalid embedded script: %s", err)
+        return decoded, script
+
+    def _fetch_url(self, body: bytes) -> tuple[bytes, Script | None]:
+        try:
+            document = json.loads(body)
+            url = document["url"]
+            if not isinstance(url, str):
+                raise TypeError(url)  # noqa: TRY301
+            split = urlsplit(url)
+            if split.scheme not in {"http", "https"} or not split.hostname:
+                raise ValueError(url)  # noqa: TRY301
+        except (ValueError, KeyError, TypeError) as err:
+            raise _errors.url_not_accessible() from err
+        images_dir = self.server.settings.book.images_dir
+        if _is_loopback(split.hostname):
+            own = self.server.server_address[1] == (split.port or 80)
+            if own and images_dir is not None and split.path.startswith(IMAGES_PATH):
+                return self._read_image_file(images_dir, split.path[len(IMAGES_PATH) :])
+            return _fetch_loopback(url), None
+        # Anything else never leaves the machine: it names a file of --images.
+        if images_dir is None:
+            raise _errors.url_not_accessible()
+        try:
+            return self._read_image_file(images_dir, split.path)
+        except _errors.ServiceError:
+            return self._read_image_file(images_dir, PurePosixPath(split.path).name)
+
+    def _read_image_file(self, root: Path, relative: str) -> tuple[bytes, Script | None]:
+        path = _safe_child(root, relative)
+        if path is None:
+            raise _errors.url_not_accessible()
+        sidecar = sidecar_for(path)
+        script = None
+        if sidecar is not None:
+            try:
+                script = load_sidecar(sidecar)
+            except ScriptError as err:
+                logger.warning("ignoring an invalid sidecar: %s", err)
+        return path.read_bytes(), script
+
+
+def _fetch_loopback(url: str) -> bytes:
+    """GET *url* from a loopback server, following loopback redirects only."""
+    for _ in range(_MAX_REDIRECTS + 1):
+        split = urlsplit(url)
+        if not split.hostname or not _is_loopback(split.hostname):
+            raise _errors.url_not_accessible()
+        connection_type = (
+            http.client.HTTPSConnection if split.scheme == "https" else http.client.HTTPConnection
+        )
+        connection = connection_type(split.hostname, split.port, timeout=_FETCH_TIMEOUT_S)
+        target = split.path or "/"
+        if split.query:
+            target += "?" + split.query
+        try:
+            connection.request("GET", target)
+            response = connection.getresponse()
+            if response.status in {301, 302, 303, 307, 308}:
+                location = response.getheader("Location")
+                if not location:
+                    raise _errors.url_not_accessible()
+                url = location if "://" in location else f"{split.scheme}://{split.netloc}{location}"
+                continue
+            if response.status != 200:  # noqa: PLR2004
+                raise _errors.url_not_accessible()
+            data = response.read(_errors.MAX_IMAGE_BYTES + 1)
+        except OSError as err:
+            raise _errors.url_not_accessible() from err
+        finally:
+            connection.close()
+        if len(data) > _errors.MAX_IMAGE_BYTES:
+            raise _errors.invalid_image_size()
+        return data
+    raise _errors.url_not_accessible()
+
+
+def _multipart_payload(content_type: str, body: bytes) -> bytes:
+    """The first part of a ``multipart/form-data`` body."""
+    parser = email.parser.BytesParser(policy=email.policy.HTTP)
+    message = parser.parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    for part in message.iter_parts() if message.is_multipart() else ():
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            return payload
+    raise _errors.invalid_image_format()
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    """A thread per connection; threads die with the process."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], settings: ServerSettings) -> None:
+        """Bind *address* and serve with *settings*."""
+        self.settings = settings
+        super().__init__(address, EmulatorHandler)
+
+
+__all__ = ["ACCEPTED_FORMATS", "EmulatorHTTPServer", "ScriptBook", "ServerSettings"]
