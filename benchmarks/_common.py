@@ -8,15 +8,18 @@ import random
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from PIL import Image
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def photo_200kb() -> bytes:
     """A deterministic JPEG of about 200 KB (noise compresses like a busy photo)."""
-    width, height = 560, 420
+    width, height = 700, 525
     noise = random.Random(2026).randbytes(width * height * 3)
     image = Image.frombytes("RGB", (width, height), noise)
     buffer = io.BytesIO()
@@ -45,4 +48,6 @@ def emulator_process(key: str) -> Iterator[str]:
 
 def percentile(samples: list[float], fraction: float) -> float:
     """The *fraction* quantile of *samples* (inclusive method)."""
-    return statistics.quantiles(samples, n=100, method="inclusive")[round(fraction * 100) - 1]
+    return statistics.quantiles(samples, n=100, method="inclusive")[
+        round(fraction * 100) - 1
+    ]

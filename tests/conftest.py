@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from azure.ai.vision.imageanalysis import ImageAnalysisClient
 from azure.core.credentials import AzureKeyCredential
-
 from vision_audit.emulator import Emulator
 from vision_audit.testing import make_test_image
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 EMULATOR_KEY = "test-key-0123456789abcdef"
 RESOURCES = Path(__file__).parent / "resources"
@@ -27,7 +29,9 @@ def _images_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         make_test_image(image_format="PNG", seed=2, width=800, height=600)
     )
     (folder / "claims" / "car.json").write_text(
-        json.dumps({"tags": {"car": 0.99, "dent": 0.42}, "caption": "a car with a dent"})
+        json.dumps(
+            {"tags": {"car": 0.99, "dent": 0.42}, "caption": "a car with a dent"}
+        )
     )
     (folder / "ward.jpg").write_bytes(make_test_image(seed=3))
     (folder / "ward.jpg.json").write_text(
@@ -65,11 +69,13 @@ class RawResponse:
     """An HTTP answer as bytes on the wire: status, headers and body."""
 
     def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        """Keep the parts of one answer."""
         self.status = status
         self.headers = headers
         self.body = body
 
     def json(self) -> object:
+        """The body, parsed."""
         return json.loads(self.body)
 
 
@@ -89,8 +95,10 @@ def _post(emulator: Emulator):
         path: str = "/computervision/imageanalysis:analyze",
         method: str = "POST",
     ) -> RawResponse:
-        sent = {"Ocp-Apim-Subscription-Key": EMULATOR_KEY,
-                "Content-Type": "application/octet-stream"}
+        sent = {
+            "Ocp-Apim-Subscription-Key": EMULATOR_KEY,
+            "Content-Type": "application/octet-stream",
+        }
         sent.update(headers or {})
         sent = {k: v for k, v in sent.items() if v is not None}
         connection = http.client.HTTPConnection(split.hostname, split.port, timeout=30)

@@ -12,12 +12,13 @@ import pytest
 from azure.ai.vision.imageanalysis import ImageAnalysisClient
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import ClientAuthenticationError
-
 from vision_audit.__main__ import main
 from vision_audit.testing import make_test_image
 
 
-def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "vision_audit", *args],
         capture_output=True,
@@ -26,6 +27,18 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+def _first_line(process: subprocess.Popen[str], timeout: float = 30) -> str:
+    """The first line the process prints, or a failure instead of a hang."""
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            process.kill()
+            pytest.fail(f"no output within {timeout} s")
+    return process.stdout.readline()
 
 
 class TestHelp:
@@ -60,12 +73,18 @@ class TestEmulatorCommand:
             env={**os.environ, "VISION_AUDIT_EMULATOR_KEY": "from-env"},
         )
         try:
-            endpoint = process.stdout.readline().rsplit(" ", 1)[-1].strip()
-            with ImageAnalysisClient(endpoint, AzureKeyCredential("from-env")) as client:
-                result = client.analyze(image_data=make_test_image(), visual_features=["tags"])
+            endpoint = _first_line(process).rsplit(" ", 1)[-1].strip()
+            with ImageAnalysisClient(
+                endpoint, AzureKeyCredential("from-env")
+            ) as client:
+                result = client.analyze(
+                    image_data=make_test_image(), visual_features=["tags"]
+                )
             with ImageAnalysisClient(endpoint, AzureKeyCredential("other")) as client:
                 with pytest.raises(ClientAuthenticationError):
-                    client.analyze(image_data=make_test_image(), visual_features=["tags"])
+                    client.analyze(
+                        image_data=make_test_image(), visual_features=["tags"]
+                    )
         finally:
             process.terminate()
             _, stderr = process.communicate(timeout=10)
@@ -112,19 +131,28 @@ class TestDemoCommand:
     """``vision-audit demo``, the product's main job."""
 
     def test_demo(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        """The workload runs through the SDK, fails where Azure would, says where outputs went."""
+        """The workload runs through the SDK, fails where Azure would, names outputs."""
         output = tmp_path / "out"
 
         code = main(["demo", "--output", str(output)])
 
         printed = capsys.readouterr().out
-        records = [json.loads(line) for line in (output / "calls.jsonl").read_text().splitlines()]
+        records = [
+            json.loads(line)
+            for line in (output / "calls.jsonl").read_text().splitlines()
+        ]
         assert 0 == code
         assert 13 == len(records)
-        assert {"retail-shelf-analytics", "insurance-claim-assessment", "patient-intake"} == {
-            r["purpose"] for r in records
+        assert {
+            "retail-shelf-analytics",
+            "insurance-claim-assessment",
+            "patient-intake",
+        } == {r["purpose"] for r in records}
+        failures = {
+            r["name"]: (r["status"], r["error_code"])
+            for r in records
+            if r["outcome"] == "error"
         }
-        failures = {r["name"]: (r["status"], r["error_code"]) for r in records if r["outcome"] == "error"}
         assert {
             "claim 1043 photo": (500, "InternalServerError"),
             "claim 1044 missing photo": (400, "InvalidRequest"),
@@ -154,7 +182,11 @@ class TestExamples:
         script = Path(__file__).parents[1] / "examples" / "emulator" / "main.py"
 
         completed = subprocess.run(
-            [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+            [sys.executable, str(script)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
         assert 0 == completed.returncode, completed.stderr

@@ -6,12 +6,14 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from vision_audit import environment_variables as env
 from vision_audit.version import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 EXIT_OK: Final = 0
 EXIT_CHECK_FAILED: Final = 1
@@ -21,7 +23,11 @@ EXIT_USAGE: Final = 2
 def _emulator(args: argparse.Namespace) -> int:
     from vision_audit.emulator import Emulator, ScriptError  # noqa: PLC0415
 
-    key = args.key if args.key is not None else os.environ.get(env.VISION_AUDIT_EMULATOR_KEY)
+    key = (
+        args.key
+        if args.key is not None
+        else os.environ.get(env.VISION_AUDIT_EMULATOR_KEY)
+    )
     logging.basicConfig(
         level=logging.INFO if not args.quiet else logging.WARNING,
         format="%(asctime)s %(name)s %(message)s",
@@ -29,7 +35,11 @@ def _emulator(args: argparse.Namespace) -> int:
     )
     try:
         emulator = Emulator(
-            host=args.host, port=args.port, key=key, images=args.images, region=args.region
+            host=args.host,
+            port=args.port,
+            key=key,
+            images=args.images,
+            region=args.region,
         )
     except ValueError as err:
         print(f"vision-audit emulator: error: {err}", file=sys.stderr)
@@ -46,8 +56,11 @@ def _emulator(args: argparse.Namespace) -> int:
         print(f"vision-audit emulator: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as err:
-        print(f"vision-audit emulator: error: cannot listen on {args.host}:{args.port}: {err}",
-              file=sys.stderr)
+        print(
+            f"vision-audit emulator: error: cannot listen on "
+            f"{args.host}:{args.port}: {err}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     auth = "the key you were given" if key else "any key"
     print(
@@ -84,14 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
             "Exit codes: 0 ok, 1 a check failed, 2 bad usage."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = commands.add_parser(
         "demo",
         help="run the demo workload against a local emulator",
         description=(
-            "Draw realistic pictures, start the Image Analysis emulator in this process "
+            "Draw realistic pictures, start the Image Analysis emulator in this "
+            "process "
             "and send a workload of several purposes through the real Azure SDK, "
             "including calls that fail; then say where the outputs went."
         ),
@@ -114,9 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
             "photo.json next to photo.jpg in --images."
         ),
     )
-    emulator.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     emulator.add_argument(
-        "--port", type=int, default=5000, help="port to bind, 0 for any free one (default: %(default)s)"
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    emulator.add_argument(
+        "--port",
+        type=int,
+        default=5000,
+        help="port to bind, 0 for any free one (default: %(default)s)",
     )
     emulator.add_argument(
         "--key",
@@ -131,15 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--images",
         default=None,
         metavar="DIR",
-        help="folder of images and JSON sidecar scripts, for URL mode and scripted results",
+        help="folder of images and JSON sidecar scripts, for URL mode and scripts",
     )
     emulator.add_argument(
         "--region",
         default="West US",
-        help="Azure region to behave as; caption features are refused where Azure lacks them "
+        help="Azure region to behave as; caption features are refused where Azure "
+        "lacks them "
         "(default: %(default)s)",
     )
-    emulator.add_argument("--quiet", action="store_true", help="log warnings only, not each request")
+    emulator.add_argument(
+        "--quiet", action="store_true", help="log warnings only, not each request"
+    )
     emulator.set_defaults(handler=_emulator)
     return parser
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["make_test_image"]
 
@@ -36,6 +39,7 @@ def make_test_image(
         The encoded image.
 
     .. versionadded:: 0.1.0
+
     """
     image = Image.new("RGB", (width, height), colour)
     draw = ImageDraw.Draw(image)
@@ -44,7 +48,9 @@ def make_test_image(
         shade = (seed * 37 + index * 41) % 256
         x = (seed * 13 + index * step) % max(1, width - step)
         y = (seed * 7 + index * step) % max(1, height - step)
-        draw.rectangle((x, y, x + step, y + step), fill=(shade, 255 - shade, (shade * 3) % 256))
+        draw.rectangle(
+            (x, y, x + step, y + step), fill=(shade, 255 - shade, (shade * 3) % 256)
+        )
     if script is not None:
         from vision_audit.emulator import embed_script  # noqa: PLC0415
 

@@ -12,9 +12,10 @@ import os
 from azure.ai.vision.imageanalysis import ImageAnalysisClient
 from azure.ai.vision.imageanalysis.models import VisualFeatures
 from azure.core.credentials import AzureKeyCredential
-
 from vision_audit.emulator import Emulator
 from vision_audit.testing import make_test_image
+
+PERSON_THRESHOLD = 0.5
 
 
 def analyze(endpoint: str, key: str) -> None:
@@ -22,19 +23,25 @@ def analyze(endpoint: str, key: str) -> None:
     picture = make_test_image(
         width=800,
         height=600,
-        script={"caption": "a man pushing a wheelchair", "tags": {"person": 0.97,
-                "wheelchair": 0.92}, "people": 1},
+        script={
+            "caption": "a man pushing a wheelchair",
+            "tags": {"person": 0.97, "wheelchair": 0.92},
+            "people": 1,
+        },
     )
     with ImageAnalysisClient(endpoint, AzureKeyCredential(key)) as client:
         result = client.analyze(
             image_data=picture,
-            visual_features=[VisualFeatures.CAPTION, VisualFeatures.TAGS,
-                             VisualFeatures.PEOPLE],
+            visual_features=[
+                VisualFeatures.CAPTION,
+                VisualFeatures.TAGS,
+                VisualFeatures.PEOPLE,
+            ],
             gender_neutral_caption=True,
         )
     print(f"caption: {result.caption.text} ({result.caption.confidence:.2f})")
     print("tags:", ", ".join(f"{t.name} {t.confidence:.2f}" for t in result.tags.list))
-    people = [p for p in result.people.list if p.confidence >= 0.5]
+    people = [p for p in result.people.list if p.confidence >= PERSON_THRESHOLD]
     print(f"people: {len(people)} (of {len(result.people.list)} detections)")
 
 

@@ -9,7 +9,6 @@ from azure.ai.vision.imageanalysis import ImageAnalysisClient
 from azure.ai.vision.imageanalysis.models import VisualFeatures
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
-
 from vision_audit.emulator import Emulator
 from vision_audit.testing import make_test_image
 
@@ -52,7 +51,9 @@ class TestRequestErrors:
     def test_unsupported_language(self, client: ImageAnalysisClient) -> None:
         """A language code the service does not support."""
         with pytest.raises(HttpResponseError) as info:
-            client.analyze(image_data=make_test_image(), visual_features=TAGS, language="xx")
+            client.analyze(
+                image_data=make_test_image(), visual_features=TAGS, language="xx"
+            )
 
         _assert_service_error(
             info.value,
@@ -63,7 +64,9 @@ class TestRequestErrors:
 
     def test_caption_only_in_english(self, client: ImageAnalysisClient) -> None:
         """Tags come in Spanish; captions do not."""
-        client.analyze(image_data=make_test_image(), visual_features=TAGS, language="es")
+        client.analyze(
+            image_data=make_test_image(), visual_features=TAGS, language="es"
+        )
 
         with pytest.raises(HttpResponseError) as info:
             client.analyze(
@@ -72,12 +75,15 @@ class TestRequestErrors:
                 language="es",
             )
 
-        assert "NotSupportedLanguage" == json.loads(info.value.response.text())["error"][
-            "innererror"
-        ]["code"]
+        assert (
+            "NotSupportedLanguage"
+            == json.loads(info.value.response.text())["error"]["innererror"]["code"]
+        )
 
     @pytest.mark.parametrize("ratio", [0.74, 1.81, 13.0])
-    def test_aspect_ratio_out_of_range(self, client: ImageAnalysisClient, ratio: float) -> None:
+    def test_aspect_ratio_out_of_range(
+        self, client: ImageAnalysisClient, ratio: float
+    ) -> None:
         """Smart-crop ratios outside 0.75 to 1.8."""
         with pytest.raises(HttpResponseError) as info:
             client.analyze(
@@ -92,13 +98,17 @@ class TestRequestErrors:
             QUERY_INVALID,
             (
                 "BadArgument",
-                "'smartcrops-aspect-ratios' aspect ratio is not in allowed range "
-                "[0.75 to 1.8]",
+                (
+                    "'smartcrops-aspect-ratios' aspect ratio is not in allowed range "
+                    "[0.75 to 1.8]"
+                ),
             ),
         )
 
     @pytest.mark.parametrize("ratio", [0.75, 1.8])
-    def test_aspect_ratio_bounds_inclusive(self, client: ImageAnalysisClient, ratio: float) -> None:
+    def test_aspect_ratio_bounds_inclusive(
+        self, client: ImageAnalysisClient, ratio: float
+    ) -> None:
         """The bounds themselves are accepted."""
         result = client.analyze(
             image_data=make_test_image(),
@@ -109,10 +119,16 @@ class TestRequestErrors:
         assert [ratio] == [c.aspect_ratio for c in result.smart_crops.list]
 
     @pytest.mark.parametrize("version", ["newest", "2023-1-01", "latest-previews"])
-    def test_model_version_pattern(self, client: ImageAnalysisClient, version: str) -> None:
+    def test_model_version_pattern(
+        self, client: ImageAnalysisClient, version: str
+    ) -> None:
         """A model version outside the spec's pattern."""
         with pytest.raises(HttpResponseError) as info:
-            client.analyze(image_data=make_test_image(), visual_features=TAGS, model_version=version)
+            client.analyze(
+                image_data=make_test_image(),
+                visual_features=TAGS,
+                model_version=version,
+            )
 
         assert 400 == info.value.status_code
         body = json.loads(info.value.response.text())
@@ -122,7 +138,9 @@ class TestRequestErrors:
     def test_model_version_pinned(self, client: ImageAnalysisClient) -> None:
         """The one model of 2023-10-01 can be pinned, and is echoed."""
         result = client.analyze(
-            image_data=make_test_image(), visual_features=TAGS, model_version="2023-10-01"
+            image_data=make_test_image(),
+            visual_features=TAGS,
+            model_version="2023-10-01",
         )
 
         assert "2023-10-01" == result.model_version
@@ -135,10 +153,17 @@ class TestRequestErrors:
         )
 
         assert 200 == response.status
-        assert {"modelVersion", "metadata", "tagsResult", "captionResult",
-                "denseCaptionsResult"} == set(response.json())
+        assert {
+            "modelVersion",
+            "metadata",
+            "tagsResult",
+            "captionResult",
+            "denseCaptionsResult",
+        } == set(response.json())
 
-    @pytest.mark.parametrize("query", ["api-version=2023-10-01", "api-version=2023-10-01&features="])
+    @pytest.mark.parametrize(
+        "query", ["api-version=2023-10-01", "api-version=2023-10-01&features="]
+    )
     def test_features_missing(self, post, query: str) -> None:
         """No features at all."""
         response = post(query, make_test_image())
@@ -147,7 +172,8 @@ class TestRequestErrors:
         assert {
             "error": {
                 "code": "InvalidRequest",
-                "message": "Either 'features' or 'model-name' needs to be specified in the "
+                "message": "Either 'features' or 'model-name' needs to be specified in "
+                "the "
                 "query parameter.",
             }
         } == response.json()
@@ -182,7 +208,9 @@ class TestImageErrors:
     def test_image_too_large(self, client: ImageAnalysisClient) -> None:
         """One byte over 20 MB."""
         with pytest.raises(HttpResponseError) as info:
-            client.analyze(image_data=b"\xff" * (20 * 1024 * 1024 + 1), visual_features=TAGS)
+            client.analyze(
+                image_data=b"\xff" * (20 * 1024 * 1024 + 1), visual_features=TAGS
+            )
 
         _assert_service_error(
             info.value,
@@ -191,7 +219,9 @@ class TestImageErrors:
         )
 
     @pytest.mark.parametrize(("width", "height"), [(49, 200), (200, 49), (16001, 60)])
-    def test_dimensions(self, client: ImageAnalysisClient, width: int, height: int) -> None:
+    def test_dimensions(
+        self, client: ImageAnalysisClient, width: int, height: int
+    ) -> None:
         """Sides under 50 or over 16,000 pixels."""
         text = (
             "The image dimension is not allowed to be smaller than 50 and larger than "
@@ -200,7 +230,9 @@ class TestImageErrors:
 
         with pytest.raises(HttpResponseError) as info:
             client.analyze(
-                image_data=make_test_image(width=width, height=height, image_format="PNG"),
+                image_data=make_test_image(
+                    width=width, height=height, image_format="PNG"
+                ),
                 visual_features=TAGS,
             )
 
@@ -241,16 +273,19 @@ class TestImageErrors:
         )
 
     @pytest.mark.parametrize("image_format", ["JPEG", "PNG"])
-    def test_truncated_image(self, client: ImageAnalysisClient, image_format: str) -> None:
+    def test_truncated_image(
+        self, client: ImageAnalysisClient, image_format: str
+    ) -> None:
         """A valid header with the pixel data cut off is decoded, and refused."""
         whole = make_test_image(width=400, height=300, image_format=image_format)
 
         with pytest.raises(HttpResponseError) as info:
             client.analyze(image_data=whole[: len(whole) // 2], visual_features=TAGS)
 
-        assert "InvalidImageFormat" == json.loads(info.value.response.text())["error"][
-            "innererror"
-        ]["code"]
+        assert (
+            "InvalidImageFormat"
+            == json.loads(info.value.response.text())["error"]["innererror"]["code"]
+        )
 
     def test_unsupported_content_type(self, post) -> None:
         """A body that is neither binary nor JSON."""
@@ -260,7 +295,8 @@ class TestImageErrors:
         assert {
             "error": {
                 "code": "InvalidRequest",
-                "message": "The provided image content type 'image/jpeg' is not supported.",
+                "message": "The provided image content type 'image/jpeg' is not "
+                "supported.",
             }
         } == response.json()
 
@@ -268,11 +304,14 @@ class TestImageErrors:
         """multipart/form-data carries the image as its first part."""
         image = make_test_image(width=222, height=111)
         body = (
-            b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n"
+            b"--XyZ\r\n"
+            b'Content-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
             b"Content-Type: image/jpeg\r\n\r\n" + image + b"\r\n--XyZ--\r\n"
         )
 
-        response = post(body=body, headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
+        response = post(
+            body=body, headers={"Content-Type": "multipart/form-data; boundary=XyZ"}
+        )
 
         assert 200 == response.status
         assert {"width": 222, "height": 111} == response.json()["metadata"]
@@ -296,7 +335,9 @@ class TestUrlErrors:
         with pytest.raises(HttpResponseError) as info:
             client.analyze_from_url(image_url=url, visual_features=TAGS)
 
-        _assert_service_error(info.value, 400, "The provided image url is not accessible.")
+        _assert_service_error(
+            info.value, 400, "The provided image url is not accessible."
+        )
 
     @pytest.mark.parametrize("body", [b"{", b"{}", b'{"url": 5}', b"[]"])
     def test_malformed_json_body(self, post, body: bytes) -> None:
@@ -304,7 +345,10 @@ class TestUrlErrors:
         response = post(body=body, headers={"Content-Type": "application/json"})
 
         assert 400 == response.status
-        assert "The provided image url is not accessible." == response.json()["error"]["message"]
+        assert (
+            "The provided image url is not accessible."
+            == response.json()["error"]["message"]
+        )
 
 
 class TestGatewayErrors:
@@ -312,9 +356,13 @@ class TestGatewayErrors:
 
     def test_wrong_key(self, emulator: Emulator) -> None:
         """A key the resource does not know: 401, code "401"."""
-        with ImageAnalysisClient(emulator.endpoint, AzureKeyCredential("wrong")) as client:
-            with pytest.raises(HttpResponseError) as info:
-                client.analyze(image_data=make_test_image(), visual_features=TAGS)
+        with (
+            ImageAnalysisClient(
+                emulator.endpoint, AzureKeyCredential("wrong")
+            ) as client,
+            pytest.raises(HttpResponseError) as info,
+        ):
+            client.analyze(image_data=make_test_image(), visual_features=TAGS)
 
         assert isinstance(info.value, ClientAuthenticationError)
         assert 401 == info.value.status_code
@@ -325,10 +373,14 @@ class TestGatewayErrors:
 
     def test_missing_key(self, post) -> None:
         """No key and no token, with the gateway's own body layout and headers."""
-        response = post(headers={"Ocp-Apim-Subscription-Key": None}, body=make_test_image())
+        response = post(
+            headers={"Ocp-Apim-Subscription-Key": None}, body=make_test_image()
+        )
 
         assert 401 == response.status
-        assert response.body.startswith(b'{"error":{"code":"401","message": "Access denied due')
+        assert response.body.startswith(
+            b'{"error":{"code":"401","message": "Access denied due'
+        )
         assert "application/json" == response.headers["content-type"]
         assert "x-ms-error-code" not in response.headers
         assert "apim-request-id" in response.headers
@@ -336,7 +388,10 @@ class TestGatewayErrors:
     @pytest.mark.parametrize(
         ("path", "query"),
         [
-            ("/computervision/imageanalysis:analyze", "api-version=2024-13-01&features=tags"),
+            (
+                "/computervision/imageanalysis:analyze",
+                "api-version=2024-13-01&features=tags",
+            ),
             ("/computervision/imageanalysis:analyze", "features=tags"),
             ("/computervision/imageanalysis:segment", "api-version=2023-10-01"),
             ("/vision/v3.2/analyze", "visualFeatures=Tags"),
@@ -347,7 +402,9 @@ class TestGatewayErrors:
         response = post(query, make_test_image(), path=path)
 
         assert 404 == response.status
-        assert b'{"error":{"code":"404","message": "Resource not found"}}' == response.body
+        assert (
+            b'{"error":{"code":"404","message": "Resource not found"}}' == response.body
+        )
 
     def test_custom_model_not_found(self, post) -> None:
         """``model-name`` names no custom model here."""
@@ -362,11 +419,16 @@ class TestRegion:
     def test_caption_not_in_region(self, emulator_key: str) -> None:
         """Outside those regions, Caption is refused with the documented message."""
         with Emulator(key=emulator_key, region="Canada Central") as emulator:
-            with ImageAnalysisClient(emulator.endpoint, AzureKeyCredential(emulator_key)) as client:
-                tags = client.analyze(image_data=make_test_image(), visual_features=TAGS)
+            with ImageAnalysisClient(
+                emulator.endpoint, AzureKeyCredential(emulator_key)
+            ) as client:
+                tags = client.analyze(
+                    image_data=make_test_image(), visual_features=TAGS
+                )
                 with pytest.raises(HttpResponseError) as info:
                     client.analyze(
-                        image_data=make_test_image(), visual_features=[VisualFeatures.CAPTION]
+                        image_data=make_test_image(),
+                        visual_features=[VisualFeatures.CAPTION],
                     )
 
         assert tags.tags is not None
@@ -384,7 +446,9 @@ class TestServiceHeaders:
 
         assert "application/json; charset=utf-8" == response.headers["content-type"]
         assert str(len(response.body)) == response.headers["content-length"]
-        assert json.dumps(response.json(), separators=(",", ":")).encode() == response.body
+        assert (
+            json.dumps(response.json(), separators=(",", ":")).encode() == response.body
+        )
         assert response.headers["apim-request-id"]
         assert "West US" == response.headers["x-ms-region"]
         assert "2023-10-01" == response.headers["api-supported-versions"]

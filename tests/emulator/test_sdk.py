@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jsonschema
 import pytest
@@ -15,10 +16,11 @@ from azure.ai.vision.imageanalysis.aio import ImageAnalysisClient as AsyncClient
 from azure.ai.vision.imageanalysis.models import ImageAnalysisResult, VisualFeatures
 from azure.core.credentials import AccessToken, AzureKeyCredential
 from azure.core.pipeline.transport import HttpTransport
-from azure.core.rest import HttpRequest
-
-from vision_audit.emulator import Emulator
 from vision_audit.testing import make_test_image
+
+if TYPE_CHECKING:
+    from azure.core.rest import HttpRequest
+    from vision_audit.emulator import Emulator
 
 ALL_FEATURES = list(VisualFeatures)
 SERVICE_ORDER = [
@@ -72,7 +74,8 @@ class TestAnalyzeSync:
         assert SERVICE_ORDER == list(body)
         assert (864, 576) == (result.metadata.width, result.metadata.height)
         assert "2023-10-01" == result.model_version
-        assert result.caption is not None and result.caption.text
+        assert result.caption is not None
+        assert result.caption.text
         assert [0.9, 1.33] == [c.aspect_ratio for c in result.smart_crops.list]
         assert result.tags.list == sorted(result.tags.list, key=lambda t: -t.confidence)
 
@@ -95,7 +98,9 @@ class TestAnalyzeSync:
 
         body = captured[0]
         jsonschema.validate(body, result_schema)
-        expected = {"modelVersion", "metadata"} | {RESULT_KEY[f.value] for f in features}
+        expected = {"modelVersion", "metadata"} | {
+            RESULT_KEY[f.value] for f in features
+        }
         assert expected == set(body)
 
     def test_deterministic(self, client: ImageAnalysisClient) -> None:
@@ -104,7 +109,9 @@ class TestAnalyzeSync:
 
         first = client.analyze(image_data=image, visual_features=ALL_FEATURES)
         second = client.analyze(image_data=image, visual_features=ALL_FEATURES)
-        other = client.analyze(image_data=make_test_image(seed=22), visual_features=ALL_FEATURES)
+        other = client.analyze(
+            image_data=make_test_image(seed=22), visual_features=ALL_FEATURES
+        )
 
         assert first.as_dict() == second.as_dict()
         assert first.as_dict() != other.as_dict()
@@ -126,22 +133,32 @@ class TestAnalyzeSync:
             for b in boxes
         )
 
-    @pytest.mark.parametrize("image_format", ["JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "ICO"])
-    def test_accepted_formats(self, client: ImageAnalysisClient, image_format: str) -> None:
+    @pytest.mark.parametrize(
+        "image_format", ["JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "ICO"]
+    )
+    def test_accepted_formats(
+        self, client: ImageAnalysisClient, image_format: str
+    ) -> None:
         """Every format the service accepts is decoded and measured."""
         result = client.analyze(
-            image_data=make_test_image(width=200, height=150, image_format=image_format),
+            image_data=make_test_image(
+                width=200, height=150, image_format=image_format
+            ),
             visual_features=[VisualFeatures.TAGS],
         )
 
         assert (200, 150) == (result.metadata.width, result.metadata.height)
 
-    def test_gender_neutral_caption(self, client: ImageAnalysisClient, emulator: Emulator) -> None:
+    def test_gender_neutral_caption(
+        self, client: ImageAnalysisClient, emulator: Emulator
+    ) -> None:
         """Asked for, gendered words in captions become neutral ones."""
         image = make_test_image(seed=31)
         emulator.script(image, {"caption": "a woman and a man talking to a boy"})
 
-        plain = client.analyze(image_data=image, visual_features=[VisualFeatures.CAPTION])
+        plain = client.analyze(
+            image_data=image, visual_features=[VisualFeatures.CAPTION]
+        )
         neutral = client.analyze(
             image_data=image,
             visual_features=[VisualFeatures.CAPTION],
@@ -151,19 +168,27 @@ class TestAnalyzeSync:
         assert "a woman and a man talking to a boy" == plain.caption.text
         assert "a person and a person talking to a child" == neutral.caption.text
 
-    def test_read_only_when_asked(self, client: ImageAnalysisClient, emulator: Emulator) -> None:
+    def test_read_only_when_asked(
+        self, client: ImageAnalysisClient, emulator: Emulator
+    ) -> None:
         """Scripted text is read only when READ is requested."""
         image = make_test_image(seed=41)
         emulator.script(image, {"text": ["INVOICE 4821", "Total 12.00"]})
 
-        without = client.analyze(image_data=image, visual_features=[VisualFeatures.TAGS])
-        with_read = client.analyze(image_data=image, visual_features=[VisualFeatures.READ])
+        without = client.analyze(
+            image_data=image, visual_features=[VisualFeatures.TAGS]
+        )
+        with_read = client.analyze(
+            image_data=image, visual_features=[VisualFeatures.READ]
+        )
 
         assert without.read is None
         assert ["INVOICE 4821", "Total 12.00"] == [
             line.text for line in with_read.read.blocks[0].lines
         ]
-        assert ["INVOICE", "4821"] == [w.text for w in with_read.read.blocks[0].lines[0].words]
+        assert ["INVOICE", "4821"] == [
+            w.text for w in with_read.read.blocks[0].lines[0].words
+        ]
 
     def test_no_text(self, client: ImageAnalysisClient, emulator: Emulator) -> None:
         """A script saying there is no text gets an empty block list, as the service."""
@@ -178,12 +203,15 @@ class TestAnalyzeSync:
 class TestScripts:
     """Sidecars, embedded scripts and scripted errors decide the answer."""
 
-    def test_sidecar_by_bytes(self, client: ImageAnalysisClient, images_dir: Path) -> None:
+    def test_sidecar_by_bytes(
+        self, client: ImageAnalysisClient, images_dir: Path
+    ) -> None:
         """Bytes of an image in --images get its sidecar's tags, and only those."""
         image = (images_dir / "ward.jpg").read_bytes()
 
         result = client.analyze(
-            image_data=image, visual_features=[VisualFeatures.TAGS, VisualFeatures.PEOPLE]
+            image_data=image,
+            visual_features=[VisualFeatures.TAGS, VisualFeatures.PEOPLE],
         )
 
         assert [("person", 0.97), ("wheelchair", 0.93)] == [
@@ -193,20 +221,30 @@ class TestScripts:
 
     def test_embedded_script(self, client: ImageAnalysisClient) -> None:
         """A script inside the image's own metadata is obeyed."""
-        image = make_test_image(image_format="PNG", script={"tags": {"stethoscope": 0.8}})
+        image = make_test_image(
+            image_format="PNG", script={"tags": {"stethoscope": 0.8}}
+        )
 
         result = client.analyze(image_data=image, visual_features=[VisualFeatures.TAGS])
 
         assert ["stethoscope"] == [t.name for t in result.tags.list]
 
-    def test_scripted_error(self, client: ImageAnalysisClient, emulator: Emulator) -> None:
+    def test_scripted_error(
+        self, client: ImageAnalysisClient, emulator: Emulator
+    ) -> None:
         """A scripted failure surfaces as the SDK's HttpResponseError."""
         from azure.core.exceptions import HttpResponseError
 
         image = make_test_image(seed=51)
         emulator.script(
             image,
-            {"error": {"status": 500, "code": "InternalServerError", "message": "boom"}},
+            {
+                "error": {
+                    "status": 500,
+                    "code": "InternalServerError",
+                    "message": "boom",
+                }
+            },
         )
 
         with pytest.raises(HttpResponseError) as info:
@@ -243,7 +281,9 @@ class TestAnalyzeFromUrl:
 
         assert 640 == result.metadata.width
 
-    def test_emulator_serves_images(self, client: ImageAnalysisClient, emulator: Emulator) -> None:
+    def test_emulator_serves_images(
+        self, client: ImageAnalysisClient, emulator: Emulator
+    ) -> None:
         """The emulator's own /images/ path works as a loopback URL."""
         result = client.analyze_from_url(
             image_url=f"{emulator.endpoint}/images/claims/car.png",
@@ -252,7 +292,9 @@ class TestAnalyzeFromUrl:
 
         assert ["car", "dent"] == [t.name for t in result.tags.list]
 
-    def test_other_loopback_server(self, client: ImageAnalysisClient, tmp_path: Path) -> None:
+    def test_other_loopback_server(
+        self, client: ImageAnalysisClient, tmp_path: Path
+    ) -> None:
         """A URL on another loopback server is fetched from it."""
         import functools
         import http.server
@@ -264,7 +306,7 @@ class TestAnalyzeFromUrl:
         handler = functools.partial(
             http.server.SimpleHTTPRequestHandler, directory=str(tmp_path)
         )
-        handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
+        handler.log_message = lambda *_, **__: None  # type: ignore[attr-defined]
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
@@ -282,7 +324,9 @@ class TestAnalyzeFromUrl:
 class TestAio:
     """The ``aio`` client, concurrently on one connection pool."""
 
-    def test_concurrent_analyze_and_url(self, emulator: Emulator, emulator_key: str) -> None:
+    def test_concurrent_analyze_and_url(
+        self, emulator: Emulator, emulator_key: str
+    ) -> None:
         """Twenty concurrent aio calls, bytes and URL, all answered correctly."""
 
         async def run() -> list[ImageAnalysisResult]:
@@ -308,7 +352,9 @@ class TestAio:
         results = asyncio.run(run())
 
         assert [100 + s for s in range(10)] == [r.metadata.width for r in results[:10]]
-        assert all(["car", "dent"] == [t.name for t in r.tags.list] for r in results[10:])
+        assert all(
+            ["car", "dent"] == [t.name for t in r.tags.list] for r in results[10:]
+        )
 
 
 class _StaticToken:
@@ -357,7 +403,9 @@ class _CannedTransport(HttpTransport):
         response.status_code = 200
         response.raw = io.BytesIO(self._body)
         response.headers["Content-Type"] = "application/json; charset=utf-8"
-        answer = RestRequestsTransportResponse(request=request, internal_response=response)
+        answer = RestRequestsTransportResponse(
+            request=request, internal_response=response
+        )
         answer.read()
         return answer
 
@@ -379,5 +427,8 @@ class TestMicrosoftExample:
 
         jsonschema.validate(example, result_schema)
         assert example == result.as_dict()
-        assert "a woman wearing a mask sitting at a table with a laptop" == result.caption.text
+        assert (
+            "a woman wearing a mask sitting at a table with a laptop"
+            == result.caption.text
+        )
         assert 3 == len(result.read.blocks[0].lines)

@@ -20,11 +20,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from importlib.metadata import version
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from azure.ai.vision.imageanalysis import ImageAnalysisClient
-from azure.ai.vision.imageanalysis.aio import ImageAnalysisClient as AsyncImageAnalysisClient
+from azure.ai.vision.imageanalysis.aio import (
+    ImageAnalysisClient as AsyncImageAnalysisClient,
+)
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError
 
@@ -33,6 +34,8 @@ from vision_audit.demo._workload import WORKLOAD, DemoCall
 from vision_audit.emulator import Emulator
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from azure.ai.vision.imageanalysis.models import ImageAnalysisResult
 
 __all__ = ["WORKLOAD", "CallRecord", "DemoCall", "DemoRun", "run_demo"]
@@ -93,9 +96,14 @@ class DemoRun:
 
 
 def _record(call: DemoCall, result: ImageAnalysisResult, elapsed: float) -> CallRecord:
-    tags = tuple((t.name, round(t.confidence, 4)) for t in (result.tags.list if result.tags else []))
+    tags = tuple(
+        (t.name, round(t.confidence, 4))
+        for t in (result.tags.list if result.tags else [])
+    )
     people = sum(
-        1 for p in (result.people.list if result.people else []) if p.confidence >= _PEOPLE_THRESHOLD
+        1
+        for p in (result.people.list if result.people else [])
+        if p.confidence >= _PEOPLE_THRESHOLD
     )
     lines = sum(len(b.lines) for b in result.read.blocks) if result.read else 0
     return CallRecord(
@@ -151,7 +159,9 @@ def _run_sync(client: ImageAnalysisClient, call: DemoCall, images: Path) -> Call
     try:
         if call.by_url:
             result = client.analyze_from_url(
-                image_url=_url(call), visual_features=list(call.features), **call.options
+                image_url=_url(call),
+                visual_features=list(call.features),
+                **call.options,
             )
         else:
             result = client.analyze(
@@ -185,7 +195,9 @@ async def _run_async_calls(
     async with AsyncImageAnalysisClient(
         endpoint, AzureKeyCredential(key), **_CLIENT_OPTIONS
     ) as client:
-        return list(await asyncio.gather(*(_run_async(client, c, images) for c in calls)))
+        return list(
+            await asyncio.gather(*(_run_async(client, c, images) for c in calls))
+        )
 
 
 def run_demo(output: Path, *, out: IO[str] | None = None) -> DemoRun:
@@ -214,7 +226,9 @@ def run_demo(output: Path, *, out: IO[str] | None = None) -> DemoRun:
                 if not call.aio:
                     by_name[call.name] = _run_sync(client, call, images)
         aio_calls = [c for c in WORKLOAD if c.aio]
-        for record in asyncio.run(_run_async_calls(emulator.endpoint, key, aio_calls, images)):
+        for record in asyncio.run(
+            _run_async_calls(emulator.endpoint, key, aio_calls, images)
+        ):
             by_name[record.name] = record
     run.records = [by_name[c.name] for c in WORKLOAD]
 
@@ -232,7 +246,8 @@ def _narrate(run: DemoRun, inputs: int, stream: IO[str]) -> None:
     sdk = version("azure-ai-vision-imageanalysis")
     ok = sum(1 for r in run.records if r.outcome == "ok")
     print(
-        f"vision-audit demo: {len(run.records)} calls through azure-ai-vision-imageanalysis "
+        f"vision-audit demo: {len(run.records)} calls through "
+        "azure-ai-vision-imageanalysis "
         f"{sdk} against the local emulator at {run.endpoint}",
         file=stream,
     )
@@ -251,13 +266,19 @@ def _narrate(run: DemoRun, inputs: int, stream: IO[str]) -> None:
             detail = "ok     " + " ".join(found[f] for f in r.features)
         else:
             detail = f"failed {r.status} {r.error_code}"
-        print(f"{r.purpose:<28} {r.name:<34} {detail}  ({r.duration_ms:.1f} ms)", file=stream)
+        print(
+            f"{r.purpose:<28} {r.name:<34} {detail}  ({r.duration_ms:.1f} ms)",
+            file=stream,
+        )
     print(
         f"{ok} succeeded; {len(run.records) - ok} failed as Azure fails them "
         "(broken uploads, a missing blob, a service error).",
         file=stream,
     )
     print("Outputs:", file=stream)
-    print(f"  {'images':<10} {run.outputs['images']} ({inputs} inputs, sidecar scripts beside them)",
-          file=stream)
+    print(
+        f"  {'images':<10} {run.outputs['images']} "
+        f"({inputs} inputs, sidecar scripts beside them)",
+        file=stream,
+    )
     print(f"  {'call log':<10} {run.outputs['call log']}", file=stream)

@@ -1,14 +1,16 @@
-"""The demo's pictures: drawn with Pillow, each with a sidecar that scripts its result."""
+"""The demo's pictures, drawn with Pillow, each with a sidecar scripting its result."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from PIL import Image, ImageDraw
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 _SIZE: Final = (1024, 768)
 Draw = ImageDraw.ImageDraw
@@ -61,16 +63,25 @@ def _wheelchair(draw: Draw) -> None:
 
 def _label(draw: Draw) -> None:
     draw.rectangle((120, 160, 904, 608), fill=(255, 255, 255), outline=(0, 0, 0))
-    for line, y in (("Rx 20431  DR. OKAFOR", 220), ("AMOXICILLIN 500 MG", 320),
-                    ("TAKE 1 CAPSULE 3 TIMES DAILY", 420), ("QTY 21  REFILLS 0", 520)):
+    for line, y in (
+        ("Rx 20431  DR. OKAFOR", 220),
+        ("AMOXICILLIN 500 MG", 320),
+        ("TAKE 1 CAPSULE 3 TIMES DAILY", 420),
+        ("QTY 21  REFILLS 0", 520),
+    ):
         draw.text((160, y), line, fill=(0, 0, 0))
 
 
 def _form(draw: Draw) -> None:
     draw.rectangle((100, 60, 924, 708), fill=(255, 255, 255), outline=(0, 0, 0))
     for index, line in enumerate(
-        ("PATIENT INTAKE FORM", "Name: ________", "Date of birth: ________",
-         "Allergies: penicillin", "Current medication: none")
+        (
+            "PATIENT INTAKE FORM",
+            "Name: ________",
+            "Date of birth: ________",
+            "Allergies: penicillin",
+            "Current medication: none",
+        )
     ):
         draw.text((140, 110 + index * 110), line, fill=(0, 0, 0))
 
@@ -87,10 +98,21 @@ SCENES: Final = (
         "shelf-aisle-4.jpg",
         _shelf,
         {
-            "caption": {"text": "a store shelf stocked with packaged goods", "confidence": 0.87},
-            "tags": {"shelf": 0.98, "indoor": 0.95, "retail": 0.91, "product": 0.88,
-                     "supermarket": 0.84, "grocery store": 0.79},
-            "objects": [{"name": "shelf", "confidence": 0.81, "box": [40, 40, 944, 598]}],
+            "caption": {
+                "text": "a store shelf stocked with packaged goods",
+                "confidence": 0.87,
+            },
+            "tags": {
+                "shelf": 0.98,
+                "indoor": 0.95,
+                "retail": 0.91,
+                "product": 0.88,
+                "supermarket": 0.84,
+                "grocery store": 0.79,
+            },
+            "objects": [
+                {"name": "shelf", "confidence": 0.81, "box": [40, 40, 944, 598]}
+            ],
             "people": 0,
             "text": ["SKU00 SKU01 SKU02"],
         },
@@ -99,10 +121,21 @@ SCENES: Final = (
         "shelf-aisle-7.jpg",
         _shopper,
         {
-            "caption": {"text": "a woman standing in front of a store shelf", "confidence": 0.83},
-            "tags": {"person": 0.97, "shelf": 0.96, "indoor": 0.94, "retail": 0.9,
-                     "clothing": 0.86, "supermarket": 0.82},
-            "objects": [{"name": "person", "confidence": 0.9, "box": [688, 218, 104, 344]}],
+            "caption": {
+                "text": "a woman standing in front of a store shelf",
+                "confidence": 0.83,
+            },
+            "tags": {
+                "person": 0.97,
+                "shelf": 0.96,
+                "indoor": 0.94,
+                "retail": 0.9,
+                "clothing": 0.86,
+                "supermarket": 0.82,
+            },
+            "objects": [
+                {"name": "person", "confidence": 0.9, "box": [688, 218, 104, 344]}
+            ],
             "people": [{"confidence": 0.93, "box": [688, 218, 104, 344]}],
         },
     ),
@@ -111,9 +144,19 @@ SCENES: Final = (
         _car,
         {
             "caption": {"text": "a silver car parked on a road", "confidence": 0.89},
-            "tags": {"car": 0.99, "vehicle": 0.98, "land vehicle": 0.97, "wheel": 0.95,
-                     "outdoor": 0.93, "tire": 0.9, "bumper": 0.74, "dent": 0.41},
-            "objects": [{"name": "car", "confidence": 0.92, "box": [180, 300, 670, 340]}],
+            "tags": {
+                "car": 0.99,
+                "vehicle": 0.98,
+                "land vehicle": 0.97,
+                "wheel": 0.95,
+                "outdoor": 0.93,
+                "tire": 0.9,
+                "bumper": 0.74,
+                "dent": 0.41,
+            },
+            "objects": [
+                {"name": "car", "confidence": 0.92, "box": [180, 300, 670, 340]}
+            ],
             "people": 0,
             "text": ["KX19 ABC"],
         },
@@ -122,9 +165,17 @@ SCENES: Final = (
         "claim-1042-side.jpg",
         _car,
         {
-            "caption": {"text": "a close-up of a car door with a scratch", "confidence": 0.62},
-            "tags": {"car": 0.95, "vehicle": 0.93, "door": 0.71, "scratch": 0.38,
-                     "outdoor": 0.9},
+            "caption": {
+                "text": "a close-up of a car door with a scratch",
+                "confidence": 0.62,
+            },
+            "tags": {
+                "car": 0.95,
+                "vehicle": 0.93,
+                "door": 0.71,
+                "scratch": 0.38,
+                "outdoor": 0.9,
+            },
             "people": 0,
         },
     ),
@@ -132,11 +183,22 @@ SCENES: Final = (
         "intake-hallway.jpg",
         _wheelchair,
         {
-            "caption": {"text": "a man in a wheelchair in a hallway", "confidence": 0.86},
-            "tags": {"person": 0.98, "wheelchair": 0.95, "indoor": 0.93, "hallway": 0.81,
-                     "medical equipment": 0.66, "floor": 0.64},
-            "objects": [{"name": "person", "confidence": 0.88, "box": [430, 150, 140, 330]},
-                        {"name": "wheelchair", "confidence": 0.83, "box": [398, 418, 224, 224]}],
+            "caption": {
+                "text": "a man in a wheelchair in a hallway",
+                "confidence": 0.86,
+            },
+            "tags": {
+                "person": 0.98,
+                "wheelchair": 0.95,
+                "indoor": 0.93,
+                "hallway": 0.81,
+                "medical equipment": 0.66,
+                "floor": 0.64,
+            },
+            "objects": [
+                {"name": "person", "confidence": 0.88, "box": [430, 150, 140, 330]},
+                {"name": "wheelchair", "confidence": 0.83, "box": [398, 418, 224, 224]},
+            ],
             "people": [{"confidence": 0.95, "box": [430, 150, 140, 330]}],
             "text": ["OUTPATIENT CLINIC - WING B"],
         },
@@ -145,12 +207,24 @@ SCENES: Final = (
         "intake-prescription.png",
         _label,
         {
-            "caption": {"text": "a close-up of a prescription label", "confidence": 0.8},
-            "tags": {"text": 0.99, "label": 0.9, "prescription drug": 0.77, "medicine": 0.72,
-                     "font": 0.7},
+            "caption": {
+                "text": "a close-up of a prescription label",
+                "confidence": 0.8,
+            },
+            "tags": {
+                "text": 0.99,
+                "label": 0.9,
+                "prescription drug": 0.77,
+                "medicine": 0.72,
+                "font": 0.7,
+            },
             "people": 0,
-            "text": ["Rx 20431 DR. OKAFOR", "AMOXICILLIN 500 MG",
-                     "TAKE 1 CAPSULE 3 TIMES DAILY", "QTY 21 REFILLS 0"],
+            "text": [
+                "Rx 20431 DR. OKAFOR",
+                "AMOXICILLIN 500 MG",
+                "TAKE 1 CAPSULE 3 TIMES DAILY",
+                "QTY 21 REFILLS 0",
+            ],
         },
         background=(250, 250, 250),
     ),
@@ -161,16 +235,24 @@ SCENES: Final = (
             "caption": {"text": "a paper form on a table", "confidence": 0.78},
             "tags": {"text": 0.99, "document": 0.94, "paper": 0.9, "handwriting": 0.55},
             "people": 0,
-            "text": ["PATIENT INTAKE FORM", "Allergies: penicillin",
-                     "Current medication: none"],
+            "text": [
+                "PATIENT INTAKE FORM",
+                "Allergies: penicillin",
+                "Current medication: none",
+            ],
         },
     ),
     Scene(
         "store-exterior.jpg",
         _landscape,
         {
-            "tags": {"outdoor": 0.99, "sky": 0.98, "mountain": 0.93, "grass": 0.88,
-                     "landscape": 0.86},
+            "tags": {
+                "outdoor": 0.99,
+                "sky": 0.98,
+                "mountain": 0.93,
+                "grass": 0.88,
+                "landscape": 0.86,
+            },
             "people": 0,
         },
     ),
@@ -179,8 +261,11 @@ SCENES: Final = (
         _car,
         {
             "tags": {"car": 0.97},
-            "error": {"status": 500, "code": "InternalServerError",
-                      "message": "An internal server error occurred."},
+            "error": {
+                "status": 500,
+                "code": "InternalServerError",
+                "message": "An internal server error occurred.",
+            },
         },
     ),
 )
@@ -192,6 +277,7 @@ def write_scenes(folder: Path) -> list[Path]:
 
     Returns:
         The image files written.
+
     """
     folder.mkdir(parents=True, exist_ok=True)
     written = []

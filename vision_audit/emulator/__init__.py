@@ -37,12 +37,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import socket
 import threading
-from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from vision_audit.emulator._errors import ServiceError
 from vision_audit.emulator._images import allow_large_images
@@ -56,9 +53,14 @@ from vision_audit.emulator._server import (
     ANALYZE_PATH,
     CAPTION_REGIONS,
     EmulatorHTTPServer,
+    EmulatorHTTPServerIPv6,
     ScriptBook,
     ServerSettings,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from types import TracebackType
 
 __all__ = [
     "ANALYZE_PATH",
@@ -91,6 +93,7 @@ class Emulator:
         ScriptError: A sidecar in *images* is invalid (raised by :meth:`start`).
 
     .. versionadded:: 0.1.0
+
     """
 
     def __init__(
@@ -121,7 +124,8 @@ class Emulator:
             msg = "the emulator is not started"
             raise RuntimeError(msg)
         host, port = self._server.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else str(host)
+        host = host.decode() if isinstance(host, bytes) else host
+        shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
 
     def script(self, image: bytes, script: Mapping[str, object] | Script) -> None:
@@ -134,9 +138,12 @@ class Emulator:
 
         Raises:
             ScriptError: *script* is not valid.
+
         """
         parsed = (
-            script if isinstance(script, Script) else parse_script(script, source="script")
+            script
+            if isinstance(script, Script)
+            else parse_script(script, source="script")
         )
         self._book.add(hashlib.sha256(image).hexdigest(), parsed)
 
@@ -144,12 +151,12 @@ class Emulator:
         allow_large_images()
         scripted = self._book.index_images_dir()
         if scripted:
-            logger.info("loaded %d scripted image(s) from %s", scripted, self._book.images_dir)
-        server_class = EmulatorHTTPServer
-        if ":" in self._host:
-            server_class = type(
-                "EmulatorHTTPServer6", (EmulatorHTTPServer,), {"address_family": socket.AF_INET6}
+            logger.info(
+                "loaded %d scripted image(s) from %s", scripted, self._book.images_dir
             )
+        server_class = (
+            EmulatorHTTPServerIPv6 if ":" in self._host else EmulatorHTTPServer
+        )
         self._server = server_class((self._host, self._port), self._settings)
         return self._server
 

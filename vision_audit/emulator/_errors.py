@@ -37,6 +37,7 @@ class ServiceError(Exception):
         Returns:
             The response body; the service's is compact JSON, the gateway's has one
             space after ``"message":``, byte for byte as observed.
+
         """
         if self.gateway:
             code = json.dumps(self.code)
@@ -122,8 +123,7 @@ def aspect_ratio_out_of_range() -> ServiceError:
         _INVALID_REQUEST,
         _QUERY_INVALID,
         "BadArgument",
-        "'smartcrops-aspect-ratios' aspect ratio is not in allowed range "
-        "[0.75 to 1.8]",
+        "'smartcrops-aspect-ratios' aspect ratio is not in allowed range [0.75 to 1.8]",
     )
 
 
@@ -151,7 +151,9 @@ def invalid_model_version(version: str) -> ServiceError:
 def feature_not_in_region(feature: str) -> ServiceError:
     """Caption and dense captions exist only in some Azure regions."""
     return ServiceError(
-        400, _INVALID_REQUEST, f"The feature '{feature}' is not supported in this region"
+        400,
+        _INVALID_REQUEST,
+        f"The feature '{feature}' is not supported in this region",
     )
 
 
@@ -196,9 +198,13 @@ def invalid_image_format() -> ServiceError:
 
 def url_not_accessible() -> ServiceError:
     """A URL that is malformed or cannot be fetched."""
-    return ServiceError(400, _INVALID_REQUEST, "The provided image url is not accessible.")
+    return ServiceError(
+        400, _INVALID_REQUEST, "The provided image url is not accessible."
+    )
 
 
 def internal_error() -> ServiceError:
     """The service failed (listed, not documented with an example)."""
-    return ServiceError(500, "InternalServerError", "An internal server error occurred.")
+    return ServiceError(
+        500, "InternalServerError", "An internal server error occurred."
+    )

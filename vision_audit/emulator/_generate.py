@@ -1,4 +1,5 @@
-"""Synthesizes the ``ImageAnalysisResult`` body of one successful analyze request.
+"""
+Synthesizes the ``ImageAnalysisResult`` body of one successful analyze request.
 
 Results are deterministic: every random draw is seeded from the image's SHA-256
 and a label, so the same image gets the same tags, boxes and confidences whatever
@@ -52,7 +53,8 @@ _GENDERED = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class AnalysisOptions:
-    """The validated query of an analyze request.
+    """
+    The validated query of an analyze request.
 
     .. versionadded:: 0.1.0
     """
@@ -66,7 +68,8 @@ class AnalysisOptions:
 
 @dataclass(frozen=True, slots=True)
 class ImageFacts:
-    """What the emulator knows of a decoded image.
+    """
+    What the emulator knows of a decoded image.
 
     .. versionadded:: 0.1.0
     """
@@ -102,14 +105,18 @@ class _Content:
     spurious_people: bool = True
 
 
+_MAX_GENERATED_CONFIDENCE = 0.9999
+
+
 def _rng(facts: ImageFacts, label: str) -> random.Random:
     # A string seed is hashed with SHA-512 by random, the same on every run.
     return random.Random(f"{facts.sha256}/{label}")  # noqa: S311 - not for security
 
 
 def _f32(value: float) -> float:
-    """Clamp to 0..1 and round to float32, as the service's confidences are."""
-    clamped = min(max(value, 0.0), 1.0)
+    """Clamp and round to float32, as the service's confidences are."""
+    # The model is never certain: generated confidences stay below 1.
+    clamped = min(max(value, 0.0), _MAX_GENERATED_CONFIDENCE)
     return float(struct.unpack("<f", struct.pack("<f", clamped))[0])
 
 
@@ -174,7 +181,7 @@ def _choose_scene(facts: ImageFacts, script: Script | None) -> vocab.Scene:
     weights = {
         "indoor": 2.0 if brightness < 110 else 1.0,  # noqa: PLR2004
         "outdoor": 3.0 if outdoor else 1.0,
-        "paper": 4.0 if brightness > 200 and spread < 20 else 0.5,  # noqa: PLR2004
+        "paper": 8.0 if brightness > 200 and spread < 20 else 0.5,  # noqa: PLR2004
     }
     scenes = list(vocab.SCENES)
     if script is not None and script.people is not None:
@@ -326,15 +333,14 @@ def _apply_people_and_text(
 
 def _content(facts: ImageFacts, script: Script | None) -> _Content:
     rng = _rng(facts, "content")
-    texts = () if script is None else (script.caption, script.dense_captions)
-    if script is not None and any(
-        field is not None for field in (*texts, script.tags, script.objects)
-    ):
+    if script is None:
+        return _scene_content(facts, _choose_scene(facts, script), rng)
+    fields = (script.caption, script.tags, script.objects, script.dense_captions)
+    if any(field is not None for field in fields):
         content = _scripted_content(facts, script, rng)
     else:
         content = _scene_content(facts, _choose_scene(facts, script), rng)
-    if script is not None:
-        _apply_people_and_text(content, facts, script, rng)
+    _apply_people_and_text(content, facts, script, rng)
     return content
 
 
@@ -375,7 +381,8 @@ def _dense_values(
 
 
 def _read_result(content: _Content, facts: ImageFacts) -> dict[str, object]:
-    """Lay the text lines out top to bottom in the text box, one character per cell.
+    """
+    Lay the text lines out top to bottom in the text box, one character per cell.
 
     A script that says ``"text": []`` gets ``{"blocks": []}``: the service sends
     that for an image without text, although the spec asks for one block.
@@ -414,14 +421,9 @@ def _crop_values(
 ) -> list[dict[str, object]]:
     width, height = facts.width, facts.height
     default = round(min(max(width / height, 0.5), 2.0), 2)
-    subject = (
-        content.people[0][1]
-        if content.people
-        else content.objects[0].box
-        if content.objects
-        else (0, 0, width, height)
-    )
-    center_x, center_y = subject[0] + subject[2] / 2, subject[1] + subject[3] / 2
+    subjects = [box for _, box in content.people] + [o.box for o in content.objects]
+    left, top, w, h = subjects[0] if subjects else (0, 0, width, height)
+    center_x, center_y = left + w / 2, top + h / 2
     values: list[dict[str, object]] = []
     for ratio in options.smartcrops_aspect_ratios or (default,):
         # Slightly short of the largest crop, as the service's crops are.
@@ -443,20 +445,16 @@ def _people_values(content: _Content, facts: ImageFacts) -> list[dict[str, objec
     if content.spurious_people:  # the service reports a few near-zero detections
         rng = _rng(facts, "people")
         for _ in range(rng.choice((0, 1, 1, 2))):
-            rel = (
-                rng.uniform(0, 0.9),
-                rng.uniform(0, 0.7),
-                rng.uniform(0.03, 0.1),
-                rng.uniform(0.1, 0.3),
-            )
-            found.append((_f32(rng.uniform(0.001, 0.049)), _place(rel, facts, rng, 0)))
+            box = _thing_box("", facts, rng)
+            found.append((_f32(rng.uniform(0.001, 0.049)), box))
     return [{"boundingBox": _box(box), "confidence": conf} for conf, box in found]
 
 
 def generate_result(
     facts: ImageFacts, options: AnalysisOptions, script: Script | None = None
 ) -> dict[str, object]:
-    """Build the ``ImageAnalysisResult`` body, keys in the service's order.
+    """
+    Build the ``ImageAnalysisResult`` body, keys in the service's order.
 
     Args:
         facts: The decoded image.
@@ -469,7 +467,6 @@ def generate_result(
         A dict ready for ``json.dumps``.
 
     .. versionadded:: 0.1.0
-
     """
     content = _content(facts, script)
     features = options.features

@@ -56,6 +56,7 @@ def decode_image(data: bytes) -> DecodedImage:
     Raises:
         ServiceError: Empty or too large (size), not an accepted format or corrupt
             (format), or too small or too large a side (dimension).
+
     """
     if not data or len(data) > _errors.MAX_IMAGE_BYTES:
         raise _errors.invalid_image_size()

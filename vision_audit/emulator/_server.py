@@ -8,6 +8,7 @@ import http.client
 import ipaddress
 import json
 import logging
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -85,6 +86,7 @@ class ScriptBook:
 
         Raises:
             ScriptError: A sidecar is not valid; the message names it.
+
         """
         if self.images_dir is None:
             return 0
@@ -159,7 +161,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         """Route http.server's own complaints to logging, not stderr."""
         logger.debug(format, *args)
 
-    def _write(self, status: int, body: bytes, headers: Iterable[tuple[str, str]]) -> None:
+    def _write(
+        self, status: int, body: bytes, headers: Iterable[tuple[str, str]]
+    ) -> None:
         reason = HTTPStatus(status).phrase
         lines = [f"HTTP/1.1 {status} {reason}"]
         lines.extend(f"{name}: {value}" for name, value in headers)
@@ -177,7 +181,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             ("Content-Type", "application/json; charset=utf-8"),
             ("apim-request-id", request_id),
             ("request-id", request_id),
-            ("Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload"),
+            (
+                "Strict-Transport-Security",
+                "max-age=31536000; includeSubDomains; preload",
+            ),
             ("x-content-type-options", "nosniff"),
             ("api-supported-versions", _validate.API_VERSION),
             ("x-ms-region", self.server.settings.region),
@@ -201,6 +208,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         Returns:
             The body, or None when it is larger than the service accepts (it is
             drained, or the connection is closed after the answer).
+
         """
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             return self._read_chunked()
@@ -237,7 +245,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     # -- routing ------------------------------------------------------------------
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         """Serve files of the images folder, so URL mode can point at them."""
         started = time.perf_counter()
         split = urlsplit(self.path)
@@ -249,10 +257,12 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self._send_error(_errors.resource_not_found())
             self._log(404, started)
             return
-        self._write(200, path.read_bytes(), [("Content-Type", "application/octet-stream")])
+        self._write(
+            200, path.read_bytes(), [("Content-Type", "application/octet-stream")]
+        )
         self._log(200, started)
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         """Answer an analyze request, or the error the service would give."""
         started = time.perf_counter()
         body = self._read_body()
@@ -288,9 +298,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         except Exception:
             # A bug here must look like the service's own 500, not a dropped socket.
             logger.exception("emulator failure on %s", urlsplit(self.path).path)
-            error = _errors.internal_error()
-            self._send_error(error)
-            self._log(error.status, started, features, error.code)
+            failure = _errors.internal_error()
+            self._send_error(failure)
+            self._log(failure.status, started, features, failure.code)
             return
         payload = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
         self._write(200, payload.encode(), self._service_headers())
@@ -298,7 +308,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     do_PUT = do_DELETE = do_PATCH = do_GET  # noqa: N815 - unknown operations: 404
 
-    def _log(self, status: int, started: float, features: str = "", code: str = "") -> None:
+    def _log(
+        self, status: int, started: float, features: str = "", code: str = ""
+    ) -> None:
         elapsed_ms = (time.perf_counter() - started) * 1000
         # The path only: the query holds nothing secret, but keep logs uniform.
         logger.info(
@@ -330,9 +342,11 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if self.server.settings.region in CAPTION_REGIONS:
             return
         if "caption" in options.features:
-            raise _errors.feature_not_in_region("Caption")
+            msg = "Caption"
+            raise _errors.feature_not_in_region(msg)
         if "denseCaptions" in options.features:
-            raise _errors.feature_not_in_region("DenseCaptions")
+            msg = "DenseCaptions"
+            raise _errors.feature_not_in_region(msg)
 
     def _image(self, body: bytes | None) -> tuple[DecodedImage, Script | None]:
         content_type = self.headers.get("Content-Type", "")
@@ -346,7 +360,11 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         elif media in _MEDIA_BINARY:
             if body is None:
                 raise _errors.invalid_image_size()
-            data = _multipart_payload(content_type, body) if media.startswith("multipart") else body
+            data = (
+                _multipart_payload(content_type, body)
+                if media.startswith("multipart")
+                else body
+            )
         else:
             raise _errors.unsupported_content_type(content_type)
         decoded = decode_image(data)
@@ -383,7 +401,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         except _errors.ServiceError:
             return self._read_image_file(images_dir, PurePosixPath(split.path).name)
 
-    def _read_image_file(self, root: Path, relative: str) -> tuple[bytes, Script | None]:
+    def _read_image_file(
+        self, root: Path, relative: str
+    ) -> tuple[bytes, Script | None]:
         path = _safe_child(root, relative)
         if path is None:
             raise _errors.url_not_accessible()
@@ -404,9 +424,13 @@ def _fetch_loopback(url: str) -> bytes:
         if not split.hostname or not _is_loopback(split.hostname):
             raise _errors.url_not_accessible()
         connection_type = (
-            http.client.HTTPSConnection if split.scheme == "https" else http.client.HTTPConnection
+            http.client.HTTPSConnection
+            if split.scheme == "https"
+            else http.client.HTTPConnection
         )
-        connection = connection_type(split.hostname, split.port, timeout=_FETCH_TIMEOUT_S)
+        connection = connection_type(
+            split.hostname, split.port, timeout=_FETCH_TIMEOUT_S
+        )
         target = split.path or "/"
         if split.query:
             target += "?" + split.query
@@ -417,7 +441,11 @@ def _fetch_loopback(url: str) -> bytes:
                 location = response.getheader("Location")
                 if not location:
                     raise _errors.url_not_accessible()
-                url = location if "://" in location else f"{split.scheme}://{split.netloc}{location}"
+                url = (
+                    location
+                    if "://" in location
+                    else f"{split.scheme}://{split.netloc}{location}"
+                )
                 continue
             if response.status != 200:  # noqa: PLR2004
                 raise _errors.url_not_accessible()
@@ -435,7 +463,9 @@ def _fetch_loopback(url: str) -> bytes:
 def _multipart_payload(content_type: str, body: bytes) -> bytes:
     """The first part of a ``multipart/form-data`` body."""
     parser = email.parser.BytesParser(policy=email.policy.HTTP)
-    message = parser.parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    message = parser.parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
     for part in message.iter_parts() if message.is_multipart() else ():
         payload = part.get_payload(decode=True)
         if isinstance(payload, bytes):
@@ -454,6 +484,12 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         """Bind *address* and serve with *settings*."""
         self.settings = settings
         super().__init__(address, EmulatorHandler)
+
+
+class EmulatorHTTPServerIPv6(EmulatorHTTPServer):
+    """The same, bound to an IPv6 address such as ``::1``."""
+
+    address_family = socket.AF_INET6
 
 
 __all__ = ["ACCEPTED_FORMATS", "EmulatorHTTPServer", "ScriptBook", "ServerSettings"]

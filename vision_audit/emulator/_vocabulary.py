@@ -9,7 +9,8 @@ RelativeBox = tuple[float, float, float, float]
 
 
 class Thing(NamedTuple):
-    """An object or a person in a scene.
+    """
+    An object or a person in a scene.
 
     Things named ``person`` are reported both as people and as objects, as the
     service does.
@@ -22,7 +23,8 @@ class Thing(NamedTuple):
 
 
 class Scene(NamedTuple):
-    """One coherent picture the emulator can claim an image shows.
+    """
+    One coherent picture the emulator can claim an image shows.
 
     ``setting`` is ``indoor``, ``outdoor`` or ``paper``; the mean colour of the
     image nudges the choice toward a setting.
