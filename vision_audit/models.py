@@ -1,0 +1,92 @@
+"""Frozen value objects: the audit event envelope and what a store returns for it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["SCHEMA_VERSION", "AuditEvent", "RecordedEvent", "new_id", "utc_now"]
+
+SCHEMA_VERSION: Final = 1
+"""Version of the event envelope; stored with every event as ``schema``."""
+
+
+def new_id() -> str:
+    """A new random identifier (UUID4, 32 lowercase hex digits)."""
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEvent:
+    """
+    One fact for the audit trail, as its producer makes it, before the store chains it.
+
+    Args:
+        type: What happened, e.g. ``analysis.requested``, ``analysis.completed``,
+            ``analysis.failed``, ``analysis.denied``, ``review.decided``.
+        event_id: Unique id of this event.
+        time: When it happened (UTC).
+        analysis_id: Correlates the events of one analyze call.
+        trace_id: OpenTelemetry trace id, 32 hex digits, when a span was recording.
+        span_id: OpenTelemetry span id, 16 hex digits.
+        actor: Who made the call (service or person), from the audit context.
+        purpose: The stated purpose, from the audit context.
+        consent_ref: Reference of the consent the call relies on.
+        subject_ref: The data subject's reference as the application knows it. The
+            store replaces it with a keyed pseudonym in the chained envelope and keeps
+            the original only in erasable personal content.
+        policy_id: Hash of the policy in force.
+        data: Type-specific facts (JSON-ready): no personal content here.
+        content: Personal content (captions, read text...), kept apart from the
+            chain, which holds only its salted hash, so that it can be purged.
+
+    .. versionadded:: 0.1.0
+    """
+
+    type: str
+    event_id: str = field(default_factory=new_id)
+    time: datetime = field(default_factory=utc_now)
+    analysis_id: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    actor: str | None = None
+    purpose: str | None = None
+    consent_ref: str | None = None
+    subject_ref: str | None = None
+    policy_id: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    content: Mapping[str, Any] | None = None
+    schema: int = SCHEMA_VERSION
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordedEvent:
+    """
+    An event as the store holds it: numbered, pseudonymised and chained.
+
+    Args:
+        sequence: Position in the chain, from 1, without gaps.
+        event: The event, with ``subject_ref`` replaced by its pseudonym and
+            ``content`` as stored (None once purged or erased).
+        content_hash: Salted SHA-256 of the personal content, or None.
+        prev_hash: Hash of the previous event (64 zeros for the first).
+        hash: SHA-256 over the canonical envelope and ``prev_hash``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    sequence: int
+    event: AuditEvent
+    content_hash: str | None
+    prev_hash: str
+    hash: str
