@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["SCHEMA_VERSION", "AuditEvent", "RecordedEvent", "new_id", "utc_now"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "AnalysisCall",
+    "AuditEvent",
+    "RecordedEvent",
+    "new_id",
+    "utc_now",
+]
 
 SCHEMA_VERSION: Final = 1
 """Version of the event envelope; stored with every event as ``schema``."""
@@ -90,3 +97,36 @@ class RecordedEvent:
     content_hash: str | None
     prev_hash: str
     hash: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnalysisCall:
+    """
+    The facts of one analyze call, known before it is sent.
+
+    Args:
+        analysis_id: Correlates every event, span and log line of the call.
+        operation: ``analyze`` (image bytes) or ``analyze_from_url``.
+        endpoint_host: Host of the service endpoint.
+        endpoint_port: Port of the endpoint, when it has one.
+        api_version: The REST api-version the client speaks.
+        features: Visual features requested, as the service names them.
+        options: ``language``, ``gender_neutral_caption``,
+            ``smart_crops_aspect_ratios`` and ``model_version`` as passed.
+        image: Fingerprint of the image bytes (``sha256``, ``size``, ``format``,
+            ``width``, ``height``), for ``analyze``.
+        url: The image URL reduced to scheme, host and path, for
+            ``analyze_from_url``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    analysis_id: str = field(default_factory=new_id)
+    operation: str
+    endpoint_host: str
+    endpoint_port: int | None
+    api_version: str
+    features: tuple[str, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    image: Mapping[str, Any] | None = None
+    url: str | None = None

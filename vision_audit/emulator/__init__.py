@@ -128,6 +128,11 @@ class Emulator:
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
 
+    @property
+    def requests_received(self) -> int:
+        """How many POST requests reached this emulator, valid or not."""
+        return self._book.analyze_requests
+
     def script(self, image: bytes, script: Mapping[str, object] | Script) -> None:
         """
         Decide what the emulator answers for *image*, by its SHA-256.

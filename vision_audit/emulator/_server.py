@@ -64,6 +64,7 @@ class ScriptBook:
     """Scripts by image SHA-256 and sidecars by path, shared by every request."""
 
     images_dir: Path | None
+    analyze_requests: int = 0
     _by_digest: dict[str, Script] = field(default_factory=dict)
     _lock: Lock = field(default_factory=Lock)
 
@@ -71,6 +72,11 @@ class ScriptBook:
         """Script the result of the image whose SHA-256 is *digest*."""
         with self._lock:
             self._by_digest[digest] = script
+
+    def count_analyze(self) -> None:
+        """Count one analyze request that reached the service."""
+        with self._lock:
+            self.analyze_requests += 1
 
     def get(self, digest: str) -> Script | None:
         """Return the script registered for *digest*, if any."""
@@ -265,6 +271,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         """Answer an analyze request, or the error the service would give."""
         started = time.perf_counter()
+        self.server.settings.book.count_analyze()
         body = self._read_body()
         features = ""
         try:

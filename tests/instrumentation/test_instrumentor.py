@@ -1,0 +1,452 @@
+"""VisionAuditInstrumentor against the real SDK and the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+from azure.ai.vision.imageanalysis import ImageAnalysisClient
+from azure.ai.vision.imageanalysis.aio import ImageAnalysisClient as AsyncClient
+from azure.ai.vision.imageanalysis.models import ImageAnalysisResult, VisualFeatures
+from azure.core.credentials import AzureKeyCredential
+from azure.core.exceptions import HttpResponseError
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
+from vision_audit import (
+    AuditWriteError,
+    VisionAuditInstrumentor,
+    audit_context,
+    get_audit_id,
+    instrument_client,
+)
+from vision_audit.testing import make_test_image
+
+TAGS = [VisualFeatures.TAGS]
+
+
+def _only_span(span_exporter):
+    spans = [
+        s
+        for s in span_exporter.get_finished_spans()
+        if s.name == "vision_audit.analyze"
+    ]
+    assert 1 == len(spans)
+    return spans[0]
+
+
+class TestSpan:
+    """One span per call, with the documented attributes."""
+
+    def test_analyze_attributes(
+        self, instrumented, client, emulator, span_exporter
+    ) -> None:
+        """Request, image, context and outcome, with exact names and types."""
+        image = make_test_image(width=320, height=240, seed=3)
+        emulator.script(
+            image,
+            {
+                "tags": {"person": 0.97, "wheelchair": 0.9},
+                "people": 1,
+                "text": ["EXIT"],
+            },
+        )
+
+        with audit_context(
+            purpose="intake",
+            consent_ref="c-1",
+            subject_ref="p-9",
+            actor="nurse",
+            ward="B",
+        ):
+            client.analyze(
+                image_data=image,
+                visual_features=[
+                    VisualFeatures.TAGS,
+                    VisualFeatures.PEOPLE,
+                    VisualFeatures.READ,
+                ],
+                language="en",
+            )
+
+        span = _only_span(span_exporter)
+        a = span.attributes
+        assert trace.SpanKind.CLIENT == span.kind
+        assert "image_analysis" == a["gen_ai.operation.name"]
+        assert "azure.ai.vision" == a["gen_ai.provider.name"]
+        assert "127.0.0.1" == a["server.address"]
+        assert isinstance(a["server.port"], int)
+        assert "2023-10-01" == a["vision_audit.request.api_version"]
+        assert ("tags", "people", "read") == a["vision_audit.request.features"]
+        assert "en" == a["vision_audit.request.language"]
+        assert "analyze" == a["vision_audit.operation"]
+        assert 64 == len(a["vision_audit.image.sha256"])
+        assert len(image) == a["vision_audit.image.size"]
+        assert "JPEG" == a["vision_audit.image.format"]
+        assert (320, 240) == (
+            a["vision_audit.image.width"],
+            a["vision_audit.image.height"],
+        )
+        assert "intake" == a["vision_audit.context.purpose"]
+        assert "c-1" == a["vision_audit.context.consent_ref"]
+        assert "nurse" == a["vision_audit.context.actor"]
+        assert "B" == a["vision_audit.context.label.ward"]
+        assert "p-9" != a["vision_audit.context.subject_ref"]
+        assert ("person", "wheelchair") == a["vision_audit.result.tags.names"]
+        assert (0.97, 0.9) == a["vision_audit.result.tags.confidences"]
+        assert 2 == a["vision_audit.result.tags.count"]
+        assert 1 == a["vision_audit.result.people.count"]
+        assert a["vision_audit.result.read.text_found"] is True
+        assert 1 == a["vision_audit.result.read.lines"]
+        assert "2023-10-01" == a["gen_ai.response.model"]
+        assert isinstance(a["vision_audit.duration_ms"], float)
+        assert not any(k.startswith("vision_audit.content.") for k in a)
+        assert ["analysis.requested", "analysis.completed"] == [
+            e.name for e in span.events
+        ]
+
+    def test_url_redacted(self, instrumented, client, span_exporter, store) -> None:
+        """A SAS URL is recorded as scheme, host and path only."""
+        client.analyze_from_url(
+            image_url="https://u:pw@contoso.blob.core.windows.net/claims/car.png?sv=1&sig=SECRET#x",
+            visual_features=TAGS,
+        )
+
+        span = _only_span(span_exporter)
+        expected = "https://contoso.blob.core.windows.net/claims/car.png"
+        assert expected == span.attributes["vision_audit.image.url"]
+        assert "analyze_from_url" == span.attributes["vision_audit.operation"]
+        assert expected == store.of_type("analysis.requested")[0].data["url"]
+
+    def test_parent_of_sdk_spans(
+        self, instrument, client, global_span_exporter
+    ) -> None:
+        """The caller's span is the parent; azure-core's own spans are children."""
+        from azure.core.settings import settings
+
+        instrument(tracer_provider=None)  # azure-core traces to the global provider
+        global_span_exporter.clear()
+        settings.tracing_enabled = True
+        try:
+            with trace.get_tracer("app").start_as_current_span("handler") as parent:
+                client.analyze(image_data=make_test_image(), visual_features=TAGS)
+        finally:
+            settings.tracing_enabled = None
+
+        spans = global_span_exporter.get_finished_spans()
+        ours = _only_span(global_span_exporter)
+        children = [
+            s.name
+            for s in spans
+            if s.parent is not None and s.parent.span_id == ours.context.span_id
+        ]
+        assert parent.get_span_context().span_id == ours.parent.span_id
+        assert ["ImageAnalysisClient.analyze"] == children
+
+
+class TestEvents:
+    """analysis.requested / completed / failed reach the store, logs and OTel logs."""
+
+    def test_requested_then_completed(
+        self, instrumented, client, store, span_exporter
+    ) -> None:
+        """Two events, one analysis id, the span's trace id, a pseudonymous subject."""
+        with audit_context(purpose="claims", subject_ref="claimant-1042"):
+            result = client.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        span = _only_span(span_exporter)
+        requested, completed = (r.event for r in store.records)
+        assert ["analysis.requested", "analysis.completed"] == [
+            requested.type,
+            completed.type,
+        ]
+        assert requested.analysis_id == completed.analysis_id == get_audit_id(result)
+        assert format(span.context.trace_id, "032x") == requested.trace_id
+        assert "claimant-1042" != requested.subject_ref
+        assert requested.data["image"]["format"] == "JPEG"
+        assert completed.data["results"]["tags"]["count"] == len(result.tags.list)
+        assert completed.content is None
+
+    def test_failed(self, instrumented, client, store, span_exporter) -> None:
+        """The SDK's exception is re-raised unchanged; codes are recorded."""
+        with pytest.raises(HttpResponseError) as info:
+            client.analyze(image_data=b"not an image", visual_features=TAGS)
+
+        failed = store.of_type("analysis.failed")[0]
+        span = _only_span(span_exporter)
+        assert type(info.value) is HttpResponseError
+        assert {
+            "status_code": 400,
+            "error_code": "InvalidRequest",
+            "inner_error_code": "InvalidImageFormat",
+            "error_type": "azure.core.exceptions.HttpResponseError",
+        } == {
+            k: failed.data[k]
+            for k in ("status_code", "error_code", "inner_error_code", "error_type")
+        }
+        assert StatusCode.ERROR == span.status.status_code
+        assert "InvalidImageFormat" == span.attributes["vision_audit.error.inner_code"]
+        assert "unknown" == span.attributes["vision_audit.image.format"]
+
+    def test_structlog_json(self, instrumented, client, caplog, span_exporter) -> None:
+        """Each event is one JSON log record on vision_audit.audit, with trace ids."""
+        with caplog.at_level(logging.INFO, logger="vision_audit.audit"):
+            client.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        records = [
+            json.loads(r.getMessage())
+            for r in caplog.records
+            if r.name == "vision_audit.audit"
+        ]
+        span = _only_span(span_exporter)
+        assert ["analysis.requested", "analysis.completed"] == [
+            r["event"] for r in records
+        ]
+        assert {format(span.context.trace_id, "032x")} == {
+            r["trace_id"] for r in records
+        }
+        assert all(
+            r["level"] == "info" and r["timestamp"].endswith("Z") for r in records
+        )
+
+    def test_host_logging_controls_the_logger(
+        self, instrumented, client, caplog
+    ) -> None:
+        """Raising the level of vision_audit.audit silences it."""
+        with caplog.at_level(logging.WARNING, logger="vision_audit.audit"):
+            client.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        assert [] == [r for r in caplog.records if r.name == "vision_audit.audit"]
+
+    def test_otel_log_records(self, instrumented, client, log_exporter) -> None:
+        """OTel log records carry the event name and the analysis id."""
+        result = client.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        logs = [ld.log_record for ld in log_exporter.get_finished_logs()]
+        assert ["analysis.requested", "analysis.completed"] == [
+            r.event_name for r in logs
+        ]
+        assert {get_audit_id(result)} == {
+            r.attributes["vision_audit.analysis.id"] for r in logs
+        }
+
+    def test_content_opt_in(
+        self, instrument, client, emulator, store, span_exporter
+    ) -> None:
+        """With capture_content, captions and read text are recorded; not without."""
+        instrument(capture_content=True)
+        image = make_test_image(seed=77)
+        emulator.script(image, {"caption": "a man at a desk", "text": ["INVOICE 7"]})
+
+        client.analyze(
+            image_data=image,
+            visual_features=[VisualFeatures.CAPTION, VisualFeatures.READ],
+        )
+
+        span = _only_span(span_exporter)
+        assert "a man at a desk" == span.attributes["vision_audit.content.caption"]
+        assert ("INVOICE 7",) == span.attributes["vision_audit.content.read_text"]
+        assert {"caption": "a man at a desk", "read_text": ["INVOICE 7"]} == dict(
+            store.of_type("analysis.completed")[0].content
+        )
+
+
+class TestAuditId:
+    """The audit id of a result, the result's type untouched."""
+
+    def test_type_unchanged(self, instrumented, client) -> None:
+        """Still the SDK's ImageAnalysisResult; the id is 32 hex digits."""
+        result = client.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        assert type(result) is ImageAnalysisResult
+        assert 32 == len(get_audit_id(result))
+
+    def test_unaudited(self) -> None:
+        """Anything else has no audit id."""
+        assert get_audit_id(object()) is None
+
+
+class TestFailClosed:
+    """No unaudited call leaves the process."""
+
+    def test_requested_not_recorded(
+        self, instrument, fresh_client, fresh_emulator, store, span_exporter
+    ) -> None:
+        """The store fails: AuditWriteError, and the service receives nothing."""
+        instrument()
+        store.fail_after = 0
+
+        with pytest.raises(AuditWriteError):
+            fresh_client.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        assert 0 == fresh_emulator.requests_received
+        span = _only_span(span_exporter)
+        assert StatusCode.ERROR == span.status.status_code
+        assert "vision_audit.audit_write_failed" in [e.name for e in span.events]
+
+    def test_completed_not_recorded(self, instrument, client, store) -> None:
+        """The result is withheld when its completion cannot be recorded."""
+        instrument()
+        store.fail_after = 1
+
+        with pytest.raises(AuditWriteError):
+            client.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        assert ["analysis.requested"] == [r.event.type for r in store.records]
+
+    def test_best_effort(
+        self, instrument, fresh_client, fresh_emulator, store, span_exporter, caplog
+    ) -> None:
+        """audit_failure="log": the call goes on, the loss is logged and marked."""
+        instrument(audit_failure="log")
+        store.fail_after = 0
+
+        with caplog.at_level(logging.ERROR, logger="vision_audit.audit"):
+            result = fresh_client.analyze(
+                image_data=make_test_image(), visual_features=TAGS
+            )
+
+        assert result.tags is not None
+        assert 1 == fresh_emulator.requests_received
+        assert 2 == sum("audit_write_failed" in r.getMessage() for r in caplog.records)
+        assert "vision_audit.audit_write_failed" in [
+            e.name for e in _only_span(span_exporter).events
+        ]
+
+    def test_bad_option(self, instrument) -> None:
+        """A wrong option value is refused, naming what is accepted."""
+        with pytest.raises(ValueError, match="'raise' or 'log'"):
+            instrument(audit_failure="ignore")
+
+
+class TestLifecycle:
+    """instrument, uninstrument, twice, per client."""
+
+    def test_uninstrument_restores(self, tracer_provider, store) -> None:
+        """The SDK's own functions are back, exactly."""
+        from azure.ai.vision.imageanalysis import _patch
+        from azure.ai.vision.imageanalysis.aio import _patch as aio_patch
+
+        originals = [
+            _patch.ImageAnalysisClient.analyze,
+            _patch.ImageAnalysisClient.analyze_from_url,
+            aio_patch.ImageAnalysisClient.analyze,
+            aio_patch.ImageAnalysisClient.analyze_from_url,
+        ]
+        instrumentor = VisionAuditInstrumentor()
+        instrumentor.instrument(tracer_provider=tracer_provider, store=store)
+        wrapped = _patch.ImageAnalysisClient.analyze
+        instrumentor.uninstrument()
+
+        assert wrapped is not originals[0]
+        assert originals == [
+            _patch.ImageAnalysisClient.analyze,
+            _patch.ImageAnalysisClient.analyze_from_url,
+            aio_patch.ImageAnalysisClient.analyze,
+            aio_patch.ImageAnalysisClient.analyze_from_url,
+        ]
+
+    def test_twice_is_harmless(self, instrument, client, store) -> None:
+        """A second instrument() does not double the events."""
+        instrument()
+        instrument()
+
+        client.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        assert 2 == len(store.records)
+
+    def test_instrument_client(
+        self, tracer_provider, emulator, emulator_key, store
+    ) -> None:
+        """Only the opted-in client is audited, and once."""
+        audited = instrument_client(
+            ImageAnalysisClient(emulator.endpoint, AzureKeyCredential(emulator_key)),
+            store=store,
+            tracer_provider=tracer_provider,
+        )
+        plain = ImageAnalysisClient(emulator.endpoint, AzureKeyCredential(emulator_key))
+
+        result = audited.analyze(image_data=make_test_image(), visual_features=TAGS)
+        plain.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        assert type(audited) is ImageAnalysisClient
+        assert 2 == len(store.records)
+        assert get_audit_id(result) == store.records[0].event.analysis_id
+
+    def test_instrument_client_and_global(
+        self, instrument, emulator, emulator_key, store, make_store, tracer_provider
+    ) -> None:
+        """A client instrumented on its own is audited once, by its own settings."""
+        instrument()
+        own_store = make_store()
+        audited = instrument_client(
+            ImageAnalysisClient(emulator.endpoint, AzureKeyCredential(emulator_key)),
+            store=own_store,
+            tracer_provider=tracer_provider,
+        )
+
+        audited.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        assert 2 == len(own_store.records)
+        assert [] == store.records
+
+
+class TestAio:
+    """The aio client, wrapped by the async twin."""
+
+    def test_aio_analyze_and_url(
+        self, instrumented, emulator, emulator_key, store, span_exporter
+    ) -> None:
+        """Both aio operations are audited; failures too."""
+
+        async def run():
+            async with AsyncClient(
+                emulator.endpoint, AzureKeyCredential(emulator_key)
+            ) as client:
+                ok = await client.analyze(
+                    image_data=make_test_image(), visual_features=TAGS
+                )
+                url = await client.analyze_from_url(
+                    image_url="https://contoso.blob.core.windows.net/claims/car.png?sig=s",
+                    visual_features=TAGS,
+                )
+                with pytest.raises(HttpResponseError):
+                    await client.analyze(image_data=b"garbage", visual_features=TAGS)
+                return ok, url
+
+        ok, url = asyncio.run(run())
+
+        kinds = [r.event.type for r in store.records]
+        assert kinds.count("analysis.requested") == 3
+        assert kinds.count("analysis.completed") == 2
+        assert kinds.count("analysis.failed") == 1
+        assert get_audit_id(ok) != get_audit_id(url)
+        assert 3 == len(
+            [
+                s
+                for s in span_exporter.get_finished_spans()
+                if s.name == "vision_audit.analyze"
+            ]
+        )
+
+    def test_instrument_aio_client(
+        self, emulator, emulator_key, make_store, tracer_provider
+    ) -> None:
+        """instrument_client works for an aio client."""
+        own_store = make_store()
+
+        async def run():
+            client = instrument_client(
+                AsyncClient(emulator.endpoint, AzureKeyCredential(emulator_key)),
+                store=own_store,
+                tracer_provider=tracer_provider,
+            )
+            async with client:
+                return await client.analyze(
+                    image_data=make_test_image(), visual_features=TAGS
+                )
+
+        result = asyncio.run(run())
+
+        assert get_audit_id(result) == own_store.records[0].event.analysis_id

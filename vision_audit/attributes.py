@@ -1,0 +1,125 @@
+"""
+Every span, event and log key that vision-audit writes, in one place.
+
+Names follow OpenTelemetry's semantic conventions where one fits (``server.*``,
+``error.type``, ``http.response.status_code``, the GenAI ``gen_ai.*`` names for the
+operation, provider and model) and live under ``vision_audit.*`` otherwise. The
+reference table in ``docs/attributes.md`` lists each with its type; a test keeps the two
+in step.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- spans and events ----------------------------------------------------------
+
+SPAN_NAME_ANALYZE: Final = "vision_audit.analyze"
+"""Name of the span around one analyze call."""
+
+INSTRUMENTATION_SCOPE: Final = "vision_audit"
+"""Tracer, logger and meter name."""
+
+EVENT_REQUESTED: Final = "analysis.requested"
+EVENT_COMPLETED: Final = "analysis.completed"
+EVENT_FAILED: Final = "analysis.failed"
+EVENT_AUDIT_WRITE_FAILED: Final = "vision_audit.audit_write_failed"
+"""Span event when an audit event could not be recorded."""
+
+# -- OpenTelemetry semantic conventions reused ---------------------------------
+
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+"""Always ``image_analysis``."""
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+"""Always ``azure.ai.vision``."""
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+"""The ``model-version`` asked for (``latest`` unless pinned)."""
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+"""The model version that answered (``modelVersion`` of the result)."""
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+ERROR_TYPE: Final = "error.type"
+"""Fully qualified exception class, e.g. ``azure.core.exceptions.HttpResponseError``."""
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+AZ_NAMESPACE: Final = "az.namespace"
+"""Azure resource provider, ``Microsoft.CognitiveServices``, as azure-core sets it."""
+
+# -- the request ---------------------------------------------------------------
+
+ANALYSIS_ID: Final = "vision_audit.analysis.id"
+"""Correlates the span, the log events and the audit store's events of one call."""
+OPERATION: Final = "vision_audit.operation"
+"""``analyze`` (image bytes) or ``analyze_from_url``."""
+API_VERSION: Final = "vision_audit.request.api_version"
+FEATURES: Final = "vision_audit.request.features"
+"""Visual features requested, as the service names them (string array)."""
+LANGUAGE: Final = "vision_audit.request.language"
+GENDER_NEUTRAL_CAPTION: Final = "vision_audit.request.gender_neutral_caption"
+SMART_CROPS_ASPECT_RATIOS: Final = "vision_audit.request.smart_crops_aspect_ratios"
+
+IMAGE_SHA256: Final = "vision_audit.image.sha256"
+IMAGE_SIZE: Final = "vision_audit.image.size"
+"""Byte size of the image sent."""
+IMAGE_FORMAT: Final = "vision_audit.image.format"
+"""Format from the image header (``JPEG``, ``PNG``...); ``unknown`` if unreadable."""
+IMAGE_WIDTH: Final = "vision_audit.image.width"
+IMAGE_HEIGHT: Final = "vision_audit.image.height"
+IMAGE_URL: Final = "vision_audit.image.url"
+"""URL of an analyze_from_url call, reduced to scheme, host and path."""
+
+# -- the audit context ---------------------------------------------------------
+
+ACTOR: Final = "vision_audit.context.actor"
+PURPOSE: Final = "vision_audit.context.purpose"
+CONSENT_REF: Final = "vision_audit.context.consent_ref"
+SUBJECT_REF: Final = "vision_audit.context.subject_ref"
+"""The subject's pseudonym (keyed hash) from the audit store; never the raw ref."""
+LABEL_PREFIX: Final = "vision_audit.context.label."
+"""Prefix of free-form labels given to ``audit_context(**labels)``."""
+
+# -- the outcome ---------------------------------------------------------------
+
+DURATION_MS: Final = "vision_audit.duration_ms"
+TAGS_COUNT: Final = "vision_audit.result.tags.count"
+TAGS_NAMES: Final = "vision_audit.result.tags.names"
+TAGS_CONFIDENCES: Final = "vision_audit.result.tags.confidences"
+"""Parallel to ``tags.names``."""
+OBJECTS_COUNT: Final = "vision_audit.result.objects.count"
+OBJECTS_NAMES: Final = "vision_audit.result.objects.names"
+PEOPLE_COUNT: Final = "vision_audit.result.people.count"
+"""People detected with confidence at or above the threshold (0.5 by default)."""
+PEOPLE_DETECTIONS: Final = "vision_audit.result.people.detections"
+"""Every person detection, low-confidence ones included."""
+TEXT_READ: Final = "vision_audit.result.read.text_found"
+READ_LINES: Final = "vision_audit.result.read.lines"
+CAPTION_PRESENT: Final = "vision_audit.result.caption.present"
+CAPTION_CONFIDENCE: Final = "vision_audit.result.caption.confidence"
+DENSE_CAPTIONS_COUNT: Final = "vision_audit.result.dense_captions.count"
+SMART_CROPS_COUNT: Final = "vision_audit.result.smart_crops.count"
+SERVICE_ERROR_CODE: Final = "vision_audit.error.code"
+"""The service's error code (``InvalidRequest``, ``401``...)."""
+SERVICE_INNER_ERROR_CODE: Final = "vision_audit.error.inner_code"
+"""The service's inner error code (``InvalidImageFormat``...), when it gives one."""
+AUDIT_SEQUENCE: Final = "vision_audit.audit.sequence"
+"""Sequence number of the event in the audit store."""
+AUDIT_EVENT_ID: Final = "vision_audit.audit.event_id"
+
+# -- content, captured only when opted in --------------------------------------
+
+CONTENT_CAPTION: Final = "vision_audit.content.caption"
+CONTENT_DENSE_CAPTIONS: Final = "vision_audit.content.dense_captions"
+CONTENT_READ_TEXT: Final = "vision_audit.content.read_text"
+
+# -- baggage keys an upstream service may set ----------------------------------
+
+BAGGAGE_ACTOR: Final = "vision_audit.actor"
+BAGGAGE_PURPOSE: Final = "vision_audit.purpose"
+BAGGAGE_CONSENT_REF: Final = "vision_audit.consent_ref"
+BAGGAGE_SUBJECT_REF: Final = "vision_audit.subject_ref"
+BAGGAGE_LABEL_PREFIX: Final = "vision_audit.label."
+
+# -- constant values -----------------------------------------------------------
+
+OPERATION_NAME_VALUE: Final = "image_analysis"
+PROVIDER_NAME_VALUE: Final = "azure.ai.vision"
+AZ_NAMESPACE_VALUE: Final = "Microsoft.CognitiveServices"

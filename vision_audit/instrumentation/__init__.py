@@ -1,0 +1,204 @@
+"""
+Drop-in auditing of Azure AI Vision Image Analysis calls.
+
+Every call to ``ImageAnalysisClient.analyze`` or ``analyze_from_url``, sync or
+``aio``, becomes evidence: an ``analysis.requested`` event recorded in the audit store
+*before* any byte is sent, then ``analysis.completed`` (before the application sees the
+result) or ``analysis.failed``; a ``vision_audit.analyze`` span (the parent of
+azure-core's own spans); and a structlog JSON event per audit event. The application's
+calls and the SDK's return types do not change.
+
+Usage
+-----
+
+One line in the service::
+
+    from vision_audit import VisionAuditInstrumentor, audit_context
+
+    VisionAuditInstrumentor().instrument(store="sqlite:///audit.db")
+
+    with audit_context(purpose="claims", consent_ref="c-1042",
+                       subject_ref="claimant-1042", actor="adjuster-7"):
+        result = client.analyze(image_data=data, visual_features=["tags"])
+    vision_audit.get_audit_id(result)   # the analysis id, for store and traces
+
+Or none, with the zero-code agent, configured from the environment::
+
+    VISION_AUDIT_STORE=sqlite:///audit.db opentelemetry-instrument python app.py
+
+A service that refuses process-wide patching audits one client::
+
+    client = vision_audit.instrument_client(
+        ImageAnalysisClient(endpoint, credential), store="sqlite:///audit.db"
+    )
+
+Configuration
+-------------
+
+Keyword arguments of ``instrument()`` win over the environment, which wins over the
+defaults. Everything is resolved once, at ``instrument()`` time.
+
+====================  ================================  ============================
+keyword               environment variable              default
+====================  ================================  ============================
+``store``             ``VISION_AUDIT_STORE``            ``sqlite:///vision-audit.db``
+``audit_failure``     ``VISION_AUDIT_AUDIT_FAILURE``    ``raise`` (fail closed)
+``capture_content``   ``VISION_AUDIT_CAPTURE_CONTENT``  ``false``
+``people_threshold``  (none)                            ``0.5``
+``tracer_provider``   (none)                            the global provider
+``logger_provider``   (none)                            none: no OTel log records
+====================  ================================  ============================
+
+``audit_failure="raise"``: if the audit store cannot record ``analysis.requested``, the
+request is not sent and ``AuditWriteError`` is raised; if it cannot record
+``analysis.completed``, the result is withheld and ``AuditWriteError`` raised.
+``"log"``: the failure is logged on ``vision_audit.audit`` and marked on the span
+(``vision_audit.audit_write_failed``), and the call goes on.
+
+Content (caption, dense captions, read text) is recorded only with
+``capture_content=True``. Image bytes, keys, tokens and URL query strings are never
+recorded: images are fingerprinted (SHA-256, size, format, width, height) and URLs
+reduced to scheme, host and path.
+
+The audit context comes from ``audit_context()`` blocks and from OpenTelemetry baggage
+(``vision_audit.actor``, ``vision_audit.purpose``, ``vision_audit.consent_ref``,
+``vision_audit.subject_ref``, ``vision_audit.label.<name>``); blocks win.
+
+API
+---
+
+``VisionAuditInstrumentor().instrument(**options)`` / ``.uninstrument()``;
+``instrument_client(client, **options)``; ``get_audit_id(result)``. Span attribute
+names are in :mod:`vision_audit.attributes` and ``docs/attributes.md``.
+
+Raises (into application code):
+    AuditWriteError: an audit event could not be recorded, in fail-closed mode.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+from opentelemetry.instrumentation.utils import unwrap
+from wrapt import wrap_function_wrapper
+
+from vision_audit._settings import resolve_settings
+from vision_audit.instrumentation._wrappers import (
+    CLIENT_MARK,
+    CallTracer,
+    get_audit_id,
+    make_async_wrapper,
+    make_sync_wrapper,
+)
+from vision_audit.package import _instruments
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from vision_audit._settings import Settings
+
+__all__ = ["VisionAuditInstrumentor", "get_audit_id", "instrument_client"]
+
+_SYNC_MODULE: Final = "azure.ai.vision.imageanalysis._patch"
+_AIO_MODULE: Final = "azure.ai.vision.imageanalysis.aio._patch"
+_OPERATIONS: Final = ("analyze", "analyze_from_url")
+
+_Client = TypeVar("_Client")
+
+
+def _settings(kwargs: dict[str, Any]) -> tuple[Settings, bool]:
+    store = kwargs.get("store")
+    settings = resolve_settings(
+        store=store,
+        audit_failure=kwargs.get("audit_failure"),
+        capture_content=kwargs.get("capture_content"),
+        people_threshold=kwargs.get("people_threshold"),
+        tracer_provider=kwargs.get("tracer_provider"),
+        logger_provider=kwargs.get("logger_provider"),
+    )
+    # A store we opened from a URL is ours to close.
+    return settings, store is None or isinstance(store, str)
+
+
+class VisionAuditInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """
+    An OpenTelemetry instrumentor for ``azure-ai-vision-imageanalysis``.
+
+    See the module documentation for options. Instrumenting twice is harmless (the
+    second call is ignored, as for every ``BaseInstrumentor``); ``uninstrument()``
+    restores the SDK's methods exactly.
+
+    .. versionadded:: 0.1.0
+    """
+
+    _tracer: CallTracer | None = None
+    _owns_store: bool = False
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        """The SDK versions this instruments."""
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        settings, owns_store = _settings(kwargs)
+        tracer = CallTracer(settings)
+        for operation in _OPERATIONS:
+            wrap_function_wrapper(
+                _SYNC_MODULE,
+                f"ImageAnalysisClient.{operation}",
+                make_sync_wrapper(tracer, operation),
+            )
+            wrap_function_wrapper(
+                _AIO_MODULE,
+                f"ImageAnalysisClient.{operation}",
+                make_async_wrapper(tracer, operation),
+            )
+        self._tracer = tracer
+        self._owns_store = owns_store
+
+    def _uninstrument(self, **_: Any) -> None:
+        from azure.ai.vision.imageanalysis import _patch as sync_patch  # noqa: PLC0415
+        from azure.ai.vision.imageanalysis.aio import _patch as aio_patch  # noqa: PLC0415
+
+        for operation in _OPERATIONS:
+            unwrap(sync_patch.ImageAnalysisClient, operation)
+            unwrap(aio_patch.ImageAnalysisClient, operation)
+        tracer, self._tracer = self._tracer, None
+        if tracer is not None and self._owns_store:
+            tracer.settings.store.close()
+
+
+def instrument_client(client: _Client, **options: Any) -> _Client:
+    """
+    Audit the calls of this one client, without patching anything process-wide.
+
+    Takes the same keyword options as ``instrument()``. The client keeps its type;
+    its ``analyze`` and ``analyze_from_url`` are wrapped on the instance only. If the
+    process is also instrumented, this client is audited once, by its own settings.
+
+    Returns:
+        *client*, for chaining.
+
+    .. versionadded:: 0.1.0
+    """
+    settings, _ = _settings(options)
+    tracer = CallTracer(settings)
+    is_async = type(client).__module__.startswith("azure.ai.vision.imageanalysis.aio")
+    factory = make_async_wrapper if is_async else make_sync_wrapper
+    for operation in _OPERATIONS:
+        bound = getattr(client, operation)
+        traced = factory(tracer, operation)
+
+        def method(
+            *args: Any, _bound: Any = bound, _traced: Any = traced, **kwargs: Any
+        ) -> Any:
+            return _traced(_bound, client, args, kwargs)
+
+        setattr(client, operation, functools.wraps(bound)(method))
+    setattr(client, CLIENT_MARK, tracer)
+    return client

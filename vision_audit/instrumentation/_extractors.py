@@ -1,0 +1,234 @@
+"""Per-feature readers of ``ImageAnalysisResult``: facts, span attributes, content."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from vision_audit import attributes as attrs
+
+if TYPE_CHECKING:
+    from azure.ai.vision.imageanalysis.models import ImageAnalysisResult
+
+__all__ = ["EXTRACTORS", "Extractor", "Facts"]
+
+Facts = dict[str, Any]
+"""JSON-ready facts about one feature's result (no personal content)."""
+
+
+def _confidence(value: float) -> float:
+    # Four decimals are what a reviewer reads; full float32 noise is not evidence.
+    return round(float(value), 4)
+
+
+class Extractor:
+    """
+    Reads one visual feature of a result. Hooks default to doing nothing.
+
+    ``facts`` returns what the audit event records; ``span_attributes`` turns those
+    facts into span attributes; ``content`` returns personal content (text), which is
+    recorded only when content capture is on.
+    """
+
+    feature: ClassVar[str] = ""
+    """The feature's name as the service spells it (``tags``, ``smartCrops``...)."""
+
+    def facts(
+        self, result: ImageAnalysisResult, *, people_threshold: float
+    ) -> Facts | None:
+        """Facts of this feature's result, or None when the result lacks it."""
+        return None
+
+    def span_attributes(self, facts: Facts) -> dict[str, Any]:
+        """Span attributes for *facts*."""
+        return {}
+
+    def content(self, result: ImageAnalysisResult) -> dict[str, Any]:
+        """Personal content of this feature's result."""
+        return {}
+
+
+class TagsExtractor(Extractor):
+    """Tag names with confidences."""
+
+    feature = "tags"
+
+    def facts(
+        self, result: ImageAnalysisResult, *, people_threshold: float
+    ) -> Facts | None:
+        """Every tag, highest confidence first, as the service orders them."""
+        if result.tags is None:
+            return None
+        tags = [
+            {"name": t.name, "confidence": _confidence(t.confidence)}
+            for t in result.tags.list
+        ]
+        return {"count": len(tags), "tags": tags}
+
+    def span_attributes(self, facts: Facts) -> dict[str, Any]:
+        """Count, names and confidences as parallel arrays."""
+        return {
+            attrs.TAGS_COUNT: facts["count"],
+            attrs.TAGS_NAMES: [t["name"] for t in facts["tags"]],
+            attrs.TAGS_CONFIDENCES: [t["confidence"] for t in facts["tags"]],
+        }
+
+
+class ObjectsExtractor(Extractor):
+    """Detected objects: their best tag each."""
+
+    feature = "objects"
+
+    def facts(
+        self, result: ImageAnalysisResult, *, people_threshold: float
+    ) -> Facts | None:
+        """Each object's first tag and confidence (boxes are not evidence)."""
+        if result.objects is None:
+            return None
+        objects = [
+            {"name": o.tags[0].name, "confidence": _confidence(o.tags[0].confidence)}
+            for o in result.objects.list
+            if o.tags
+        ]
+        return {"count": len(result.objects.list), "objects": objects}
+
+    def span_attributes(self, facts: Facts) -> dict[str, Any]:
+        """Count and names."""
+        return {
+            attrs.OBJECTS_COUNT: facts["count"],
+            attrs.OBJECTS_NAMES: [o["name"] for o in facts["objects"]],
+        }
+
+
+class PeopleExtractor(Extractor):
+    """People detected, counted above a confidence threshold."""
+
+    feature = "people"
+
+    def facts(
+        self, result: ImageAnalysisResult, *, people_threshold: float
+    ) -> Facts | None:
+        """People at or above the threshold, and every detection."""
+        if result.people is None:
+            return None
+        confidences = [p.confidence for p in result.people.list]
+        return {
+            "count": sum(1 for c in confidences if c >= people_threshold),
+            "detections": len(confidences),
+            "threshold": people_threshold,
+        }
+
+    def span_attributes(self, facts: Facts) -> dict[str, Any]:
+        """Count above threshold and all detections."""
+        return {
+            attrs.PEOPLE_COUNT: facts["count"],
+            attrs.PEOPLE_DETECTIONS: facts["detections"],
+        }
+
+
+class ReadExtractor(Extractor):
+    """Whether text was read, and how much; the text itself is content."""
+
+    feature = "read"
+
+    def facts(
+        self, result: ImageAnalysisResult, *, people_threshold: float
+    ) -> Facts | None:
+        """Lines and words read."""
+        if result.read is None:
+            return None
+        lines = [line for block in result.read.blocks for line in block.lines]
+        words = sum(len(line.words) for line in lines)
+        return {"text_found": bool(lines), "lines": len(lines), "words": words}
+
+    def span_attributes(self, facts: Facts) -> dict[str, Any]:
+        """Whether text was found, and how many lines."""
+        return {attrs.TEXT_READ: facts["text_found"], attrs.READ_LINES: facts["lines"]}
+
+    def content(self, result: ImageAnalysisResult) -> dict[str, Any]:
+        """The lines read."""
+        if result.read is None:
+            return {}
+        return {"read_text": [ln.text for b in result.read.blocks for ln in b.lines]}
+
+
+class CaptionExtractor(Extractor):
+    """Whether a caption came back, with its confidence; its text is content."""
+
+    feature = "caption"
+
+    def facts(
+        self, result: ImageAnalysisResult, *, people_threshold: float
+    ) -> Facts | None:
+        """Presence and confidence."""
+        if result.caption is None:
+            return None
+        return {"present": True, "confidence": _confidence(result.caption.confidence)}
+
+    def span_attributes(self, facts: Facts) -> dict[str, Any]:
+        """Presence and confidence."""
+        return {
+            attrs.CAPTION_PRESENT: facts["present"],
+            attrs.CAPTION_CONFIDENCE: facts["confidence"],
+        }
+
+    def content(self, result: ImageAnalysisResult) -> dict[str, Any]:
+        """The caption text."""
+        return {} if result.caption is None else {"caption": result.caption.text}
+
+
+class DenseCaptionsExtractor(Extractor):
+    """How many region captions; their text is content."""
+
+    feature = "denseCaptions"
+
+    def facts(
+        self, result: ImageAnalysisResult, *, people_threshold: float
+    ) -> Facts | None:
+        """The number of region captions."""
+        if result.dense_captions is None:
+            return None
+        return {"count": len(result.dense_captions.list)}
+
+    def span_attributes(self, facts: Facts) -> dict[str, Any]:
+        """The count."""
+        return {attrs.DENSE_CAPTIONS_COUNT: facts["count"]}
+
+    def content(self, result: ImageAnalysisResult) -> dict[str, Any]:
+        """Each region caption's text."""
+        if result.dense_captions is None:
+            return {}
+        return {"dense_captions": [d.text for d in result.dense_captions.list]}
+
+
+class SmartCropsExtractor(Extractor):
+    """The crops' aspect ratios."""
+
+    feature = "smartCrops"
+
+    def facts(
+        self, result: ImageAnalysisResult, *, people_threshold: float
+    ) -> Facts | None:
+        """Count and aspect ratios."""
+        if result.smart_crops is None:
+            return None
+        ratios = [c.aspect_ratio for c in result.smart_crops.list]
+        return {"count": len(ratios), "aspect_ratios": ratios}
+
+    def span_attributes(self, facts: Facts) -> dict[str, Any]:
+        """The count."""
+        return {attrs.SMART_CROPS_COUNT: facts["count"]}
+
+
+EXTRACTORS: Final[dict[str, Extractor]] = {
+    extractor.feature: extractor
+    for extractor in (
+        TagsExtractor(),
+        CaptionExtractor(),
+        DenseCaptionsExtractor(),
+        ObjectsExtractor(),
+        ReadExtractor(),
+        SmartCropsExtractor(),
+        PeopleExtractor(),
+    )
+}
+"""The extractor of each visual feature, by the service's feature name."""

@@ -1,0 +1,454 @@
+"""Wrapper factories for ``analyze`` and ``analyze_from_url``, sync and aio twins."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import time
+import weakref
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from vision_audit import attributes as attrs
+from vision_audit import events
+from vision_audit._fingerprint import fingerprint_image, redact_url
+from vision_audit.context import AuditContext, get_audit_context
+from vision_audit.instrumentation._extractors import EXTRACTORS
+from vision_audit.models import AnalysisCall, RecordedEvent
+from vision_audit.sinks import Recorder
+from vision_audit.version import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from opentelemetry.trace import Span
+
+    from vision_audit._settings import Settings
+
+__all__ = ["CallTracer", "get_audit_id", "make_async_wrapper", "make_sync_wrapper"]
+
+CLIENT_MARK: Final = "_vision_audit_client_tracer"
+"""Attribute set on a client instrumented on its own; the global wrappers step aside."""
+
+_audit_ids: dict[int, str] = {}
+
+
+def get_audit_id(result: object) -> str | None:
+    """
+    The analysis id under which *result* was audited, or None if it was not.
+
+    The result keeps its type: the id is held beside it, for as long as it lives.
+    Look the id up in the audit store, the logs (``analysis_id``) or the trace
+    viewer (``vision_audit.analysis.id``).
+
+    .. versionadded:: 0.1.0
+    """
+    return _audit_ids.get(id(result))
+
+
+def _remember(result: object, analysis_id: str) -> None:
+    key = id(result)
+    try:
+        weakref.finalize(result, _audit_ids.pop, key, None)
+    except TypeError:
+        return  # not weak-referenceable: nothing can be held beside it safely
+    _audit_ids[key] = analysis_id
+
+
+def _feature_name(feature: object) -> str:
+    return str(feature.value) if isinstance(feature, enum.Enum) else str(feature)
+
+
+def _argument(
+    args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str
+) -> Any:
+    if name in kwargs:
+        return kwargs[name]
+    return args[index] if len(args) > index else None
+
+
+def _error_codes(error: BaseException) -> tuple[int | None, str | None, str | None]:
+    status = getattr(error, "status_code", None)
+    odata = getattr(error, "error", None)
+    code = getattr(odata, "code", None)
+    inner = getattr(odata, "innererror", None)
+    inner_code = inner.get("code") if isinstance(inner, dict) else None
+    return (
+        status if isinstance(status, int) else None,
+        code if isinstance(code, str) else None,
+        inner_code if isinstance(inner_code, str) else None,
+    )
+
+
+def _qualified_name(error: BaseException) -> str:
+    kind = type(error)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+class CallTracer:
+    """Everything one instrumentation needs per call: settings, tracer, recorder."""
+
+    def __init__(self, settings: Settings) -> None:
+        """Get the tracer and build the sinks from *settings*."""
+        self.settings = settings
+        self.tracer = trace.get_tracer(
+            attrs.INSTRUMENTATION_SCOPE,
+            __version__,
+            tracer_provider=settings.tracer_provider,
+        )
+        self.recorder = Recorder(settings)
+
+    # -- before the call --------------------------------------------------------------
+
+    def prepare(
+        self,
+        operation: str,
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> tuple[AnalysisCall, AuditContext]:
+        """The call's facts and the audit context it runs in."""
+        config = getattr(instance, "_config", None)
+        endpoint = str(getattr(config, "endpoint", "") or "")
+        try:
+            split = urlsplit(endpoint)
+            host, port = split.hostname or "", split.port
+        except ValueError:
+            host, port = "", None
+        features = tuple(
+            _feature_name(f)
+            for f in (_argument(args, kwargs, 1, "visual_features") or ())
+        )
+        options = {
+            name: kwargs[name]
+            for name in (
+                "language",
+                "gender_neutral_caption",
+                "smart_crops_aspect_ratios",
+                "model_version",
+            )
+            if kwargs.get(name) is not None
+        }
+        image = url = None
+        if operation == "analyze":
+            data = _argument(args, kwargs, 0, "image_data")
+            if isinstance(data, bytes | bytearray | memoryview):
+                image = fingerprint_image(data).as_json()
+        else:
+            raw_url = _argument(args, kwargs, 0, "image_url")
+            url = redact_url(raw_url) if isinstance(raw_url, str) else None
+        call = AnalysisCall(
+            operation=operation,
+            endpoint_host=host,
+            endpoint_port=port,
+            api_version=str(getattr(config, "api_version", "") or ""),
+            features=features,
+            options=options,
+            image=image,
+            url=url,
+        )
+        return call, get_audit_context()
+
+    def request_attributes(
+        self, call: AnalysisCall, context: AuditContext
+    ) -> dict[str, Any]:
+        """The span's attributes known before the call."""
+        attributes: dict[str, Any] = {
+            attrs.GEN_AI_OPERATION_NAME: attrs.OPERATION_NAME_VALUE,
+            attrs.GEN_AI_PROVIDER_NAME: attrs.PROVIDER_NAME_VALUE,
+            attrs.AZ_NAMESPACE: attrs.AZ_NAMESPACE_VALUE,
+            attrs.ANALYSIS_ID: call.analysis_id,
+            attrs.OPERATION: call.operation,
+            attrs.SERVER_ADDRESS: call.endpoint_host,
+            attrs.API_VERSION: call.api_version,
+            attrs.FEATURES: list(call.features),
+            attrs.GEN_AI_REQUEST_MODEL: str(
+                call.options.get("model_version", "latest")
+            ),
+        }
+        if call.endpoint_port is not None:
+            attributes[attrs.SERVER_PORT] = call.endpoint_port
+        attributes.update(self._option_attributes(call))
+        attributes.update(self._image_attributes(call))
+        known = (
+            (attrs.ACTOR, context.actor),
+            (attrs.PURPOSE, context.purpose),
+            (attrs.CONSENT_REF, context.consent_ref),
+        )
+        attributes.update({key: value for key, value in known if value is not None})
+        attributes.update(
+            {attrs.LABEL_PREFIX + name: value for name, value in context.labels.items()}
+        )
+        return attributes
+
+    @staticmethod
+    def _option_attributes(call: AnalysisCall) -> dict[str, Any]:
+        attributes: dict[str, Any] = {}
+        if "language" in call.options:
+            attributes[attrs.LANGUAGE] = str(call.options["language"])
+        if "gender_neutral_caption" in call.options:
+            attributes[attrs.GENDER_NEUTRAL_CAPTION] = bool(
+                call.options["gender_neutral_caption"]
+            )
+        if "smart_crops_aspect_ratios" in call.options:
+            attributes[attrs.SMART_CROPS_ASPECT_RATIOS] = [
+                float(r) for r in call.options["smart_crops_aspect_ratios"]
+            ]
+        return attributes
+
+    @staticmethod
+    def _image_attributes(call: AnalysisCall) -> dict[str, Any]:
+        attributes: dict[str, Any] = {}
+        if call.image is not None:
+            attributes[attrs.IMAGE_SHA256] = call.image["sha256"]
+            attributes[attrs.IMAGE_SIZE] = call.image["size"]
+            attributes[attrs.IMAGE_FORMAT] = call.image["format"]
+            if call.image["width"] is not None:
+                attributes[attrs.IMAGE_WIDTH] = call.image["width"]
+                attributes[attrs.IMAGE_HEIGHT] = call.image["height"]
+        if call.url is not None:
+            attributes[attrs.IMAGE_URL] = call.url
+        return attributes
+
+    # -- the three moments ------------------------------------------------------------
+
+    @staticmethod
+    def _ids(span: Span) -> tuple[str | None, str | None]:
+        context = span.get_span_context()
+        if not context.is_valid:
+            return None, None
+        return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+    def requested(self, call: AnalysisCall, context: AuditContext, span: Span) -> None:
+        """
+        Record ``analysis.requested`` before any byte is sent.
+
+        Raises:
+            AuditWriteError: Not recorded, in fail-closed mode.
+        """
+        trace_id, span_id = self._ids(span)
+        event = events.requested_event(
+            call, context, trace_id=trace_id, span_id=span_id
+        )
+        recorded = self.recorder.record(event, span)
+        self._mark_recorded(span, recorded)
+
+    def completed(
+        self,
+        call: AnalysisCall,
+        context: AuditContext,
+        span: Span,
+        result: Any,
+        elapsed_s: float,
+    ) -> None:
+        """
+        Record ``analysis.completed`` with what came back, before the app sees it.
+
+        Raises:
+            AuditWriteError: Not recorded, in fail-closed mode.
+        """
+        threshold = self.settings.people_threshold
+        results: dict[str, Any] = {}
+        content: dict[str, Any] = {}
+        span_attributes: dict[str, Any] = {}
+        for feature in call.features:
+            extractor = EXTRACTORS.get(feature)
+            if extractor is None:
+                continue
+            facts = extractor.facts(result, people_threshold=threshold)
+            if facts is None:
+                continue
+            results[feature] = facts
+            span_attributes.update(extractor.span_attributes(facts))
+            if self.settings.capture_content:
+                content.update(extractor.content(result))
+        model_version = getattr(result, "model_version", None)
+        duration_ms = elapsed_s * 1000
+        if span.is_recording():
+            span_attributes[attrs.DURATION_MS] = duration_ms
+            if model_version:
+                span_attributes[attrs.GEN_AI_RESPONSE_MODEL] = model_version
+            if content:
+                for key, name in (
+                    (attrs.CONTENT_CAPTION, "caption"),
+                    (attrs.CONTENT_DENSE_CAPTIONS, "dense_captions"),
+                    (attrs.CONTENT_READ_TEXT, "read_text"),
+                ):
+                    if name in content:
+                        span_attributes[key] = content[name]
+            span.set_attributes(span_attributes)
+        trace_id, span_id = self._ids(span)
+        event = events.completed_event(
+            call,
+            context,
+            trace_id=trace_id,
+            span_id=span_id,
+            duration_ms=duration_ms,
+            model_version=model_version,
+            results=results,
+            content=content or None,
+        )
+        self.recorder.record(event, span)
+        _remember(result, call.analysis_id)
+
+    def failed(
+        self,
+        call: AnalysisCall,
+        context: AuditContext,
+        span: Span,
+        error: BaseException,
+        elapsed_s: float,
+    ) -> None:
+        """
+        Record ``analysis.failed``; never raises (the SDK's error goes on as it is).
+
+        A failure to record it is logged and marked on the span: the request it
+        describes was already recorded as requested.
+        """
+        status, code, inner = _error_codes(error)
+        error_type = _qualified_name(error)
+        if span.is_recording():
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            span.set_attribute(attrs.ERROR_TYPE, error_type)
+            span.set_attribute(attrs.DURATION_MS, elapsed_s * 1000)
+            if status is not None:
+                span.set_attribute(attrs.HTTP_RESPONSE_STATUS_CODE, status)
+            if code is not None:
+                span.set_attribute(attrs.SERVICE_ERROR_CODE, code)
+            if inner is not None:
+                span.set_attribute(attrs.SERVICE_INNER_ERROR_CODE, inner)
+        trace_id, span_id = self._ids(span)
+        event = events.failed_event(
+            call,
+            context,
+            trace_id=trace_id,
+            span_id=span_id,
+            duration_ms=elapsed_s * 1000,
+            error_type=error_type,
+            status_code=status,
+            error_code=code,
+            inner_error_code=inner,
+        )
+        # A failure here was already reported by the recorder; the SDK's error wins.
+        with contextlib.suppress(Exception):
+            self.recorder.record(event, span)
+
+    @staticmethod
+    def _mark_recorded(span: Span, recorded: RecordedEvent | None) -> None:
+        if recorded is None or not span.is_recording():
+            return
+        if recorded.event.subject_ref is not None:
+            span.set_attribute(attrs.SUBJECT_REF, recorded.event.subject_ref)
+
+    @staticmethod
+    def mark_audit_failure(span: Span, error: BaseException) -> None:
+        """Mark *span* as failed because its call could not be audited."""
+        if span.is_recording():
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            span.set_attribute(attrs.ERROR_TYPE, _qualified_name(error))
+
+
+def _bypass(instance: Any, tracer: CallTracer) -> bool:
+    # A client instrumented on its own is audited by its own tracer, once.
+    own = getattr(instance, CLIENT_MARK, None)
+    return not is_instrumentation_enabled() or (own is not None and own is not tracer)
+
+
+def make_sync_wrapper(
+    tracer: CallTracer, operation: str
+) -> Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]:
+    """
+    Build the wrapt wrapper of a sync ``analyze`` or ``analyze_from_url``.
+
+    The wrapper records ``analysis.requested`` before the call, and
+    ``analysis.completed`` or ``analysis.failed`` after it, in a
+    ``vision_audit.analyze`` span that is the parent of the SDK's own spans.
+    """
+
+    def traced(
+        wrapped: Callable[..., Any],
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        if _bypass(instance, tracer):
+            return wrapped(*args, **kwargs)
+        call, context = tracer.prepare(operation, instance, args, kwargs)
+        with tracer.tracer.start_as_current_span(
+            attrs.SPAN_NAME_ANALYZE,
+            kind=SpanKind.CLIENT,
+            attributes=tracer.request_attributes(call, context),
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                tracer.requested(call, context, span)
+            except Exception as err:
+                tracer.mark_audit_failure(span, err)
+                raise
+            started = time.perf_counter()
+            try:
+                result = wrapped(*args, **kwargs)
+            except Exception as err:
+                tracer.failed(call, context, span, err, time.perf_counter() - started)
+                raise
+            try:
+                tracer.completed(
+                    call, context, span, result, time.perf_counter() - started
+                )
+            except Exception as err:
+                tracer.mark_audit_failure(span, err)
+                raise
+            return result
+
+    return traced
+
+
+def make_async_wrapper(
+    tracer: CallTracer, operation: str
+) -> Callable[
+    [Callable[..., Awaitable[Any]], Any, tuple[Any, ...], dict[str, Any]], Any
+]:
+    """The aio twin of :func:`make_sync_wrapper`."""
+
+    async def traced(
+        wrapped: Callable[..., Awaitable[Any]],
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        if _bypass(instance, tracer):
+            return await wrapped(*args, **kwargs)
+        call, context = tracer.prepare(operation, instance, args, kwargs)
+        with tracer.tracer.start_as_current_span(
+            attrs.SPAN_NAME_ANALYZE,
+            kind=SpanKind.CLIENT,
+            attributes=tracer.request_attributes(call, context),
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                tracer.requested(call, context, span)
+            except Exception as err:
+                tracer.mark_audit_failure(span, err)
+                raise
+            started = time.perf_counter()
+            try:
+                result = await wrapped(*args, **kwargs)
+            except Exception as err:
+                tracer.failed(call, context, span, err, time.perf_counter() - started)
+                raise
+            try:
+                tracer.completed(
+                    call, context, span, result, time.perf_counter() - started
+                )
+            except Exception as err:
+                tracer.mark_audit_failure(span, err)
+                raise
+            return result
+
+    return traced

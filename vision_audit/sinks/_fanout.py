@@ -1,0 +1,95 @@
+"""Hands each event to the store first, then to the guarded telemetry sinks."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from vision_audit import attributes as attrs
+from vision_audit.exceptions import AuditWriteError
+from vision_audit.sinks.log import LogSink
+from vision_audit.sinks.otel import OTelSink
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+    from vision_audit._settings import Settings
+    from vision_audit.models import AuditEvent, RecordedEvent
+
+__all__ = ["Recorder"]
+
+_internal = logging.getLogger("vision_audit")
+
+
+class Recorder:
+    """
+    Records an event everywhere it belongs, in the order that keeps the promise.
+
+    The audit store comes first and its failure is the caller's business (raise
+    mode) or logged and marked (log mode). Telemetry sinks come after and never
+    break the caller: their failures are logged and swallowed.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        """Build the sinks *settings* call for."""
+        self._settings = settings
+        self._log = LogSink(capture_content=settings.capture_content)
+        self._otel = OTelSink(logger_provider=settings.logger_provider)
+
+    @property
+    def fail_closed(self) -> bool:
+        """True when a lost audit event must stop the call."""
+        return self._settings.audit_failure == "raise"
+
+    def record(self, event: AuditEvent, span: Span) -> RecordedEvent | None:
+        """
+        Record *event* in the store, then in the logs and on *span*.
+
+        Returns:
+            What the store recorded, or None when it failed in log mode.
+
+        Raises:
+            AuditWriteError: The store failed and the mode is ``raise``.
+        """
+        recorded: RecordedEvent | None = None
+        try:
+            recorded = self._settings.store.append(event)
+        except Exception as err:  # any store failure is a lost event
+            self._store_failed(event, err, span)
+            if self.fail_closed:
+                if isinstance(err, AuditWriteError):
+                    raise
+                msg = (
+                    f"audit event {event.type} ({event.event_id}) was not recorded: "
+                    f"{err}"
+                )
+                raise AuditWriteError(msg) from err
+        self._telemetry(event, recorded, span)
+        return recorded
+
+    def _store_failed(self, event: AuditEvent, error: Exception, span: Span) -> None:
+        try:
+            if span.is_recording():
+                span.add_event(
+                    attrs.EVENT_AUDIT_WRITE_FAILED,
+                    {
+                        attrs.AUDIT_EVENT_ID: event.event_id,
+                        attrs.ERROR_TYPE: type(error).__qualname__,
+                    },
+                )
+            self._log.audit_write_failed(event, error)
+        except Exception:  # noqa: BLE001 - reporting must not mask the failure
+            _internal.exception("vision-audit could not report a failed audit write")
+
+    def _telemetry(
+        self, event: AuditEvent, recorded: RecordedEvent | None, span: Span
+    ) -> None:
+        # Telemetry never breaks the caller; the store already has the event.
+        try:
+            self._log.emit(event, recorded)
+        except Exception:  # noqa: BLE001
+            _internal.exception("vision-audit log sink failed for %s", event.type)
+        try:
+            self._otel.emit(event, recorded, span)
+        except Exception:  # noqa: BLE001
+            _internal.exception("vision-audit OTel sink failed for %s", event.type)

@@ -1,0 +1,93 @@
+"""Audit events as structlog JSON on the ``vision_audit.audit`` logger."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Final
+
+import structlog
+from opentelemetry import trace
+
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, WrappedLogger
+
+    from vision_audit.models import AuditEvent, RecordedEvent
+
+__all__ = ["AUDIT_LOGGER_NAME", "LogSink", "add_trace_ids"]
+
+AUDIT_LOGGER_NAME: Final = "vision_audit.audit"
+"""
+The standard-library logger the events go to; the host's logging configuration decides
+its level and handlers. Records are INFO (``analysis.failed``: WARNING), each with a
+JSON message.
+"""
+
+
+def add_trace_ids(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """
+    A structlog processor: stamp ``trace_id`` and ``span_id`` of the current span.
+
+    Add it to your own chain so that your log lines join the audited calls' traces::
+
+        structlog.configure(processors=[vision_audit.add_trace_ids, ...])
+
+    .. versionadded:: 0.1.0
+    """
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict.setdefault("trace_id", format(context.trace_id, "032x"))
+        event_dict.setdefault("span_id", format(context.span_id, "016x"))
+    return event_dict
+
+
+class LogSink:
+    """Writes each recorded event as one JSON log record."""
+
+    def __init__(self, *, capture_content: bool) -> None:
+        """Build a private processor chain; the global structlog config is untouched."""
+        self._capture_content = capture_content
+        self._logger = structlog.wrap_logger(
+            logging.getLogger(AUDIT_LOGGER_NAME),
+            processors=[
+                structlog.stdlib.filter_by_level,
+                structlog.stdlib.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.JSONRenderer(sort_keys=True),
+            ],
+            wrapper_class=structlog.stdlib.BoundLogger,
+        )
+
+    def emit(self, event: AuditEvent, recorded: RecordedEvent | None) -> None:
+        """Log *event*; *recorded* supplies the sequence and the subject's pseudonym."""
+        fields: dict[str, Any] = {
+            "event_id": event.event_id,
+            "analysis_id": event.analysis_id,
+            "trace_id": event.trace_id,
+            "span_id": event.span_id,
+            "actor": event.actor,
+            "purpose": event.purpose,
+            "consent_ref": event.consent_ref,
+            "policy_id": event.policy_id,
+            "data": dict(event.data),
+        }
+        if recorded is not None:
+            fields["sequence"] = recorded.sequence
+            fields["subject_ref"] = recorded.event.subject_ref
+        if self._capture_content and event.content:
+            fields["content"] = dict(event.content)
+        if event.type.endswith(".failed"):
+            self._logger.warning(event.type, **fields)
+        else:
+            self._logger.info(event.type, **fields)
+
+    def audit_write_failed(self, event: AuditEvent, error: BaseException) -> None:
+        """Say loudly that *event* is not in the audit store."""
+        self._logger.error(
+            "audit_write_failed",
+            event_type=event.type,
+            event_id=event.event_id,
+            analysis_id=event.analysis_id,
+            trace_id=event.trace_id,
+            error_type=type(error).__name__,
+            error=str(error),
+        )
