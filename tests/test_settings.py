@@ -1,0 +1,98 @@
+"""Option resolution: keyword, then environment, then default; errors name the fix."""
+
+from __future__ import annotations
+
+import pytest
+from vision_audit._settings import convert_bool, resolve_settings
+
+
+class _Store:
+    def append(self, event):  # pragma: no cover - not called
+        raise NotImplementedError
+
+    def iter_events(self, *, since=None, until=None):  # pragma: no cover
+        return iter(())
+
+    def close(self) -> None:  # pragma: no cover
+        pass
+
+
+def _resolve(environ, **kwargs):
+    options = {
+        "store": _Store(),
+        "audit_failure": None,
+        "capture_content": None,
+        "people_threshold": None,
+        "tracer_provider": None,
+        "logger_provider": None,
+    }
+    options.update(kwargs)
+    return resolve_settings(environ=environ, **options)
+
+
+class TestResolveSettings:
+    """Each setting's precedence and validation."""
+
+    def test_defaults(self) -> None:
+        """Fail closed, no content, people at 0.5."""
+        settings = _resolve({})
+
+        assert ("raise", False, 0.5) == (
+            settings.audit_failure,
+            settings.capture_content,
+            settings.people_threshold,
+        )
+
+    def test_environment(self) -> None:
+        """The environment sets what keywords leave unset."""
+        settings = _resolve(
+            {"VISION_AUDIT_AUDIT_FAILURE": "LOG", "VISION_AUDIT_CAPTURE_CONTENT": "yes"}
+        )
+
+        assert ("log", True) == (settings.audit_failure, settings.capture_content)
+
+    def test_keyword_wins(self) -> None:
+        """An explicit keyword beats the environment."""
+        settings = _resolve(
+            {
+                "VISION_AUDIT_AUDIT_FAILURE": "log",
+                "VISION_AUDIT_CAPTURE_CONTENT": "true",
+            },
+            audit_failure="raise",
+            capture_content=False,
+        )
+
+        assert ("raise", False) == (settings.audit_failure, settings.capture_content)
+
+    @pytest.mark.parametrize(
+        ("environ", "kwargs", "message"),
+        [
+            (
+                {"VISION_AUDIT_AUDIT_FAILURE": "ignore"},
+                {},
+                "VISION_AUDIT_AUDIT_FAILURE must be",
+            ),
+            (
+                {"VISION_AUDIT_CAPTURE_CONTENT": "maybe"},
+                {},
+                "VISION_AUDIT_CAPTURE_CONTENT",
+            ),
+            ({}, {"people_threshold": 1.5}, "people_threshold must be between 0 and 1"),
+        ],
+    )
+    def test_bad_values(self, environ, kwargs, message) -> None:
+        """A bad value is refused with the setting's name."""
+        with pytest.raises(ValueError, match=message):
+            _resolve(environ, **kwargs)
+
+
+class TestConvertBool:
+    """The accepted spellings of a boolean."""
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [("TRUE", True), (" 1 ", True), ("off", False), ("", False)],
+    )
+    def test_spellings(self, text: str, expected: bool) -> None:
+        """Case and surrounding spaces do not matter."""
+        assert expected is convert_bool(text, name="X")
