@@ -41,13 +41,14 @@ def fingerprint_image(data: bytes | bytearray | memoryview) -> ImageFingerprint:
     Bytes that are no image still get a digest and size, with format ``unknown``:
     the service will refuse them, and the audit trail says what was sent.
     """
-    view = memoryview(data)
-    digest = hashlib.sha256(view).hexdigest()
+    # bytes go to BytesIO without a copy; other buffers are copied once.
+    buffer = data if isinstance(data, bytes) else bytes(data)
+    digest = hashlib.sha256(buffer).hexdigest()
     image_format, width, height = "unknown", None, None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(view)) as image:
+            with Image.open(io.BytesIO(buffer)) as image:
                 image_format = image.format or "unknown"
                 width, height = image.size
     except (
@@ -58,7 +59,7 @@ def fingerprint_image(data: bytes | bytearray | memoryview) -> ImageFingerprint:
         Image.DecompressionBombError,
     ):
         pass
-    return ImageFingerprint(digest, view.nbytes, image_format, width, height)
+    return ImageFingerprint(digest, len(buffer), image_format, width, height)
 
 
 def redact_url(url: str) -> str:

@@ -1,18 +1,40 @@
-"""Per-feature readers of ``ImageAnalysisResult``: facts, span attributes, content."""
+"""Per-feature readers of ``Result``: facts, span attributes, content."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from collections.abc import Mapping
+from typing import Any, ClassVar, Final
 
 from vision_audit import attributes as attrs
-
-if TYPE_CHECKING:
-    from azure.ai.vision.imageanalysis.models import ImageAnalysisResult
 
 __all__ = ["EXTRACTORS", "Extractor", "Facts"]
 
 Facts = dict[str, Any]
 """JSON-ready facts about one feature's result (no personal content)."""
+
+Result = Mapping[str, Any]
+"""
+An ``ImageAnalysisResult`` read as the mapping of wire data it is: the SDK's model
+properties deserialize on every access, ten times slower than the dict underneath.
+"""
+
+
+def _values(result: Result, key: str) -> list[Mapping[str, Any]] | None:
+    """The ``values`` of one feature's result, read from the wire data."""
+    section = result.get(key)
+    if not isinstance(section, Mapping):
+        return None
+    values = section.get("values")
+    return values if isinstance(values, list) else None
+
+
+def _read_lines(result: Result) -> list[Mapping[str, Any]] | None:
+    section = result.get("readResult")
+    if not isinstance(section, Mapping):
+        return None
+    return [
+        line for block in section.get("blocks", ()) for line in block.get("lines", ())
+    ]
 
 
 def _confidence(value: float) -> float:
@@ -32,9 +54,7 @@ class Extractor:
     feature: ClassVar[str] = ""
     """The feature's name as the service spells it (``tags``, ``smartCrops``...)."""
 
-    def facts(
-        self, result: ImageAnalysisResult, *, people_threshold: float
-    ) -> Facts | None:
+    def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
         """Facts of this feature's result, or None when the result lacks it."""
         return None
 
@@ -42,7 +62,7 @@ class Extractor:
         """Span attributes for *facts*."""
         return {}
 
-    def content(self, result: ImageAnalysisResult) -> dict[str, Any]:
+    def content(self, result: Result) -> dict[str, Any]:
         """Personal content of this feature's result."""
         return {}
 
@@ -52,15 +72,14 @@ class TagsExtractor(Extractor):
 
     feature = "tags"
 
-    def facts(
-        self, result: ImageAnalysisResult, *, people_threshold: float
-    ) -> Facts | None:
+    def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
         """Every tag, highest confidence first, as the service orders them."""
-        if result.tags is None:
+        values = _values(result, "tagsResult")
+        if values is None:
             return None
         tags = [
-            {"name": t.name, "confidence": _confidence(t.confidence)}
-            for t in result.tags.list
+            {"name": t["name"], "confidence": _confidence(t["confidence"])}
+            for t in values
         ]
         return {"count": len(tags), "tags": tags}
 
@@ -78,18 +97,20 @@ class ObjectsExtractor(Extractor):
 
     feature = "objects"
 
-    def facts(
-        self, result: ImageAnalysisResult, *, people_threshold: float
-    ) -> Facts | None:
+    def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
         """Each object's first tag and confidence (boxes are not evidence)."""
-        if result.objects is None:
+        values = _values(result, "objectsResult")
+        if values is None:
             return None
         objects = [
-            {"name": o.tags[0].name, "confidence": _confidence(o.tags[0].confidence)}
-            for o in result.objects.list
-            if o.tags
+            {
+                "name": o["tags"][0]["name"],
+                "confidence": _confidence(o["tags"][0]["confidence"]),
+            }
+            for o in values
+            if o.get("tags")
         ]
-        return {"count": len(result.objects.list), "objects": objects}
+        return {"count": len(values), "objects": objects}
 
     def span_attributes(self, facts: Facts) -> dict[str, Any]:
         """Count and names."""
@@ -104,13 +125,12 @@ class PeopleExtractor(Extractor):
 
     feature = "people"
 
-    def facts(
-        self, result: ImageAnalysisResult, *, people_threshold: float
-    ) -> Facts | None:
+    def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
         """People at or above the threshold, and every detection."""
-        if result.people is None:
+        values = _values(result, "peopleResult")
+        if values is None:
             return None
-        confidences = [p.confidence for p in result.people.list]
+        confidences = [p["confidence"] for p in values]
         return {
             "count": sum(1 for c in confidences if c >= people_threshold),
             "detections": len(confidences),
@@ -130,25 +150,22 @@ class ReadExtractor(Extractor):
 
     feature = "read"
 
-    def facts(
-        self, result: ImageAnalysisResult, *, people_threshold: float
-    ) -> Facts | None:
+    def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
         """Lines and words read."""
-        if result.read is None:
+        lines = _read_lines(result)
+        if lines is None:
             return None
-        lines = [line for block in result.read.blocks for line in block.lines]
-        words = sum(len(line.words) for line in lines)
+        words = sum(len(line.get("words", ())) for line in lines)
         return {"text_found": bool(lines), "lines": len(lines), "words": words}
 
     def span_attributes(self, facts: Facts) -> dict[str, Any]:
         """Whether text was found, and how many lines."""
         return {attrs.TEXT_READ: facts["text_found"], attrs.READ_LINES: facts["lines"]}
 
-    def content(self, result: ImageAnalysisResult) -> dict[str, Any]:
+    def content(self, result: Result) -> dict[str, Any]:
         """The lines read."""
-        if result.read is None:
-            return {}
-        return {"read_text": [ln.text for b in result.read.blocks for ln in b.lines]}
+        lines = _read_lines(result)
+        return {} if lines is None else {"read_text": [line["text"] for line in lines]}
 
 
 class CaptionExtractor(Extractor):
@@ -156,13 +173,12 @@ class CaptionExtractor(Extractor):
 
     feature = "caption"
 
-    def facts(
-        self, result: ImageAnalysisResult, *, people_threshold: float
-    ) -> Facts | None:
+    def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
         """Presence and confidence."""
-        if result.caption is None:
+        caption = result.get("captionResult")
+        if not isinstance(caption, Mapping):
             return None
-        return {"present": True, "confidence": _confidence(result.caption.confidence)}
+        return {"present": True, "confidence": _confidence(caption["confidence"])}
 
     def span_attributes(self, facts: Facts) -> dict[str, Any]:
         """Presence and confidence."""
@@ -171,9 +187,10 @@ class CaptionExtractor(Extractor):
             attrs.CAPTION_CONFIDENCE: facts["confidence"],
         }
 
-    def content(self, result: ImageAnalysisResult) -> dict[str, Any]:
+    def content(self, result: Result) -> dict[str, Any]:
         """The caption text."""
-        return {} if result.caption is None else {"caption": result.caption.text}
+        caption = result.get("captionResult")
+        return {"caption": caption["text"]} if isinstance(caption, Mapping) else {}
 
 
 class DenseCaptionsExtractor(Extractor):
@@ -181,23 +198,19 @@ class DenseCaptionsExtractor(Extractor):
 
     feature = "denseCaptions"
 
-    def facts(
-        self, result: ImageAnalysisResult, *, people_threshold: float
-    ) -> Facts | None:
+    def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
         """The number of region captions."""
-        if result.dense_captions is None:
-            return None
-        return {"count": len(result.dense_captions.list)}
+        values = _values(result, "denseCaptionsResult")
+        return None if values is None else {"count": len(values)}
 
     def span_attributes(self, facts: Facts) -> dict[str, Any]:
         """The count."""
         return {attrs.DENSE_CAPTIONS_COUNT: facts["count"]}
 
-    def content(self, result: ImageAnalysisResult) -> dict[str, Any]:
+    def content(self, result: Result) -> dict[str, Any]:
         """Each region caption's text."""
-        if result.dense_captions is None:
-            return {}
-        return {"dense_captions": [d.text for d in result.dense_captions.list]}
+        values = _values(result, "denseCaptionsResult")
+        return {} if values is None else {"dense_captions": [d["text"] for d in values]}
 
 
 class SmartCropsExtractor(Extractor):
@@ -205,13 +218,12 @@ class SmartCropsExtractor(Extractor):
 
     feature = "smartCrops"
 
-    def facts(
-        self, result: ImageAnalysisResult, *, people_threshold: float
-    ) -> Facts | None:
+    def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
         """Count and aspect ratios."""
-        if result.smart_crops is None:
+        values = _values(result, "smartCropsResult")
+        if values is None:
             return None
-        ratios = [c.aspect_ratio for c in result.smart_crops.list]
+        ratios = [c["aspectRatio"] for c in values]
         return {"count": len(ratios), "aspect_ratios": ratios}
 
     def span_attributes(self, facts: Facts) -> dict[str, Any]:
