@@ -131,47 +131,83 @@ class TestDemoCommand:
     """``vision-audit demo``, the product's main job."""
 
     def test_demo(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        """The workload runs through the SDK, fails where Azure would, names outputs."""
+        """The workload runs through the SDK, fails where Azure would, is audited."""
+        from vision_audit.store import open_store
+
         output = tmp_path / "out"
 
         code = main(["demo", "--output", str(output)])
 
         printed = capsys.readouterr().out
-        records = [
-            json.loads(line)
-            for line in (output / "calls.jsonl").read_text().splitlines()
-        ]
+        store = open_store(f"sqlite:///{output / 'audit.db'}")
+        events = [r.event for r in store.iter_events()]
+        store.close()
+        kinds = [e.type for e in events]
         assert 0 == code
-        assert 13 == len(records)
+        assert (13, 9, 4) == (
+            kinds.count("analysis.requested"),
+            kinds.count("analysis.completed"),
+            kinds.count("analysis.failed"),
+        )
         assert {
             "retail-shelf-analytics",
             "insurance-claim-assessment",
             "patient-intake",
-        } == {r["purpose"] for r in records}
+        } == {e.purpose for e in events}
         failures = {
-            r["name"]: (r["status"], r["error_code"])
-            for r in records
-            if r["outcome"] == "error"
+            (e.data["status_code"], e.data["error_code"], e.data["inner_error_code"])
+            for e in events
+            if e.type == "analysis.failed"
         }
         assert {
-            "claim 1043 photo": (500, "InternalServerError"),
-            "claim 1044 missing photo": (400, "InvalidRequest"),
-            "intake upload (cut off)": (400, "InvalidRequest/InvalidImageFormat"),
-            "profile picture": (400, "InvalidRequest/InvalidImageSize"),
+            (500, "InternalServerError", None),
+            (400, "InvalidRequest", None),
+            (400, "InvalidRequest", "InvalidImageFormat"),
+            (400, "InvalidRequest", "InvalidImageSize"),
         } == failures
-        hallway = next(r for r in records if r["name"] == "intake hallway camera")
-        assert 1 == hallway["people"]
-        assert "wheelchair" in {t["name"] for t in hallway["tags"]}
-        assert str(output / "calls.jsonl") in printed
+        hallway = next(
+            e
+            for e in events
+            if e.type == "analysis.completed"
+            and e.data["results"].get("people", {}).get("count")
+            and e.purpose == "patient-intake"
+        )
+        assert "wheelchair" in {
+            t["name"] for t in hallway.data["results"]["tags"]["tags"]
+        }
+        spans = [
+            json.loads(line)
+            for line in (output / "traces.jsonl").read_text().splitlines()
+        ]
+        assert 13 == sum(1 for s in spans if s["name"] == "vision_audit.analyze")
+        log = [
+            json.loads(line)
+            for line in (output / "audit-log.jsonl").read_text().splitlines()
+        ]
+        assert 26 == len(log)
+        assert str(output / "audit.db") in printed
 
-    def test_call_log_holds_no_content_or_secrets(self, tmp_path: Path) -> None:
-        """No SAS signature, caption or read text reaches the call log."""
+    def test_outputs_hold_no_content_or_secrets(self, tmp_path: Path) -> None:
+        """
+        No SAS signature, caption or read text anywhere.
+
+        Raw subject refs are kept only as erasable content in the store, never in the
+        audit log or the traces.
+        """
         main(["demo", "--output", str(tmp_path)])
 
-        log = (tmp_path / "calls.jsonl").read_text()
-        assert "sig=" not in log
-        assert "AMOXICILLIN" not in log
-        assert "wheelchair in a hallway" not in log
+        files = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+        everything = b"".join(files.values())
+        telemetry = files["audit-log.jsonl"] + files["traces.jsonl"]
+        for secret in (
+            b"demo-signature-not-real",
+            b"sig=",
+            b"AMOXICILLIN",
+            b"wheelchair in a hallway",
+        ):
+            assert secret not in everything
+        for subject in (b"patient-5521", b"claimant-1042"):
+            assert subject not in telemetry
 
 
 class TestExamples:

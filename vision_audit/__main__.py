@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from vision_audit import environment_variables as env
+from vision_audit.policy._cli import add_policy_commands
 from vision_audit.version import __version__
 
 if TYPE_CHECKING:
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet", action="store_true", help="log warnings only, not each request"
     )
     emulator.set_defaults(handler=_emulator)
+    add_policy_commands(commands)
     return parser
 
 

@@ -29,3 +29,47 @@ VISION_AUDIT_CAPTURE_CONTENT = "VISION_AUDIT_CAPTURE_CONTENT"
 ``true`` to record captions, dense captions and read text (personal content) in spans,
 logs and the store's erasable content table. Default ``false``.
 """
+
+VISION_AUDIT_SIGNING_KEY = "VISION_AUDIT_SIGNING_KEY"
+"""
+The Ed25519 key that signs the audit store's checkpoints: a PKCS#8 PEM block, or the
+32-byte private key in base64 or hex. Prefer ``VISION_AUDIT_SIGNING_KEY_FILE``. Make
+one with ``vision-audit keygen``. Without a key, no checkpoint is signed and removal of
+the newest events cannot be detected.
+"""
+
+VISION_AUDIT_SIGNING_KEY_FILE = "VISION_AUDIT_SIGNING_KEY_FILE"
+"""Path of a PEM file holding the checkpoint signing key (see above)."""
+
+VISION_AUDIT_PSEUDONYM_KEY = "VISION_AUDIT_PSEUDONYM_KEY"
+"""
+The secret of the keyed hash (HMAC-SHA256) that turns subject references into
+pseudonyms: at least 16 bytes, in hex or base64. Without it (or the file below), a
+store generates one when it is created and keeps it in its metadata, so that every
+writer of a fleet shares it. A store refuses a key other than the one it started with.
+"""
+
+VISION_AUDIT_PSEUDONYM_KEY_FILE = "VISION_AUDIT_PSEUDONYM_KEY_FILE"
+"""Path of a file holding the pseudonym key: hex or base64 text, or raw bytes."""
+
+VISION_AUDIT_TEST_POSTGRES_URL = "VISION_AUDIT_TEST_POSTGRES_URL"
+"""
+For vision-audit's own tests and benchmarks: the ``postgresql://`` URL of a server
+they may create schemas in. When unset, they start a throwaway server with
+``scripts/setup-postgres``.
+"""
+
+VISION_AUDIT_POLICY = "VISION_AUDIT_POLICY"
+"""
+Path of the TOML policy file (consent and purposes, tag allow and block lists,
+sensitive content, review routing, retention). Read by ``instrument()`` when no
+``policy`` is passed, and by ``vision-audit policy show`` when no file is named. See
+``vision_audit.policy`` for the format. Unset: no policy, every call is only recorded.
+"""
+
+VISION_AUDIT_CONSENT = "VISION_AUDIT_CONSENT"
+"""
+Where consent records come from when a policy requires consent: ``store`` (the
+default: the consent table kept in the audit store, granted and revoked with
+``vision-audit consent``) or the path of a JSON or TOML consent file.
+"""

@@ -6,6 +6,7 @@ __all__ = [
     "AuditWriteError",
     "ChainIntegrityError",
     "ConsentRequiredError",
+    "PolicyError",
     "StoreError",
     "VisionAuditError",
 ]
@@ -66,5 +67,41 @@ class ConsentRequiredError(VisionAuditError):
     """
     The policy refused the call before any byte left the process.
 
+    Attributes:
+        reason: The code of the first violation, e.g. ``consent-missing``,
+            ``consent-revoked``, ``purpose-not-consented`` or ``feature-not-allowed``
+            (see ``vision_audit.policy.Violation``); empty when not given.
+        codes: The codes of every violation found, in the order checked.
+
     .. versionadded:: 0.1.0
     """
+
+    def __init__(
+        self, message: str, *, reason: str = "", codes: tuple[str, ...] = ()
+    ) -> None:
+        """Keep the reason codes beside the message."""
+        super().__init__(message)
+        self.reason = reason or (codes[0] if codes else "")
+        self.codes = codes or ((reason,) if reason else ())
+
+
+class PolicyError(VisionAuditError, ValueError):
+    """
+    A policy file (or a consent file) is missing, unreadable or invalid.
+
+    The message names the file, the key and what is accepted there.
+
+    Attributes:
+        path: The file, when there is one.
+        key: The dotted key at fault (``purposes.claims.tags.block[2]``), when known.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self, message: str, *, path: str | None = None, key: str | None = None
+    ) -> None:
+        """Keep where, beside the message."""
+        super().__init__(message)
+        self.path = path
+        self.key = key

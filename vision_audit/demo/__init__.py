@@ -14,10 +14,12 @@ where everything went.
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import secrets
 import sys
 import time
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import IO, TYPE_CHECKING, Any
@@ -28,12 +30,20 @@ from azure.ai.vision.imageanalysis.aio import (
 )
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
+from vision_audit.context import audit_context
 from vision_audit.demo._scenes import write_scenes
 from vision_audit.demo._workload import WORKLOAD, DemoCall
 from vision_audit.emulator import Emulator
+from vision_audit.instrumentation import VisionAuditInstrumentor, get_audit_id
+from vision_audit.sinks.log import AUDIT_LOGGER_NAME
+from vision_audit.store import open_store
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from azure.ai.vision.imageanalysis.models import ImageAnalysisResult
@@ -64,6 +74,7 @@ class CallRecord:
     people: int = 0
     text_lines: int = 0
     caption: bool = False
+    audit_id: str | None = None
 
     def as_json(self) -> dict[str, object]:
         """The record as one JSON object of the call log."""
@@ -83,6 +94,7 @@ class CallRecord:
             "people": self.people,
             "text_lines": self.text_lines,
             "caption": self.caption,
+            "audit_id": self.audit_id,
         }
 
 
@@ -93,6 +105,7 @@ class DemoRun:
     endpoint: str
     records: list[CallRecord] = field(default_factory=list)
     outputs: dict[str, Path] = field(default_factory=dict)
+    event_counts: Counter[str] = field(default_factory=Counter)
 
 
 def _record(call: DemoCall, result: ImageAnalysisResult, elapsed: float) -> CallRecord:
@@ -121,6 +134,7 @@ def _record(call: DemoCall, result: ImageAnalysisResult, elapsed: float) -> Call
         people=people,
         text_lines=lines,
         caption=result.caption is not None,
+        audit_id=get_audit_id(result),
     )
 
 
@@ -154,7 +168,24 @@ def _url(call: DemoCall) -> str:
     return f"https://claimsphotos.blob.core.windows.net/claims/{call.image}?{call.url_query}"
 
 
+def _context(call: DemoCall) -> audit_context:
+    return audit_context(
+        purpose=call.purpose,
+        actor=call.actor,
+        subject_ref=call.subject_ref,
+        consent_ref=call.consent_ref,
+        workload="demo",
+    )
+
+
 def _run_sync(client: ImageAnalysisClient, call: DemoCall, images: Path) -> CallRecord:
+    with _context(call):
+        return _run_sync_in_context(client, call, images)
+
+
+def _run_sync_in_context(
+    client: ImageAnalysisClient, call: DemoCall, images: Path
+) -> CallRecord:
     started = time.perf_counter()
     try:
         if call.by_url:
@@ -179,11 +210,12 @@ async def _run_async(
 ) -> CallRecord:
     started = time.perf_counter()
     try:
-        result = await client.analyze(
-            image_data=(images / call.image).read_bytes(),
-            visual_features=list(call.features),
-            **call.options,
-        )
+        async with _context(call):
+            result = await client.analyze(
+                image_data=(images / call.image).read_bytes(),
+                visual_features=list(call.features),
+                **call.options,
+            )
     except HttpResponseError as error:
         return _failure(call, error, time.perf_counter() - started)
     return _record(call, result, time.perf_counter() - started)
@@ -214,10 +246,18 @@ def run_demo(output: Path, *, out: IO[str] | None = None) -> DemoRun:
     stream = out if out is not None else sys.stdout
     images = output / "images"
     written = write_scenes(images)
+    run = DemoRun(endpoint="")
+    with _audited(output, run):
+        _run_workload(run, images)
+    _narrate(run, len(written), stream)
+    return run
+
+
+def _run_workload(run: DemoRun, images: Path) -> None:
     # A fresh key each run: it lives in memory only, never in a file or a log.
     key = secrets.token_urlsafe(24)
     with Emulator(key=key, images=images) as emulator:
-        run = DemoRun(endpoint=emulator.endpoint)
+        run.endpoint = emulator.endpoint
         by_name: dict[str, CallRecord] = {}
         with ImageAnalysisClient(
             emulator.endpoint, AzureKeyCredential(key), **_CLIENT_OPTIONS
@@ -232,14 +272,47 @@ def run_demo(output: Path, *, out: IO[str] | None = None) -> DemoRun:
             by_name[record.name] = record
     run.records = [by_name[c.name] for c in WORKLOAD]
 
-    call_log = output / "calls.jsonl"
-    with call_log.open("w", encoding="utf-8") as handle:
-        for record in run.records:
-            handle.write(json.dumps(record.as_json(), sort_keys=True) + "\n")
-    run.outputs["images"] = images
-    run.outputs["call log"] = call_log
-    _narrate(run, len(written), stream)
-    return run
+
+@contextmanager
+def _audited(output: Path, run: DemoRun) -> Iterator[None]:
+    """Instrument the SDK with a fresh store, a trace file and an audit log file."""
+    store_path = output / "audit.db"
+    for stale in output.glob("audit.db*"):
+        stale.unlink()
+    traces_path = output / "traces.jsonl"
+    log_path = output / "audit-log.jsonl"
+    store = open_store(f"sqlite:///{store_path}")
+    with traces_path.open("w", encoding="utf-8") as traces:
+        provider = TracerProvider(resource=Resource.create({"service.name": "demo"}))
+        provider.add_span_processor(
+            SimpleSpanProcessor(
+                ConsoleSpanExporter(
+                    out=traces, formatter=lambda span: span.to_json(indent=None) + "\n"
+                )
+            )
+        )
+        audit_logger = logging.getLogger(AUDIT_LOGGER_NAME)
+        handler = logging.FileHandler(log_path, mode="w", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        previous_level = audit_logger.level
+        audit_logger.addHandler(handler)
+        audit_logger.setLevel(logging.INFO)
+        instrumentor = VisionAuditInstrumentor()
+        instrumentor.instrument(store=store, tracer_provider=provider)
+        try:
+            yield
+        finally:
+            instrumentor.uninstrument()
+            audit_logger.removeHandler(handler)
+            audit_logger.setLevel(previous_level)
+            handler.close()
+            provider.shutdown()
+            run.event_counts = Counter(r.event.type for r in store.iter_events())
+            store.close()
+    run.outputs["audit store"] = store_path
+    run.outputs["audit log"] = log_path
+    run.outputs["traces"] = traces_path
+    run.outputs["images"] = output / "images"
 
 
 def _narrate(run: DemoRun, inputs: int, stream: IO[str]) -> None:
@@ -275,10 +348,14 @@ def _narrate(run: DemoRun, inputs: int, stream: IO[str]) -> None:
         "(broken uploads, a missing blob, a service error).",
         file=stream,
     )
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(run.event_counts.items()))
+    print(f"Audited: {sum(run.event_counts.values())} events ({counts}).", file=stream)
     print("Outputs:", file=stream)
-    print(
-        f"  {'images':<10} {run.outputs['images']} "
-        f"({inputs} inputs, sidecar scripts beside them)",
-        file=stream,
-    )
-    print(f"  {'call log':<10} {run.outputs['call log']}", file=stream)
+    described = {
+        "audit store": "the system of record (SQLite, hash-chained)",
+        "audit log": "the same events as structlog JSON lines",
+        "traces": "one OpenTelemetry span per call, as JSON lines",
+        "images": f"{inputs} inputs, with the sidecar scripts the emulator obeys",
+    }
+    for name, path in run.outputs.items():
+        print(f"  {name:<12} {path}  ({described[name]})", file=stream)

@@ -1,0 +1,260 @@
+"""Fixtures of the store tests: a factory per backend, and a way to tamper with each."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from vision_audit import environment_variables as env
+from vision_audit.store import InMemoryAuditStore, SQLiteAuditStore
+from vision_audit.store._keys import generate_signing_key
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+BACKENDS = ["memory", "sqlite"]
+
+_KEY_VARIABLES = (
+    env.VISION_AUDIT_SIGNING_KEY,
+    env.VISION_AUDIT_SIGNING_KEY_FILE,
+    env.VISION_AUDIT_PSEUDONYM_KEY,
+    env.VISION_AUDIT_PSEUDONYM_KEY_FILE,
+    env.VISION_AUDIT_STORE,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_keys_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests start without keys configured; those that need one set it."""
+    for name in _KEY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(name="signing_key")
+def _signing_key() -> Ed25519PrivateKey:
+    return generate_signing_key()
+
+
+class Tamper:
+    """What an attacker with write access to the storage can do, per backend."""
+
+    def rows(self) -> list[tuple[int, str, str]]:
+        """Every (sequence, hash, envelope), in sequence order."""
+        raise NotImplementedError
+
+    def set_envelope(
+        self, sequence: int, envelope: str, hash_: str | None = None
+    ) -> None:
+        """Replace an envelope (and its stored hash, when given)."""
+        raise NotImplementedError
+
+    def delete(self, sequence: int) -> None:
+        """Remove one event."""
+        raise NotImplementedError
+
+    def renumber(self, old: int, new: int) -> None:
+        """Move an event to another sequence number."""
+        raise NotImplementedError
+
+    def insert(self, sequence: int, hash_: str, envelope: str) -> None:
+        """Add an event row."""
+        raise NotImplementedError
+
+    def set_content(self, sequence: int, name: str, value: str) -> None:
+        """Replace a personal content value (canonical JSON text)."""
+        raise NotImplementedError
+
+    def swap(self, first: int, second: int) -> None:
+        """Exchange the places of two events."""
+        self.renumber(first, -1)
+        self.renumber(second, first)
+        self.renumber(-1, second)
+
+    def truncate(self, after: int) -> None:
+        """Remove every event after *after*."""
+        for sequence, _, _ in self.rows():
+            if sequence > after:
+                self.delete(sequence)
+
+
+class MemoryTamper(Tamper):
+    """Tampering with an InMemoryAuditStore's lists."""
+
+    def __init__(self, store: InMemoryAuditStore) -> None:
+        self.store = store
+
+    def rows(self) -> list[tuple[int, str, str]]:
+        return sorted(self.store._events)  # noqa: SLF001
+
+    def _index(self, sequence: int) -> int:
+        for index, row in enumerate(self.store._events):  # noqa: SLF001
+            if row[0] == sequence:
+                return index
+        raise KeyError(sequence)
+
+    def set_envelope(
+        self, sequence: int, envelope: str, hash_: str | None = None
+    ) -> None:
+        index = self._index(sequence)
+        old = self.store._events[index]  # noqa: SLF001
+        self.store._events[index] = (sequence, hash_ or old[1], envelope)  # noqa: SLF001
+
+    def delete(self, sequence: int) -> None:
+        index = self._index(sequence)
+        del self.store._events[index]  # noqa: SLF001
+        del self.store._fields[index]
+
+    def renumber(self, old: int, new: int) -> None:
+        index = self._index(old)
+        _, hash_, envelope = self.store._events[index]  # noqa: SLF001
+        self.store._events[index] = (new, hash_, envelope)  # noqa: SLF001
+        self.store._events.sort()  # noqa: SLF001
+
+    def insert(self, sequence: int, hash_: str, envelope: str) -> None:
+        self.store._events.append((sequence, hash_, envelope))  # noqa: SLF001
+        self.store._events.sort()  # noqa: SLF001
+
+    def set_content(self, sequence: int, name: str, value: str) -> None:
+        for record in self.store._content[sequence]:  # noqa: SLF001
+            if record[1] == name:
+                record[4] = value.encode()
+
+
+class SQLiteTamper(Tamper):
+    """Tampering with an SQLite store file, triggers dropped first."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            for name in (
+                "va_events_no_update",
+                "va_events_no_delete",
+                "va_content_remove_only",
+                "va_content_no_delete",
+                "va_checkpoints_no_update",
+                "va_checkpoints_no_delete",
+            ):
+                conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def rows(self) -> list[tuple[int, str, str]]:
+        return self._run(
+            "SELECT sequence, hash, envelope FROM va_events ORDER BY sequence"
+        )
+
+    def set_envelope(
+        self, sequence: int, envelope: str, hash_: str | None = None
+    ) -> None:
+        if hash_ is None:
+            self._run(
+                "UPDATE va_events SET envelope = ? WHERE sequence = ?",
+                (envelope, sequence),
+            )
+        else:
+            self._run(
+                "UPDATE va_events SET envelope = ?, hash = ? WHERE sequence = ?",
+                (envelope, hash_, sequence),
+            )
+
+    def delete(self, sequence: int) -> None:
+        self._run("DELETE FROM va_events WHERE sequence = ?", (sequence,))
+
+    def renumber(self, old: int, new: int) -> None:
+        self._run("UPDATE va_events SET sequence = ? WHERE sequence = ?", (new, old))
+
+    def insert(self, sequence: int, hash_: str, envelope: str) -> None:
+        self._run(
+            "INSERT INTO va_events (sequence, hash, envelope) VALUES (?, ?, ?)",
+            (sequence, hash_, envelope),
+        )
+
+    def set_content(self, sequence: int, name: str, value: str) -> None:
+        self._run(
+            "UPDATE va_content SET value = ? WHERE sequence = ? AND name = ?",
+            (value, sequence, name),
+        )
+
+
+class Backend:
+    """Opens stores of one kind on one storage, and tampers with it."""
+
+    def __init__(
+        self,
+        name: str,
+        opener: Callable[..., Any],
+        tamper: Callable[[Any], Tamper],
+        url: str,
+    ) -> None:
+        self.name = name
+        self._opener = opener
+        self._tamper = tamper
+        self.url = url
+        self.opened: list[Any] = []
+        self.first: Any = None
+
+    def open(self, **options: Any) -> Any:
+        """A store on this backend's storage (the same one each time, but memory)."""
+        store = self._opener(**options)
+        self.opened.append(store)
+        if self.first is None:
+            self.first = store
+        return store
+
+    def tamper(self, store: Any) -> Tamper:
+        """Tampering with the storage under *store*."""
+        return self._tamper(store)
+
+    def close(self) -> None:
+        """Close every store opened."""
+        for store in self.opened:
+            store.close()
+
+
+@pytest.fixture(name="backend", params=BACKENDS)
+def _backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Every store contract test runs once per backend."""
+    if request.param == "memory":
+        backend = Backend(
+            "memory",
+            InMemoryAuditStore,
+            MemoryTamper,
+            "memory://",
+        )
+    elif request.param == "sqlite":
+        path = tmp_path / "audit.db"
+        backend = Backend(
+            "sqlite",
+            lambda **options: SQLiteAuditStore(path, **options),
+            lambda _store: SQLiteTamper(path),
+            f"sqlite:///{path}",
+        )
+    else:  # pragma: no cover - see BACKENDS
+        pytest.fail(f"unknown backend {request.param}")
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def envelope_of(tamper: Tamper, sequence: int) -> dict[str, Any]:
+    """The parsed envelope stored at *sequence*."""
+    for seq, _, envelope in tamper.rows():
+        if seq == sequence:
+            return json.loads(envelope)
+    raise KeyError(sequence)
+
+
+def environment_without_keys() -> dict[str, str]:
+    """The environment of this process, without any vision-audit key."""
+    return {k: v for k, v in os.environ.items() if k not in _KEY_VARIABLES}

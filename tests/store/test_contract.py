@@ -1,0 +1,500 @@
+"""The AuditStore contract, run against every backend (memory, SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from tests.store.conftest import envelope_of
+from vision_audit.exceptions import AuditWriteError, StoreError
+from vision_audit.models import AuditEvent
+from vision_audit.store import GENESIS_HASH, canonical_bytes
+from vision_audit.store._keys import Pseudonymizer, generate_signing_key
+from vision_audit.typing import AuditStore, ManagedAuditStore
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def _event(number: int = 0, **fields) -> AuditEvent:
+    defaults = {
+        "type": "analysis.completed",
+        "event_id": f"event-{number:04d}",
+        "time": T0 + timedelta(minutes=number),
+        "analysis_id": f"analysis-{number}",
+        "purpose": "claims",
+        "data": {"tags": [{"name": "car", "confidence": 0.98}], "number": number},
+    }
+    defaults.update(fields)
+    return AuditEvent(**defaults)
+
+
+class TestAppend:
+    """append() chains, numbers, pseudonymises and acknowledges."""
+
+    def test_is_an_audit_store(self, backend):
+        """Every backend satisfies both Protocols."""
+        store = backend.open()
+
+        assert isinstance(store, AuditStore)
+        assert isinstance(store, ManagedAuditStore)
+
+    def test_first_event(self, backend):
+        """The first event is sequence 1, chained to 64 zeros."""
+        store = backend.open()
+
+        recorded = store.append(_event())
+
+        assert 1 == recorded.sequence
+        assert GENESIS_HASH == recorded.prev_hash
+        assert "event-0000" == recorded.event.event_id
+
+    def test_chain_links(self, backend):
+        """Each event's prev_hash is the hash of the one before."""
+        store = backend.open()
+
+        records = [store.append(_event(n)) for n in range(5)]
+
+        assert [1, 2, 3, 4, 5] == [r.sequence for r in records]
+        assert [r.hash for r in records[:-1]] == [r.prev_hash for r in records[1:]]
+
+    def test_hash_is_sha256_of_the_canonical_envelope(self, backend):
+        """The stored hash is the SHA-256 of the canonical envelope bytes."""
+        store = backend.open()
+        recorded = store.append(_event())
+
+        envelope = envelope_of(backend.tamper(store), 1)
+
+        assert recorded.hash == hashlib.sha256(canonical_bytes(envelope)).hexdigest()
+        assert {
+            "actor",
+            "analysis_id",
+            "consent_ref",
+            "content_hash",
+            "data",
+            "event_id",
+            "policy_id",
+            "prev_hash",
+            "purpose",
+            "schema",
+            "sequence",
+            "span_id",
+            "subject_ref",
+            "time",
+            "trace_id",
+            "type",
+        } == set(envelope)
+        assert "2026-01-05T09:00:00.000000Z" == envelope["time"]
+
+    def test_subject_is_pseudonymised(self, backend):
+        """The chain holds a keyed pseudonym, the same for every event of a subject."""
+        store = backend.open(pseudonym_key=b"k" * 32)
+
+        first = store.append(_event(1, subject_ref="patient-42"))
+        second = store.append(_event(2, subject_ref="patient-42"))
+
+        expected = Pseudonymizer(b"k" * 32)("patient-42")
+        assert expected == first.event.subject_ref == second.event.subject_ref
+        assert expected == envelope_of(backend.tamper(store), 1)["subject_ref"]
+        assert "patient-42" not in json.dumps(envelope_of(backend.tamper(store), 1))
+
+    def test_content_stays_out_of_the_chain(self, backend):
+        """Personal content is returned, hashed in the chain, never in the envelope."""
+        store = backend.open()
+
+        recorded = store.append(_event(content={"caption": "a man in a red coat"}))
+
+        envelope = envelope_of(backend.tamper(store), 1)
+        assert {"caption": "a man in a red coat"} == recorded.event.content
+        assert recorded.content_hash == envelope["content_hash"]
+        assert "red coat" not in json.dumps(envelope)
+
+    def test_duplicate_event_id(self, backend):
+        """A second event with a recorded id is refused; the store goes on."""
+        store = backend.open()
+        store.append(_event(1))
+
+        with pytest.raises(AuditWriteError, match="already recorded"):
+            store.append(_event(1))
+        recorded = store.append(_event(2))
+
+        assert 2 == recorded.sequence
+        assert store.verify().ok
+
+    @pytest.mark.parametrize(
+        ("fields", "problem"),
+        [
+            ({"data": {"x": float("nan")}}, "canonical"),
+            ({"data": {"x": {1, 2}}}, "canonical"),
+            ({"time": datetime(2026, 1, 1)}, "timezone"),  # noqa: DTZ001 - the point
+            ({"content": {"x": "\ud800"}}, "surrogate"),
+            ({"actor": 42}, "actor"),
+            ({"type": ""}, "type"),
+            ({"schema": 99}, "schema"),
+            ({"data": {"x": "y" * (1 << 20)}}, "exceeds"),
+        ],
+    )
+    def test_refuses_what_has_no_canonical_form(self, backend, fields, problem):
+        """Events that cannot be hashed reproducibly are refused, nothing recorded."""
+        store = backend.open()
+
+        with pytest.raises(AuditWriteError, match=problem):
+            store.append(_event(**fields))
+
+        assert store.get_head() is None
+
+    def test_closed(self, backend):
+        """Appending to a closed store raises AuditWriteError."""
+        store = backend.open()
+        store.close()
+
+        with pytest.raises(AuditWriteError, match="closed"):
+            store.append(_event())
+
+    def test_threads_keep_one_linear_chain(self, backend):
+        """Many threads appending at once get distinct, gapless sequence numbers."""
+        store = backend.open()
+        results: list[int] = []
+
+        def write(worker: int) -> None:
+            results.extend(
+                store.append(_event(worker * 100 + n)).sequence for n in range(25)
+            )
+
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert list(range(1, 201)) == sorted(results)
+        assert 200 == store.verify().events
+
+
+class TestRead:
+    """iter_events() and get_head() give back what was recorded."""
+
+    def test_round_trip(self, backend):
+        """An event reads back equal to what append() returned."""
+        store = backend.open()
+        recorded = store.append(
+            _event(subject_ref="s-1", content={"caption": "x", "text": ["A", "B"]})
+        )
+
+        (read,) = store.iter_events()
+
+        assert recorded == read
+
+    def test_since_until(self, backend):
+        """Since is inclusive, until exclusive, in sequence order."""
+        store = backend.open()
+        for n in range(6):
+            store.append(_event(n))
+
+        events = store.iter_events(
+            since=T0 + timedelta(minutes=2), until=T0 + timedelta(minutes=4)
+        )
+
+        assert [3, 4] == [e.sequence for e in events]
+
+    def test_head(self, backend):
+        """get_head() is None when empty, then the last event."""
+        store = backend.open()
+        empty = store.get_head()
+        recorded = [store.append(_event(n)) for n in range(3)]
+
+        head = store.get_head()
+
+        assert empty is None
+        assert (3, recorded[-1].hash) == (head.sequence, head.hash)
+
+
+class TestCheckpoints:
+    """Signed checkpoints every N events and on close."""
+
+    def test_every_n_events(self, backend, signing_key):
+        """With checkpoint_every=3, events 3 and 6 are signed."""
+        store = backend.open(signing_key=signing_key, checkpoint_every=3)
+        for n in range(7):
+            store.append(_event(n))
+
+        checkpoints = store.list_checkpoints()
+
+        assert [3, 6] == [c.sequence for c in checkpoints]
+
+    def test_on_close(self, backend, signing_key):
+        """close() signs the head."""
+        store = backend.open(signing_key=signing_key)
+        store.append(_event())
+        store.close()
+
+        checkpoints = (
+            store.list_checkpoints()
+            if backend.name == "memory"
+            else backend.open().list_checkpoints()
+        )
+
+        assert [1] == [c.sequence for c in checkpoints]
+
+    def test_sign_checkpoint_now(self, backend, signing_key):
+        """sign_checkpoint() signs an unsigned head, and nothing twice."""
+        store = backend.open(signing_key=signing_key)
+        store.append(_event())
+
+        first = store.sign_checkpoint()
+        second = store.sign_checkpoint()
+
+        assert 1 == first.sequence
+        assert second is None
+
+    def test_verify_with_the_right_key(self, backend, signing_key):
+        """Verifying against the signer's public key proves the checkpoints."""
+        store = backend.open(signing_key=signing_key, checkpoint_every=2)
+        for n in range(5):
+            store.append(_event(n))
+
+        result = store.verify(public_keys=[signing_key.public_key()])
+
+        assert result.ok
+        assert 2 == result.checkpoints
+        assert () == result.warnings
+
+    def test_wrong_key(self, backend, signing_key):
+        """A checkpoint that another key must vouch for is a bad signature."""
+        store = backend.open(signing_key=signing_key, checkpoint_every=2)
+        for n in range(3):
+            store.append(_event(n))
+
+        result = store.verify(public_keys=[generate_signing_key().public_key()])
+
+        assert (False, 2, "bad-signature") == (result.ok, result.sequence, result.kind)
+
+    def test_no_key_warns(self, backend):
+        """Without any checkpoint, verify says what it cannot detect."""
+        store = backend.open()
+        store.append(_event())
+
+        result = store.verify()
+
+        assert result.ok
+        assert "cannot be detected" in result.warnings[0]
+
+
+class TestTampering:
+    """verify() names the first bad sequence and the kind of damage."""
+
+    @pytest.fixture(name="chain")
+    def _chain(self, backend, signing_key):
+        store = backend.open(signing_key=signing_key, checkpoint_every=4)
+        for n in range(10):
+            store.append(
+                _event(n, subject_ref=f"s{n % 3}", content={"caption": f"c{n}"})
+            )
+        return store, backend.tamper(store)
+
+    def _verify(self, store, signing_key):
+        result = store.verify(public_keys=[signing_key.public_key()])
+        return result.sequence, result.kind
+
+    def test_intact(self, chain, signing_key):
+        """An untouched chain verifies."""
+        store, _ = chain
+
+        assert (None, None) == self._verify(store, signing_key)
+
+    def test_changed(self, chain, signing_key):
+        """An edited envelope is 'changed' at its sequence."""
+        store, tamper = chain
+        envelope = envelope_of(tamper, 5)
+        envelope["purpose"] = "marketing"
+        tamper.set_envelope(5, canonical_bytes(envelope).decode())
+
+        assert (5, "changed") == self._verify(store, signing_key)
+
+    def test_changed_and_rehashed(self, chain, signing_key):
+        """An edit with a recomputed hash still breaks the next link."""
+        store, tamper = chain
+        envelope = envelope_of(tamper, 5)
+        envelope["purpose"] = "marketing"
+        data = canonical_bytes(envelope)
+        tamper.set_envelope(5, data.decode(), hashlib.sha256(data).hexdigest())
+
+        assert (5, "changed") == self._verify(store, signing_key)
+
+    def test_deleted(self, chain, signing_key):
+        """A missing event is 'deleted' at its sequence."""
+        store, tamper = chain
+        tamper.delete(6)
+
+        assert (6, "deleted") == self._verify(store, signing_key)
+
+    def test_deleted_and_renumbered(self, chain, signing_key):
+        """Closing the gap by renumbering is still 'deleted'."""
+        store, tamper = chain
+        tamper.delete(6)
+        for sequence in range(7, 11):
+            tamper.renumber(sequence, sequence - 1)
+
+        assert (6, "deleted") == self._verify(store, signing_key)
+
+    def test_inserted(self, chain, signing_key):
+        """A forged event slipped in (and the rest renumbered) is 'inserted'."""
+        store, tamper = chain
+        rows = tamper.rows()
+        for sequence in range(10, 6, -1):
+            tamper.renumber(sequence, sequence + 1)
+        forged = envelope_of(tamper, 6)
+        forged["event_id"] = "forged"
+        forged["sequence"] = 7
+        forged["prev_hash"] = rows[5][1]
+        data = canonical_bytes(forged)
+        tamper.insert(7, hashlib.sha256(data).hexdigest(), data.decode())
+
+        assert (7, "inserted") == self._verify(store, signing_key)
+
+    def test_reordered(self, chain, signing_key):
+        """Two events exchanged are 'reordered' at the first."""
+        store, tamper = chain
+        tamper.swap(3, 4)
+
+        assert (3, "reordered") == self._verify(store, signing_key)
+
+    def test_truncated(self, chain, signing_key):
+        """Events removed from the end, under a checkpoint, are 'truncated'."""
+        store, tamper = chain
+        tamper.truncate(after=6)
+
+        assert (7, "truncated") == self._verify(store, signing_key)
+
+    def test_content_changed(self, chain, signing_key):
+        """Edited personal content is 'changed' at its event."""
+        store, tamper = chain
+        tamper.set_content(4, "caption", '"forged"')
+
+        assert (4, "changed") == self._verify(store, signing_key)
+
+
+class TestPurge:
+    """purge_content() deletes old content; the chain still verifies."""
+
+    def _fill(self, store):
+        for n in range(6):
+            store.append(
+                _event(
+                    n, subject_ref=f"s{n}", content={"caption": f"c{n}", "text": "t"}
+                )
+            )
+
+    def test_older_than(self, backend):
+        """Content of events before the cutoff goes; later content stays."""
+        store = backend.open()
+        self._fill(store)
+
+        purged = store.purge_content(older_than=T0 + timedelta(minutes=3))
+
+        events = list(store.iter_events())
+        assert "content.purged" == purged.event.type
+        assert {"events": 3, "records": 9} == {
+            k: purged.event.data[k] for k in ("events", "records")
+        }
+        assert [None, None, None] == [e.event.content for e in events[:3]]
+        assert {"caption": "c3", "text": "t"} == events[3].event.content
+        assert store.verify().ok
+
+    def test_by_age(self, backend):
+        """A timedelta counts back from now."""
+        store = backend.open()
+        self._fill(store)
+
+        purged = store.purge_content(older_than=timedelta(days=1))
+
+        assert 6 == purged.event.data["events"]
+
+    def test_data_class(self, backend):
+        """Only the named member goes."""
+        store = backend.open()
+        self._fill(store)
+
+        purged = store.purge_content(
+            older_than=T0 + timedelta(hours=1), data_class="caption"
+        )
+
+        events = list(store.iter_events())
+        assert 6 == purged.event.data["records"]
+        assert {"text": "t"} == events[0].event.content
+        assert store.verify().ok
+
+    def test_twice(self, backend):
+        """Purging what is already purged counts nothing."""
+        store = backend.open()
+        self._fill(store)
+        store.purge_content(older_than=T0 + timedelta(hours=1))
+
+        again = store.purge_content(older_than=T0 + timedelta(hours=1))
+
+        assert (0, 0) == (again.event.data["events"], again.event.data["records"])
+
+
+class TestErase:
+    """erase_subject() deletes one subject's content; the chain still verifies."""
+
+    def test_erase(self, backend):
+        """The subject's content and raw reference go; others stay; an event says so."""
+        store = backend.open()
+        store.append(_event(1, subject_ref="alice", content={"caption": "alice"}))
+        store.append(_event(2, subject_ref="bob", content={"caption": "bob"}))
+        store.append(_event(3, subject_ref="alice"))
+
+        erased = store.erase_subject("alice", actor="dpo@example.com")
+
+        events = list(store.iter_events())
+        assert "subject.erased" == erased.event.type
+        assert {"events": 2, "records": 3} == dict(erased.event.data)
+        assert erased.event.subject_ref == events[0].event.subject_ref
+        assert "dpo@example.com" == erased.event.actor
+        assert [None, {"caption": "bob"}, None] == [e.event.content for e in events[:3]]
+        assert store.verify().ok
+
+    def test_unknown_subject(self, backend):
+        """Erasing a subject without events records zero counts."""
+        store = backend.open()
+
+        erased = store.erase_subject("nobody")
+
+        assert {"events": 0, "records": 0} == dict(erased.event.data)
+
+
+class TestPseudonymKey:
+    """The pseudonym key: configured, or kept by the store for every writer."""
+
+    def test_from_environment(self, backend, monkeypatch):
+        """VISION_AUDIT_PSEUDONYM_KEY is used when set."""
+        monkeypatch.setenv("VISION_AUDIT_PSEUDONYM_KEY", "ab" * 16)
+        store = backend.open()
+
+        recorded = store.append(_event(subject_ref="s"))
+
+        assert (
+            Pseudonymizer(bytes.fromhex("ab" * 16))("s") == recorded.event.subject_ref
+        )
+
+    def test_kept_by_the_store(self, backend):
+        """Two writers of one store give a subject the same pseudonym."""
+        if backend.name == "memory":
+            pytest.skip("a memory store has one writer")
+        first = backend.open().append(_event(1, subject_ref="s"))
+
+        second = backend.open().append(_event(2, subject_ref="s"))
+
+        assert first.event.subject_ref == second.event.subject_ref
+
+    def test_other_key_refused(self, backend):
+        """A key other than the store's is refused, naming the problem."""
+        if backend.name == "memory":
+            pytest.skip("a memory store has one writer")
+        backend.open().append(_event(1, subject_ref="s"))
+
+        with pytest.raises(StoreError, match="another pseudonym key"):
+            backend.open(pseudonym_key=b"x" * 32)

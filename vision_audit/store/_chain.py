@@ -1,0 +1,583 @@
+"""
+The hash chain: envelope hashing, content digests, checkpoint payloads, verify_chain().
+
+Every recorded event is one *envelope*: the canonical JSON (see
+:mod:`vision_audit.store._canonical`) of an object with exactly these members::
+
+    actor  analysis_id  consent_ref  content_hash  data  event_id  policy_id
+    prev_hash  purpose  schema  sequence  span_id  subject_ref  time  trace_id  type
+
+Its hash is the lowercase hex SHA-256 of those UTF-8 bytes. ``prev_hash`` is the hash of
+the envelope before it (64 zeros for sequence 1), so changing, inserting, deleting or
+moving any envelope breaks a link. ``subject_ref`` is the keyed pseudonym, never the
+reference the application gave.
+
+Personal content stays outside the chain. Each piece (a member of
+``AuditEvent.content``, and the raw subject reference) is stored with its own random
+salt and digest ``SHA-256(salt || canonical JSON of the value)``; ``content_hash`` is
+the SHA-256 of the canonical JSON ``{"content": {name: digest, ...}, "subject_ref":
+digest or null}``. Purging a piece deletes its value and salt and keeps the digest, so
+the chain and the remaining content still verify, and the digest alone reveals nothing.
+
+A checkpoint signs, with Ed25519, the canonical JSON ``{"hash": ..., "key_id": ...,
+"sequence": ..., "time": ..., "type": "vision-audit.checkpoint/1"}`` of a head.
+
+:func:`verify_chain` is pure: it reads links (and optionally content records and
+checkpoints) and returns a :class:`Verification` naming the first bad sequence number
+and the kind of damage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from dataclasses import dataclass
+from itertools import islice
+from typing import TYPE_CHECKING, Final
+
+from cryptography.exceptions import InvalidSignature
+
+from vision_audit.exceptions import ChainIntegrityError
+from vision_audit.store._canonical import canonical_bytes, format_time
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from datetime import datetime
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+__all__ = [
+    "CHANGED",
+    "DELETED",
+    "GENESIS_HASH",
+    "INSERTED",
+    "REORDERED",
+    "SIGNATURE",
+    "TRUNCATED",
+    "ChainHead",
+    "Checkpoint",
+    "ContentRecord",
+    "Verification",
+    "checkpoint_payload",
+    "combine_digests",
+    "digest_value",
+    "hash_envelope",
+    "verify_chain",
+]
+
+GENESIS_HASH: Final = "0" * 64
+"""The ``prev_hash`` of sequence 1."""
+
+CHANGED: Final = "changed"
+"""An envelope, its stored hash or its personal content no longer matches the chain."""
+INSERTED: Final = "inserted"
+"""An event that the chain does not account for sits between recorded events."""
+DELETED: Final = "deleted"
+"""An event that the chain links to is missing."""
+REORDERED: Final = "reordered"
+"""Recorded events are present but out of their chained order."""
+TRUNCATED: Final = "truncated"
+"""The chain ends before the last signed checkpoint."""
+SIGNATURE: Final = "bad-signature"
+"""A checkpoint's signature does not verify with a trusted key."""
+
+CHECKPOINT_TYPE: Final = "vision-audit.checkpoint/1"
+
+_WINDOW: Final = 256
+_PREV: Final = b',"prev_hash":"'
+_SEQ: Final = b',"sequence":'
+_CONTENT: Final = b'"content_hash":'
+_PROGRESS_EVERY: Final = 65_536
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """
+    The last link of a chain: its sequence number and hash.
+
+    .. versionadded:: 0.1.0
+    """
+
+    sequence: int
+    hash: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checkpoint:
+    """
+    An Ed25519 signature over a head of the chain, at a time.
+
+    Args:
+        sequence: The sequence number signed.
+        hash: The hash of that event.
+        time: When it was signed (UTC).
+        key_id: First 16 hex digits of the SHA-256 of the raw public key.
+        signature: The signature, 128 hex digits.
+
+    .. versionadded:: 0.1.0
+    """
+
+    sequence: int
+    hash: str
+    time: datetime
+    key_id: str
+    signature: str
+
+    def payload(self) -> bytes:
+        """The bytes that the signature covers."""
+        return checkpoint_payload(self.sequence, self.hash, self.time, self.key_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ContentRecord:
+    """
+    One stored piece of personal content: a salted digest and, until purged, the value.
+
+    Args:
+        sequence: The event it belongs to.
+        kind: ``content`` for a member of ``AuditEvent.content``, ``subject`` for the
+            raw subject reference.
+        name: The member's name (``subject_ref`` for the subject reference).
+        digest: SHA-256 of salt and canonical value, hex; kept after a purge.
+        salt: The random salt, or None once purged.
+        value: The canonical JSON of the value, or None once purged.
+    """
+
+    sequence: int
+    kind: str
+    name: str
+    digest: str
+    salt: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verification:
+    """
+    What verifying a chain found.
+
+    Args:
+        ok: True when every link, content digest and signature verified.
+        events: How many events were checked before stopping.
+        checkpoints: How many signed checkpoints were verified.
+        head: The last event read, or None for an empty chain.
+        sequence: The first bad sequence number, when not ok.
+        kind: What is wrong (``changed``, ``inserted``, ``deleted``, ``reordered``,
+            ``truncated``, ``bad-signature``), when not ok.
+        message: One sentence for a person.
+        warnings: Limits of this verification (e.g. no trusted key given).
+
+    .. versionadded:: 0.1.0
+    """
+
+    ok: bool
+    events: int
+    checkpoints: int
+    head: ChainHead | None
+    sequence: int | None = None
+    kind: str | None = None
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+
+    def raise_for_failure(self) -> None:
+        """
+        Raise when the chain did not verify.
+
+        Raises:
+            ChainIntegrityError: With the first bad sequence and the kind.
+        """
+        if not self.ok:
+            raise ChainIntegrityError(
+                self.message, sequence=self.sequence, kind=self.kind or ""
+            )
+
+
+def hash_envelope(envelope: bytes) -> str:
+    """The hex SHA-256 of an envelope's canonical bytes."""
+    return hashlib.sha256(envelope).hexdigest()
+
+
+def digest_value(salt: bytes, value: bytes) -> str:
+    """The salted digest of one piece of personal content (canonical JSON bytes)."""
+    return hashlib.sha256(salt + value).hexdigest()
+
+
+def combine_digests(content: Mapping[str, str], subject: str | None) -> str:
+    """The ``content_hash`` of an event from the digests of its personal content."""
+    return hashlib.sha256(
+        canonical_bytes({"content": dict(content), "subject_ref": subject})
+    ).hexdigest()
+
+
+def checkpoint_payload(sequence: int, hash_: str, time: datetime, key_id: str) -> bytes:
+    """The canonical bytes that a checkpoint's Ed25519 signature covers."""
+    return canonical_bytes(
+        {
+            "hash": hash_,
+            "key_id": key_id,
+            "sequence": sequence,
+            "time": format_time(time),
+            "type": CHECKPOINT_TYPE,
+        }
+    )
+
+
+def _embedded_prev(envelope: bytes) -> bytes | None:
+    # The last ',"prev_hash":"' is the top-level member: every member sorted after
+    # it holds a scalar, and a string never holds an unescaped '"'.
+    at = envelope.rfind(_PREV)
+    if at < 0 or envelope[at + 78 : at + 79] != b'"':
+        return None
+    return envelope[at + 14 : at + 78]
+
+
+def _embedded_sequence(envelope: bytes) -> int | None:
+    at = envelope.rfind(_SEQ)
+    if at < 0:
+        return None
+    end = envelope.find(b",", at + 12)
+    digits = envelope[at + 12 : end]
+    return int(digits) if digits.isdigit() and len(digits) < 20 else None  # noqa: PLR2004 - int64
+
+
+def _embedded_content_hash(envelope: bytes) -> bytes | None:
+    # The first '"content_hash":' is the top-level member: only string members
+    # (actor, analysis_id, consent_ref) sort before it.
+    at = envelope.find(_CONTENT)
+    if at < 0:
+        return b"?"
+    start = at + len(_CONTENT)
+    if envelope[start : start + 4] == b"null":
+        return None
+    if (
+        envelope[start : start + 1] == b'"'
+        and envelope[start + 65 : start + 66] == b'"'
+    ):
+        return envelope[start + 1 : start + 65]
+    return b"?"
+
+
+@dataclass(slots=True)
+class _Walk:
+    """The state of one verification, advanced link by link."""
+
+    expected: int
+    prev: str
+    start: int = 0
+    events: int = 0
+    checkpoints: int = 0
+    last_good_checkpoint: int = 0
+    head: ChainHead | None = None
+
+
+def _classify(  # noqa: C901, PLR0911, PLR0917 - one return per kind of damage
+    seq: int,
+    stored_hash: str,
+    envelope: bytes,
+    walk: _Walk,
+    recent: deque[tuple[int, str]],
+    ahead: list[tuple[int, str, bytes]],
+) -> tuple[int, str, str]:
+    """Name the first bad sequence and the kind, from the links around a break."""
+    expected = walk.expected
+    seen = {h: s for s, h in recent}
+    later_seqs = {s for s, _, _ in ahead}
+    later_hashes = {h for _, h, _ in ahead}
+    if seq < expected:
+        if seq in {s for s, _ in recent}:
+            return seq, INSERTED, f"sequence {seq} appears twice"
+        return seq, REORDERED, f"sequence {seq} appears after sequence {expected - 1}"
+    if seq > expected:
+        if expected in later_seqs:
+            return (
+                expected,
+                REORDERED,
+                f"sequence {expected} appears after sequence {seq}",
+            )
+        missing = f"{expected}" if seq == expected + 1 else f"{expected} to {seq - 1}"
+        return expected, DELETED, f"sequence {missing} is missing"
+    prev_raw = _embedded_prev(envelope)
+    prev = prev_raw.decode("ascii", "replace") if prev_raw is not None else ""
+    embedded = _embedded_sequence(envelope)
+    self_ok = hash_envelope(envelope) == stored_hash
+    if prev in later_hashes:
+        return (
+            expected,
+            REORDERED,
+            f"sequence {expected} holds an event chained after a later one",
+        )
+    if prev in seen and seen[prev] < expected - 1:
+        first = seen[prev] + 1
+        return (
+            first,
+            INSERTED,
+            (
+                f"sequences {first} to {expected - 1} were inserted: sequence "
+                f"{expected} was chained to sequence {seen[prev]}"
+            ),
+        )
+    if prev == walk.prev:
+        if embedded != seq:
+            return (
+                expected,
+                CHANGED,
+                f"the sequence number of sequence {expected} was changed",
+            )
+        return expected, CHANGED, f"sequence {expected} was changed"
+    if embedded is not None and embedded > expected and embedded != seq:
+        return (
+            expected,
+            DELETED,
+            f"events from sequence {expected} were deleted and the rest renumbered",
+        )
+    if self_ok and embedded == seq and expected - 1 > walk.start:
+        return (
+            expected - 1,
+            CHANGED,
+            (
+                f"sequence {expected - 1} was changed: its hash no longer matches "
+                f"the link that sequence {expected} recorded"
+            ),
+        )
+    return expected, CHANGED, f"sequence {expected} was changed"
+
+
+def _content_failure(  # noqa: PLR0911 - one return per kind of damage
+    seq: int, envelope: bytes, records: list[ContentRecord]
+) -> str | None:
+    """Why the personal content of *seq* does not match its envelope, or None."""
+    expected = _embedded_content_hash(envelope)
+    if expected == b"?":
+        return f"the envelope of sequence {seq} has no readable content_hash"
+    if expected is None:
+        if records:
+            return f"sequence {seq} has personal content that its envelope never had"
+        return None
+    if not records:
+        return f"the personal content records of sequence {seq} are missing"
+    content: dict[str, str] = {}
+    subject: str | None = None
+    for record in records:
+        if record.kind == "subject":
+            subject = record.digest
+        else:
+            content[record.name] = record.digest
+        if (record.salt is None) != (record.value is None):
+            return f"the personal content {record.name!r} of sequence {seq} was changed"
+        if (
+            record.salt is not None
+            and record.value is not None
+            and digest_value(record.salt, record.value) != record.digest
+        ):
+            return f"the personal content {record.name!r} of sequence {seq} was changed"
+    if combine_digests(content, subject).encode("ascii") != expected:
+        return f"the personal content records of sequence {seq} were changed"
+    return None
+
+
+def _check_signatures(
+    checkpoints: Iterable[Checkpoint],
+    public_keys: Mapping[str, Ed25519PublicKey],
+) -> tuple[dict[int, list[Checkpoint]], list[tuple[int, str]]]:
+    good: dict[int, list[Checkpoint]] = {}
+    bad: list[tuple[int, str]] = []
+    for checkpoint in checkpoints:
+        key = public_keys.get(checkpoint.key_id)
+        if key is None:
+            bad.append(
+                (
+                    checkpoint.sequence,
+                    (
+                        f"the checkpoint at sequence {checkpoint.sequence} is signed "
+                        f"by key {checkpoint.key_id}, which is not trusted"
+                    ),
+                )
+            )
+            continue
+        try:
+            key.verify(bytes.fromhex(checkpoint.signature), checkpoint.payload())
+        except (InvalidSignature, ValueError):
+            bad.append(
+                (
+                    checkpoint.sequence,
+                    (
+                        f"the signature of the checkpoint at sequence "
+                        f"{checkpoint.sequence} does not verify"
+                    ),
+                )
+            )
+            continue
+        good.setdefault(checkpoint.sequence, []).append(checkpoint)
+    bad.sort()
+    return good, bad
+
+
+def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for speed
+    links: Iterable[tuple[int, str, bytes]],
+    *,
+    checkpoints: Iterable[Checkpoint] = (),
+    public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    contents: Iterable[ContentRecord] | None = None,
+    anchor: ChainHead | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Verification:
+    """
+    Check every link of a chain, its personal content digests and its checkpoints.
+
+    Pure: reads what it is given, in the order given, and changes nothing.
+
+    Args:
+        links: ``(sequence, hash, envelope bytes)`` in stored order.
+        checkpoints: Signed heads to hold the chain to.
+        public_keys: Trusted public keys by key id; a checkpoint signed by any other
+            key is a ``bad-signature``.
+        contents: Personal content records ordered by sequence, to check against
+            each envelope's ``content_hash``; None to skip that check.
+        anchor: Where *links* start when they are a slice of a longer chain: the
+            sequence and hash of the event just before the first link.
+        progress: Called now and then with the number of events checked so far.
+
+    Returns:
+        The verification, naming the first bad sequence and the kind when not ok.
+
+    .. versionadded:: 0.1.0
+    """
+    good, bad = _check_signatures(checkpoints, public_keys or {})
+    start = anchor.sequence if anchor is not None else 0
+    walk = _Walk(
+        expected=start + 1,
+        prev=anchor.hash if anchor is not None else GENESIS_HASH,
+        start=start,
+        last_good_checkpoint=start,
+    )
+    first_bad_signature = bad[0][0] if bad else None
+    recent: deque[tuple[int, str]] = deque(maxlen=_WINDOW)
+    iterator: Iterator[tuple[int, str, bytes]] = iter(links)
+    content_iter = iter(contents) if contents is not None else None
+    pending: ContentRecord | None = next(content_iter, None) if content_iter else None
+    content_failure: tuple[int, str, str] | None = None
+
+    def fail(sequence: int, kind: str, message: str) -> Verification:
+        last = walk.expected - 1
+        return Verification(
+            ok=False,
+            events=walk.events,
+            checkpoints=walk.checkpoints,
+            head=ChainHead(last, walk.prev) if last > start else None,
+            sequence=sequence,
+            kind=kind,
+            message=message,
+        )
+
+    for seq, stored_hash, envelope in iterator:
+        prev_bytes = walk.prev.encode("ascii")
+        at = envelope.rfind(_PREV)
+        if (
+            seq != walk.expected
+            or hashlib.sha256(envelope).hexdigest() != stored_hash
+            or envelope[at + 14 : at + 78] != prev_bytes
+            or at < 0
+            or envelope[at + 78 : at + 79] != b'"'
+            or _embedded_sequence(envelope) != seq
+        ):
+            ahead = list(islice(iterator, _WINDOW))
+            found = _classify(seq, stored_hash, envelope, walk, recent, ahead)
+            if content_failure is not None and content_failure[0] < found[0]:
+                return fail(*content_failure)
+            return fail(*found)
+        if content_failure is not None:
+            return fail(*content_failure)
+        if first_bad_signature is not None and seq >= first_bad_signature:
+            return fail(first_bad_signature, SIGNATURE, bad[0][1])
+        if content_iter is not None:
+            records: list[ContentRecord] = []
+            while pending is not None and pending.sequence <= seq:
+                if pending.sequence < seq:
+                    content_failure = content_failure or (
+                        pending.sequence,
+                        DELETED,
+                        (
+                            f"personal content records of sequence "
+                            f"{pending.sequence} remain, but the event is missing"
+                        ),
+                    )
+                else:
+                    records.append(pending)
+                pending = next(content_iter, None)
+            if records or _embedded_content_hash(envelope) is not None:
+                problem = _content_failure(seq, envelope, records)
+                if problem is not None:
+                    content_failure = content_failure or (seq, CHANGED, problem)
+        signed = good.get(seq)
+        if signed is not None:
+            for checkpoint in signed:
+                if checkpoint.hash != stored_hash:
+                    ahead = list(islice(iterator, _WINDOW))
+                    if any(hash_ == checkpoint.hash for _, hash_, _ in ahead):
+                        return fail(
+                            seq,
+                            INSERTED,
+                            f"an event was inserted at sequence {seq}: the signed "
+                            f"event {seq} comes after it",
+                        )
+                    first = walk.last_good_checkpoint + 1
+                    return fail(
+                        first,
+                        CHANGED,
+                        f"the chain from sequence {first} to {seq} was rewritten: "
+                        f"the hash of sequence {seq} differs from the checkpoint "
+                        f"signed at {format_time(checkpoint.time)}",
+                    )
+            walk.checkpoints += len(signed)
+            walk.last_good_checkpoint = seq
+        walk.prev = stored_hash
+        walk.expected = seq + 1
+        walk.events += 1
+        recent.append((seq, stored_hash))
+        if progress is not None and walk.events % _PROGRESS_EVERY == 0:
+            progress(walk.events)
+    last = walk.expected - 1
+    walk.head = ChainHead(last, walk.prev) if last > start else None
+    if content_failure is not None:
+        return fail(*content_failure)
+    if bad:
+        return fail(bad[0][0], SIGNATURE, bad[0][1])
+    beyond = [seq for seq in good if seq > last]
+    if beyond:
+        return fail(
+            last + 1,
+            TRUNCATED,
+            f"the chain ends at sequence {last} but a checkpoint signed "
+            f"sequence {max(beyond)}: events from {last + 1} were removed",
+        )
+    if pending is not None:
+        return fail(
+            last + 1,
+            TRUNCATED,
+            f"the chain ends at sequence {last} but personal content records of "
+            f"sequence {pending.sequence} remain: events from {last + 1} were removed",
+        )
+    if progress is not None:
+        progress(walk.events)
+    warnings: tuple[str, ...] = ()
+    if not good:
+        warnings = (
+            (
+                "no signed checkpoint: events removed from the end of the chain "
+                "cannot be detected"
+            ),
+        )
+    signed_text = (
+        f", {walk.checkpoints} signed checkpoint(s) verified, the last at sequence "
+        f"{walk.last_good_checkpoint}"
+        if walk.checkpoints
+        else ""
+    )
+    return Verification(
+        ok=True,
+        events=walk.events,
+        checkpoints=walk.checkpoints,
+        head=walk.head,
+        message=f"{walk.events} event(s) verified{signed_text}",
+        warnings=warnings,
+    )

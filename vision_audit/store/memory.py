@@ -1,0 +1,238 @@
+"""InMemoryAuditStore: the audit store contract in this process's memory, for tests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from vision_audit.store._base import (
+    DEFAULT_CHECKPOINT_EVERY,
+    DEFAULT_CHECKPOINT_INTERVAL,
+    BaseAuditStore,
+    ContentRow,
+    Durability,
+    EventRow,
+)
+from vision_audit.store._chain import ChainHead, Checkpoint, ContentRecord
+from vision_audit.store._keys import generate_pseudonym_key
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+__all__ = ["InMemoryAuditStore"]
+
+
+class DuplicateEventError(ValueError):
+    """An event id that the store already holds."""
+
+
+@dataclass(slots=True)
+class _Transaction:
+    rows: list[EventRow] = field(default_factory=list)
+    contents: list[ContentRow] = field(default_factory=list)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    removals: list[tuple[int, int]] = field(default_factory=list)
+
+
+class InMemoryAuditStore(BaseAuditStore):
+    """
+    An audit store that lives and dies with the process; same contract as the others.
+
+    For tests and demos: ``open_store("memory://")``. It chains, signs, purges and
+    verifies exactly as the durable stores do; ``durability`` is accepted for
+    symmetry and means nothing here.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        *,
+        durability: Durability = "process",
+        signing_key: Ed25519PrivateKey | None = None,
+        pseudonym_key: bytes | None = None,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
+    ) -> None:
+        """
+        Create an empty store.
+
+        Args:
+            durability: Accepted for symmetry with the durable stores.
+            signing_key: Signs checkpoints; defaults to the key configured in the
+                environment, if any.
+            pseudonym_key: The secret of subject pseudonyms; defaults to the
+                environment's, else a random one.
+            checkpoint_every: Sign the head after this many events.
+            checkpoint_interval: Sign an unsigned head after this many seconds.
+        """
+        super().__init__(
+            name="memory://",
+            durability=durability,
+            signing_key=signing_key,
+            pseudonym_key=pseudonym_key,
+            checkpoint_every=checkpoint_every,
+            checkpoint_interval=checkpoint_interval,
+        )
+        self._lock = threading.Lock()
+        self._events: list[EventRow] = []
+        self._fields: list[dict[str, Any]] = []
+        self._ids: set[str] = set()
+        self._content: dict[int, list[list[Any]]] = {}
+        self._checkpoints: list[Checkpoint] = []
+        self._keys: dict[str, str] = {}
+        self._txn: _Transaction | None = None
+        self._set_pseudonym_key(
+            self._configured_pseudonym_key or generate_pseudonym_key()
+        )
+        self._start()
+
+    # -- writing (writer thread) -------------------------------------------------------
+
+    def _begin(self) -> ChainHead | None:
+        self._txn = _Transaction()
+        return self._read_head()
+
+    def _insert(self, events: list[EventRow], contents: list[ContentRow]) -> None:
+        assert self._txn is not None  # noqa: S101 - inside _begin/_commit
+        ids = set()
+        for _, _, envelope in events:
+            event_id = json.loads(envelope)["event_id"]
+            if event_id in self._ids or event_id in ids:
+                msg = f"event id {event_id} is already recorded"
+                raise DuplicateEventError(msg)
+            ids.add(event_id)
+        self._txn.rows.extend(events)
+        self._txn.contents.extend(contents)
+
+    def _insert_checkpoint(self, checkpoint: Checkpoint) -> None:
+        assert self._txn is not None  # noqa: S101 - inside _begin/_commit
+        self._txn.checkpoints.append(checkpoint)
+
+    def _commit(self) -> None:
+        txn, self._txn = self._txn, None
+        if txn is None:  # pragma: no cover - always inside _begin
+            return
+        with self._lock:
+            for row in txn.rows:
+                self._events.append(row)
+                fields = json.loads(row[2])
+                self._fields.append(fields)
+                self._ids.add(fields["event_id"])
+            for sequence, kind, name, digest, salt, value in txn.contents:
+                self._content.setdefault(sequence, []).append(
+                    [kind, name, digest, salt, value]
+                )
+            for sequence, index in txn.removals:
+                record = self._content[sequence][index]
+                record[3] = None
+                record[4] = None
+            self._checkpoints.extend(txn.checkpoints)
+
+    def _rollback(self) -> None:
+        self._txn = None
+
+    def _remove_content(
+        self, *, before: str | None, data_class: str | None, subject: str | None
+    ) -> tuple[int, int]:
+        assert self._txn is not None  # noqa: S101 - inside _begin/_commit
+        events = 0
+        with self._lock:
+            for fields in self._fields:
+                if before is not None and not fields["time"] < before:
+                    continue
+                if subject is not None and fields["subject_ref"] != subject:
+                    continue
+                touched = False
+                for index, record in enumerate(
+                    self._content.get(fields["sequence"], [])
+                ):
+                    if record[4] is None:
+                        continue
+                    if data_class is not None and record[1] != data_class:
+                        continue
+                    self._txn.removals.append((fields["sequence"], index))
+                    touched = True
+                events += touched
+        return events, len(self._txn.removals)
+
+    def _register_key(self, key_id: str, pem: str) -> None:
+        with self._lock:
+            self._keys.setdefault(key_id, pem)
+
+    def _close_storage(self) -> None:
+        """Nothing to release."""
+
+    def _is_conflict(self, error: BaseException) -> bool:
+        return isinstance(error, DuplicateEventError)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _read_head(self) -> ChainHead | None:
+        with self._lock:
+            if not self._events:
+                return None
+            sequence, hash_, _ = self._events[-1]
+            return ChainHead(sequence, hash_)
+
+    def _read_signed_sequence(self) -> int:
+        with self._lock:
+            return max((c.sequence for c in self._checkpoints), default=0)
+
+    def _read_events(
+        self, since: str | None, until: str | None
+    ) -> Iterator[tuple[int, str, str, dict[str, Any] | None]]:
+        with self._lock:
+            rows = list(zip(self._events, self._fields, strict=True))
+            content = {
+                seq: [list(r) for r in recs] for seq, recs in self._content.items()
+            }
+        for (sequence, hash_, envelope), fields in rows:
+            if since is not None and fields["time"] < since:
+                continue
+            if until is not None and fields["time"] >= until:
+                continue
+            remaining = {
+                name: json.loads(value)
+                for kind, name, _, _, value in content.get(sequence, [])
+                if kind == "content" and value is not None
+            }
+            yield sequence, hash_, envelope, remaining or None
+
+    @contextlib.contextmanager
+    def _read_snapshot(
+        self,
+    ) -> Iterator[
+        tuple[
+            Iterable[tuple[int, str, bytes]],
+            Iterable[ContentRecord],
+            list[Checkpoint],
+            dict[str, str],
+        ]
+    ]:
+        with self._lock:
+            links = [
+                (seq, hash_, env.encode("utf-8")) for seq, hash_, env in self._events
+            ]
+            records = [
+                ContentRecord(
+                    seq,
+                    kind,
+                    name,
+                    digest,
+                    salt,
+                    value,
+                )
+                for seq in sorted(self._content)
+                for kind, name, digest, salt, value in sorted(
+                    self._content[seq], key=lambda r: (r[0], r[1])
+                )
+            ]
+            checkpoints = sorted(self._checkpoints, key=lambda c: c.sequence)
+            keys = dict(self._keys)
+        yield links, records, checkpoints, keys

@@ -1,0 +1,707 @@
+"""
+SQLiteAuditStore: the embedded audit store, one file shared by threads and processes.
+
+Layout (schema version 1): ``va_meta`` (format, schema version, pseudonym key),
+``va_events`` (sequence, hash, envelope; queryable columns are generated from the
+envelope, so they cannot disagree with what is hashed), ``va_content`` (salted
+personal content), ``va_checkpoints`` and ``va_keys``. Triggers refuse updates and
+deletes of recorded events and checkpoints, and any change to a content record but
+the removal of its value and salt.
+
+Durability. The file is in WAL mode. One writer thread per store commits each group
+of events in one ``BEGIN IMMEDIATE`` transaction, reading the head inside it, so
+several processes appending to one file keep one linear chain.
+
+- ``durability="process"`` (default): ``synchronous=NORMAL``. An acknowledged event
+  survives the death of the process (``kill -9``, a crash): it is in the WAL, in the
+  operating system's cache. A power loss or kernel crash can lose the last
+  acknowledged events, never corrupt the file or the chain.
+- ``durability="power"``: after the group's commit, the WAL is ``fdatasync``-ed before
+  any of its events is acknowledged, as ``synchronous=FULL`` would, except that one
+  sync serves every waiting writer and syncs overlap with the next group's commit.
+  An acknowledged event survives a power loss (given a disk that honours flushes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
+
+from vision_audit.exceptions import StoreError
+from vision_audit.store._base import (
+    DEFAULT_CHECKPOINT_EVERY,
+    DEFAULT_CHECKPOINT_INTERVAL,
+    BaseAuditStore,
+    ContentRow,
+    Durability,
+    EventRow,
+)
+from vision_audit.store._canonical import parse_time
+from vision_audit.store._chain import ChainHead, Checkpoint, ContentRecord
+from vision_audit.store._keys import Pseudonymizer, generate_pseudonym_key
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+__all__ = ["SCHEMA_VERSION", "SQLiteAuditStore"]
+
+SCHEMA_VERSION: Final = 1
+"""The version of the tables this code writes; a store with a higher one is refused."""
+
+FORMAT: Final = "vision-audit"
+_HEADER: Final = b"SQLite format 3\x00"
+
+_GENERATED: Final = (
+    "event_id",
+    "type",
+    "time",
+    "analysis_id",
+    "trace_id",
+    "span_id",
+    "actor",
+    "purpose",
+    "consent_ref",
+    "subject_ref",
+    "policy_id",
+    "content_hash",
+)
+
+_SCHEMA: Final = (
+    """CREATE TABLE IF NOT EXISTS va_meta (
+        key TEXT PRIMARY KEY NOT NULL,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE TABLE IF NOT EXISTS va_events (\n"
+    "    sequence INTEGER PRIMARY KEY,\n"
+    "    hash TEXT NOT NULL,\n"
+    "    envelope TEXT NOT NULL,\n"
+    + "".join(
+        f"    {column} TEXT GENERATED ALWAYS AS "
+        f"(json_extract(envelope, '$.{column}')) VIRTUAL,\n"
+        for column in _GENERATED
+    )
+    + "    data TEXT GENERATED ALWAYS AS (json_extract(envelope, '$.data')) VIRTUAL\n"
+    ")",
+    "CREATE UNIQUE INDEX IF NOT EXISTS va_events_event_id ON va_events (event_id)",
+    "CREATE INDEX IF NOT EXISTS va_events_time ON va_events (time)",
+    """CREATE INDEX IF NOT EXISTS va_events_subject ON va_events (subject_ref)
+        WHERE subject_ref IS NOT NULL""",
+    """CREATE TABLE IF NOT EXISTS va_content (
+        sequence INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        salt TEXT,
+        value TEXT,
+        removed TEXT,
+        PRIMARY KEY (sequence, kind, name)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS va_checkpoints (
+        sequence INTEGER NOT NULL,
+        key_id TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        time TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        PRIMARY KEY (sequence, key_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS va_keys (
+        key_id TEXT PRIMARY KEY NOT NULL,
+        public_key TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TRIGGER IF NOT EXISTS va_events_no_update BEFORE UPDATE ON va_events
+        BEGIN SELECT RAISE(ABORT, 'vision-audit: events are append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS va_events_no_delete BEFORE DELETE ON va_events
+        BEGIN SELECT RAISE(ABORT, 'vision-audit: events are append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS va_checkpoints_no_update
+        BEFORE UPDATE ON va_checkpoints
+        BEGIN SELECT RAISE(ABORT, 'vision-audit: checkpoints are append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS va_checkpoints_no_delete
+        BEFORE DELETE ON va_checkpoints
+        BEGIN SELECT RAISE(ABORT, 'vision-audit: checkpoints are append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS va_content_remove_only
+        BEFORE UPDATE OF sequence, kind, name, digest ON va_content
+        BEGIN SELECT RAISE(ABORT, 'vision-audit: content can only be removed'); END""",
+    """CREATE TRIGGER IF NOT EXISTS va_content_no_delete BEFORE DELETE ON va_content
+        BEGIN SELECT RAISE(ABORT, 'vision-audit: content can only be removed'); END""",
+)
+
+# Per connection: one INSERT into this view writes a batch of events with their
+# content records, so that a batch costs one call into SQLite (each call gives up
+# Python's GIL, and getting it back under contention costs a thread wake-up).
+_INGEST: Final = (
+    """CREATE TEMP VIEW IF NOT EXISTS va_ingest (sequence, hash, envelope, contents)
+        AS SELECT NULL, NULL, NULL, NULL""",
+    """CREATE TEMP TRIGGER IF NOT EXISTS va_ingest_insert
+        INSTEAD OF INSERT ON va_ingest
+        BEGIN
+            INSERT INTO va_events (sequence, hash, envelope)
+                VALUES (NEW.sequence, NEW.hash, NEW.envelope);
+            INSERT INTO va_content (sequence, kind, name, digest, salt, value)
+                SELECT NEW.sequence, json_extract(j.value, '$[0]'),
+                    json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'),
+                    json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]')
+                FROM json_each(NEW.contents) AS j
+                WHERE NEW.contents IS NOT NULL;
+        END""",
+)
+_HEAD: Final = "SELECT sequence, hash FROM va_events ORDER BY sequence DESC LIMIT 1"
+_HEAD_MOVED: Final = "UNIQUE constraint failed: va_events.sequence"
+_CONTENT_OF: Final = (
+    "(SELECT json_group_object(c.name, c.value) FROM va_content c "
+    "WHERE c.sequence = e.sequence AND c.kind = 'content' AND c.value IS NOT NULL)"
+)
+_MESSAGES: Final = (
+    (
+        "database or disk is full",
+        "the disk is full (or the store reached its size limit)",
+    ),
+    ("readonly database", "the store is not writable"),
+    ("unable to open database file", "the store cannot be opened for writing"),
+    ("database is locked", "another connection held the store locked too long"),
+    ("disk image is malformed", "the store file is corrupted"),
+    ("file is not a database", "the store file is corrupted or not an SQLite file"),
+    ("disk I/O error", "a disk I/O error occurred"),
+    (
+        "UNIQUE constraint failed: va_events.event_id",
+        "this event id is already recorded",
+    ),
+)
+
+
+_ROWS_PER_INSERT: Final = 256
+
+
+@functools.lru_cache(maxsize=_ROWS_PER_INSERT)
+def _insert_statement(rows: int) -> str:
+    rows_sql = ", ".join(["(?, ?, ?, ?)"] * rows)
+    return f"INSERT INTO temp.va_ingest VALUES {rows_sql}"  # noqa: S608 - placeholders
+
+
+def _describe_sqlite(error: BaseException) -> str:
+    text = str(error)
+    for needle, meaning in _MESSAGES:
+        if needle in text:
+            return f"{meaning} ({text})"
+    return text or type(error).__name__
+
+
+class SQLiteAuditStore(BaseAuditStore):
+    """
+    The audit store in one SQLite file: ``sqlite:///path/audit.db``.
+
+    See the module docstring for the layout and what each durability survives.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durability: Durability = "process",
+        signing_key: Ed25519PrivateKey | None = None,
+        pseudonym_key: bytes | None = None,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
+        read_only: bool = False,
+        create: bool = True,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        """
+        Open (or create) the store at *path*.
+
+        Args:
+            path: The database file.
+            durability: ``process`` (default) or ``power``; see the module docstring.
+            signing_key: Signs checkpoints; defaults to the key configured in the
+                environment, if any.
+            pseudonym_key: The secret of subject pseudonyms; defaults to the
+                environment's, else the one kept in the store (made on creation).
+            checkpoint_every: Sign the head after this many events.
+            checkpoint_interval: Sign an unsigned head after this many seconds.
+            read_only: Open for reading and verifying only; nothing is written.
+            create: Create the file when it does not exist.
+            busy_timeout: Seconds to wait for another process's write transaction.
+
+        Raises:
+            StoreError: The file cannot be opened or created, is not an SQLite file,
+                is another application's database, was written by a newer
+                vision-audit, or is corrupted. Nothing in it is changed.
+        """
+        self.path = Path(path)
+        self._absolute = self.path.absolute()
+        super().__init__(
+            name=f"sqlite:///{path}",
+            durability=durability,
+            signing_key=signing_key,
+            pseudonym_key=pseudonym_key,
+            checkpoint_every=checkpoint_every,
+            checkpoint_interval=checkpoint_interval,
+            read_only=read_only,
+        )
+        self._busy_timeout = busy_timeout
+        self._wal_fd: int | None = None
+        self._wipe_wal = False
+        self._conn: sqlite3.Connection | None = None
+        self._check_file(create=create and not read_only)
+        if read_only:
+            with contextlib.closing(self._connect_reader()) as reader:
+                self._check_tables(reader, allow_empty=False)
+            return
+        self._conn = self._open_writer()
+        self._start()
+
+    # -- opening -----------------------------------------------------------------------
+
+    def _fail(self, problem: str, error: BaseException | None = None) -> StoreError:
+        detail = f" ({error})" if error is not None else ""
+        return StoreError(f"{self.name}: {problem}{detail}")
+
+    def _check_file(self, *, create: bool) -> None:
+        path = self.path
+        if path.is_dir():
+            msg = "is a folder, not a store file"
+            raise self._fail(msg)
+        if not path.exists():
+            if not create:
+                msg = "no store exists at this path"
+                raise self._fail(msg)
+            if not path.parent.is_dir():
+                msg = f"the folder {path.parent} does not exist"
+                raise self._fail(msg)
+            return
+        try:
+            with path.open("rb") as file:
+                header = file.read(len(_HEADER))
+        except OSError as err:
+            msg = "cannot be read"
+            raise self._fail(msg, err) from err
+        if header and header != _HEADER:
+            msg = (
+                "is not an SQLite database, so not a vision-audit store; left untouched"
+            )
+            raise self._fail(msg)
+
+    def _connect_reader(self) -> sqlite3.Connection:
+        uri = f"file:{quote(str(self._absolute))}?mode=ro"
+        try:
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self._busy_timeout,
+            )
+        except sqlite3.Error as err:
+            msg = "cannot be opened for reading"
+            raise self._fail(msg, err) from err
+        return conn
+
+    def _check_tables(self, conn: sqlite3.Connection, *, allow_empty: bool) -> bool:
+        """True when the store is new (no tables); raise when it is not ours."""
+        try:
+            tables = {
+                name
+                for (name,) in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                )
+            }
+            if not tables:
+                if not allow_empty:
+                    msg = "is empty: no vision-audit store was created here"
+                    raise self._fail(msg)
+                return True
+            if "va_meta" not in tables:
+                names = ", ".join(sorted(tables)[:5])
+                msg = (
+                    f"is not a vision-audit store (it holds tables: {names}); "
+                    "left untouched"
+                )
+                raise self._fail(msg)
+            meta = dict(conn.execute("SELECT key, value FROM va_meta"))
+        except sqlite3.DatabaseError as err:
+            msg = "is corrupted or not an SQLite database; left untouched"
+            raise self._fail(msg, err) from err
+        if meta.get("format") != FORMAT:
+            msg = "is not a vision-audit store; left untouched"
+            raise self._fail(msg)
+        try:
+            version = int(meta.get("schema_version", ""))
+        except ValueError as err:
+            msg = "has no readable schema version; left untouched"
+            raise self._fail(msg) from err
+        if version > SCHEMA_VERSION:
+            msg = (
+                f"was written by a newer vision-audit (schema version {version}; this "
+                f"one reads up to {SCHEMA_VERSION}); upgrade vision-audit. Left "
+                "untouched"
+            )
+            raise self._fail(msg)
+        return False
+
+    def _open_writer(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self._absolute,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self._busy_timeout,
+            )
+        except sqlite3.Error as err:
+            msg = "cannot be opened or created: " + _describe_sqlite(err)
+            raise self._fail(msg) from err
+        try:
+            new = self._check_tables(conn, allow_empty=True)
+            if new or conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if mode != "wal":
+                    msg = f"cannot use WAL journaling (got {mode!r})"
+                    raise self._fail(msg)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA secure_delete=ON")
+            if new:
+                self._create_schema(conn)
+            key = self._load_pseudonym_key(conn)
+            for statement in _INGEST:
+                conn.execute(statement)
+        except StoreError:
+            conn.close()
+            raise
+        except sqlite3.Error as err:
+            conn.close()
+            msg = "cannot be opened for writing: " + _describe_sqlite(err)
+            raise self._fail(msg) from err
+        self._set_pseudonym_key(key)
+        return conn
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.executemany(
+                "INSERT OR IGNORE INTO va_meta (key, value) VALUES (?, ?)",
+                [("format", FORMAT), ("schema_version", str(SCHEMA_VERSION))],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _load_pseudonym_key(self, conn: sqlite3.Connection) -> bytes:
+        """The configured key (checked against the store's), or the store's own."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            meta = dict(
+                conn.execute(
+                    "SELECT key, value FROM va_meta "
+                    "WHERE key IN ('pseudonym_key', 'pseudonym_key_id')"
+                )
+            )
+            key, generated = self._choose_pseudonym_key(meta)
+            if generated:
+                conn.execute(
+                    "INSERT INTO va_meta (key, value) VALUES ('pseudonym_key', ?)",
+                    (key.hex(),),
+                )
+            if "pseudonym_key_id" not in meta:
+                conn.execute(
+                    "INSERT INTO va_meta (key, value) VALUES ('pseudonym_key_id', ?)",
+                    (Pseudonymizer(key).key_id,),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return key
+
+    def _choose_pseudonym_key(self, meta: dict[str, str]) -> tuple[bytes, bool]:
+        """The key to use, and whether it is new; refuse one the store never used."""
+        configured = self._configured_pseudonym_key
+        generated = False
+        if configured is not None:
+            key = configured
+        elif "pseudonym_key" in meta:
+            key = bytes.fromhex(meta["pseudonym_key"])
+        elif "pseudonym_key_id" in meta:
+            msg = (
+                "was created with a pseudonym key from the environment; set "
+                "VISION_AUDIT_PSEUDONYM_KEY or VISION_AUDIT_PSEUDONYM_KEY_FILE"
+            )
+            raise self._fail(msg)
+        else:
+            key = generate_pseudonym_key()
+            generated = True
+        recorded = meta.get("pseudonym_key_id")
+        key_id = Pseudonymizer(key).key_id
+        if recorded is not None and recorded != key_id:
+            msg = (
+                f"uses another pseudonym key than the one configured (key id "
+                f"{recorded}, configured {key_id}); subjects could not be found for "
+                "erasure"
+            )
+            raise self._fail(msg)
+        return key, generated
+
+    # -- writing (writer thread) -------------------------------------------------------
+
+    @property
+    def _writer_conn(self) -> sqlite3.Connection:
+        if self._conn is None:  # pragma: no cover - only read-only stores lack it
+            msg = "is open read-only"
+            raise self._fail(msg)
+        return self._conn
+
+    def _begin(self) -> ChainHead | None:
+        conn = self._writer_conn
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute(_HEAD).fetchone()
+        return ChainHead(row[0], row[1]) if row else None
+
+    def _insert(self, events: list[EventRow], contents: list[ContentRow]) -> None:
+        by_sequence: dict[int, list[list[str]]] = {}
+        for sequence, kind, name, digest, salt, value in contents:
+            by_sequence.setdefault(sequence, []).append(
+                [kind, name, digest, salt.hex(), value.decode("utf-8")]
+            )
+        params: list[object] = []
+        for sequence, hash_, envelope in events:
+            records = by_sequence.get(sequence)
+            params += (
+                sequence,
+                hash_,
+                envelope,
+                json.dumps(records, ensure_ascii=False) if records else None,
+            )
+        for start in range(0, len(events), _ROWS_PER_INSERT):
+            count = min(_ROWS_PER_INSERT, len(events) - start)
+            self._writer_conn.execute(
+                _insert_statement(count), params[start * 4 : (start + count) * 4]
+            )
+
+    def _insert_alone(self, events: list[EventRow], contents: list[ContentRow]) -> bool:
+        if len(events) > _ROWS_PER_INSERT:
+            return False
+        try:
+            self._insert(events, contents)
+        except sqlite3.IntegrityError as err:
+            if _HEAD_MOVED in str(err):
+                return False
+            raise
+        except sqlite3.OperationalError as err:
+            if "locked" in str(err) or "busy" in str(err):
+                return False
+            raise
+        return True
+
+    def _insert_checkpoint(self, checkpoint: Checkpoint) -> None:
+        from vision_audit.store._canonical import format_time  # noqa: PLC0415
+
+        self._writer_conn.execute(
+            "INSERT OR IGNORE INTO va_checkpoints "
+            "(sequence, key_id, hash, time, signature) VALUES (?, ?, ?, ?, ?)",
+            (
+                checkpoint.sequence,
+                checkpoint.key_id,
+                checkpoint.hash,
+                format_time(checkpoint.time),
+                checkpoint.signature,
+            ),
+        )
+
+    def _commit(self) -> None:
+        conn = self._writer_conn
+        conn.execute("COMMIT")
+        if self._wipe_wal:
+            # Removed content may linger in older page images in the WAL; fold the
+            # WAL into the database (where secure_delete zeroed it) and empty it.
+            self._wipe_wal = False
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _rollback(self) -> None:
+        conn = self._writer_conn
+        self._wipe_wal = False
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+    def _remove_content(
+        self, *, before: str | None, data_class: str | None, subject: str | None
+    ) -> tuple[int, int]:
+        conn = self._writer_conn
+        if subject is not None:
+            selection = "SELECT sequence FROM va_events WHERE subject_ref = ?"
+            params: list[Any] = [subject]
+            reason = "erased"
+        else:
+            selection = "SELECT sequence FROM va_events WHERE time < ?"
+            params = [before]
+            reason = "purged"
+        where = f"value IS NOT NULL AND sequence IN ({selection})"
+        if data_class is not None:
+            where += " AND name = ?"
+            params.append(data_class)
+        (events,) = conn.execute(
+            f"SELECT count(DISTINCT sequence) FROM va_content WHERE {where}",  # noqa: S608
+            params,
+        ).fetchone()
+        update = "UPDATE va_content SET salt = NULL, value = NULL, removed = ?"
+        cursor = conn.execute(f"{update} WHERE {where}", [reason, *params])
+        if cursor.rowcount:
+            self._wipe_wal = True
+        return int(events), cursor.rowcount
+
+    def _register_key(self, key_id: str, pem: str) -> None:
+        try:
+            self._writer_conn.execute(
+                "INSERT OR IGNORE INTO va_keys (key_id, public_key) VALUES (?, ?)",
+                (key_id, pem),
+            )
+        except sqlite3.Error as err:
+            msg = "cannot be written: " + _describe_sqlite(err)
+            raise self._fail(msg) from err
+
+    @property
+    def _sync_after_commit(self) -> bool:
+        return True
+
+    def _sync(self) -> None:
+        if self._wal_fd is None:
+            self._wal_fd = os.open(f"{self._absolute}-wal", os.O_RDONLY)
+            # The WAL file's own directory entry must be durable too, once.
+            directory = os.open(self._absolute.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        if sys.platform == "darwin":  # pragma: no cover - fsync does not flush there
+            import fcntl  # noqa: PLC0415
+
+            fcntl.fcntl(self._wal_fd, fcntl.F_FULLFSYNC)
+        else:
+            os.fdatasync(self._wal_fd)
+
+    def _is_conflict(self, error: BaseException) -> bool:
+        return isinstance(error, sqlite3.IntegrityError)
+
+    def _describe(self, error: BaseException) -> str:
+        return _describe_sqlite(error)
+
+    def _close_storage(self) -> None:
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- reading -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A read connection; SQLite errors become StoreErrors naming the problem."""
+        conn = self._connect_reader()
+        try:
+            yield conn
+        except sqlite3.Error as err:
+            msg = "cannot be read: " + _describe_sqlite(err)
+            raise self._fail(msg) from err
+        finally:
+            conn.close()
+
+    def _read_head(self) -> ChainHead | None:
+        with self._reading() as conn:
+            row = conn.execute(_HEAD).fetchone()
+        return ChainHead(row[0], row[1]) if row else None
+
+    def _read_signed_sequence(self) -> int:
+        with self._reading() as conn:
+            (value,) = conn.execute(
+                "SELECT coalesce(max(sequence), 0) FROM va_checkpoints"
+            ).fetchone()
+        return int(value)
+
+    def _read_events(
+        self, since: str | None, until: str | None
+    ) -> Iterator[tuple[int, str, str, dict[str, Any] | None]]:
+        conditions = []
+        params = []
+        if since is not None:
+            conditions.append("e.time >= ?")
+            params.append(since)
+        if until is not None:
+            conditions.append("e.time < ?")
+            params.append(until)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        query = (
+            f"SELECT e.sequence, e.hash, e.envelope, {_CONTENT_OF} "  # noqa: S608 - constants
+            f"FROM va_events e {where} ORDER BY e.sequence"
+        )
+        with self._reading() as conn:
+            conn.execute("BEGIN")
+            for sequence, hash_, envelope, content in conn.execute(query, params):
+                values = json.loads(content) if content else {}
+                yield (
+                    sequence,
+                    hash_,
+                    envelope,
+                    {name: json.loads(text) for name, text in values.items()} or None,
+                )
+            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _read_snapshot(
+        self,
+    ) -> Iterator[
+        tuple[
+            Iterable[tuple[int, str, bytes]],
+            Iterable[ContentRecord],
+            list[Checkpoint],
+            dict[str, str],
+        ]
+    ]:
+        with self._reading() as conn:
+            conn.execute("BEGIN")
+            checkpoints = [
+                Checkpoint(
+                    sequence=sequence,
+                    hash=hash_,
+                    time=parse_time(moment),
+                    key_id=key_id,
+                    signature=signature,
+                )
+                for sequence, key_id, hash_, moment, signature in conn.execute(
+                    "SELECT sequence, key_id, hash, time, signature "
+                    "FROM va_checkpoints ORDER BY sequence, key_id"
+                )
+            ]
+            keys = dict(conn.execute("SELECT key_id, public_key FROM va_keys"))
+            links = conn.execute(
+                "SELECT sequence, hash, CAST(envelope AS BLOB) FROM va_events "
+                "ORDER BY sequence"
+            )
+            contents = (
+                ContentRecord(
+                    sequence,
+                    kind,
+                    name,
+                    digest,
+                    bytes.fromhex(salt) if salt is not None else None,
+                    value,
+                )
+                for sequence, kind, name, digest, salt, value in conn.cursor().execute(
+                    "SELECT sequence, kind, name, digest, salt, CAST(value AS BLOB) "
+                    "FROM va_content ORDER BY sequence, kind, name"
+                )
+            )
+            yield links, contents, checkpoints, keys
+            conn.execute("COMMIT")
