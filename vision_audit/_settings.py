@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from opentelemetry._logs import LoggerProvider
     from opentelemetry.trace import TracerProvider
 
+    from vision_audit.policy import ConsentProvider, Policy, PolicyEngine
     from vision_audit.typing import AuditStore
 
 __all__ = ["DEFAULT_STORE_URL", "Settings", "convert_bool", "resolve_settings"]
@@ -35,6 +36,7 @@ class Settings:
     people_threshold: float
     tracer_provider: TracerProvider | None
     logger_provider: LoggerProvider | None
+    policy: PolicyEngine | None = None
 
 
 def convert_bool(value: str, *, name: str) -> bool:
@@ -77,6 +79,8 @@ def resolve_settings(
     people_threshold: float | None,
     tracer_provider: TracerProvider | None,
     logger_provider: LoggerProvider | None,
+    policy: Policy | str | None = None,
+    consent: ConsentProvider | str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """
@@ -117,7 +121,9 @@ def resolve_settings(
     if not 0.0 <= threshold <= 1.0:
         msg = f"people_threshold must be between 0 and 1, got {threshold!r}"
         raise ValueError(msg)
+    engine = _policy_engine(policy, consent, resolved_store, environ)
     return Settings(
+        policy=engine,
         store=resolved_store,
         audit_failure=failure,
         capture_content=capture,
@@ -125,3 +131,42 @@ def resolve_settings(
         tracer_provider=tracer_provider,
         logger_provider=logger_provider,
     )
+
+
+def _policy_engine(
+    policy: Policy | str | None,
+    consent: ConsentProvider | str | None,
+    store: AuditStore,
+    environ: Mapping[str, str],
+) -> PolicyEngine | None:
+    """
+    The policy engine: ``policy`` or ``VISION_AUDIT_POLICY``; consent likewise.
+
+    Raises:
+        PolicyError: The policy file is missing or invalid, naming file and key.
+    """
+    from vision_audit.policy import (  # noqa: PLC0415 - only when a policy is used
+        PolicyEngine,
+        consent_provider_from_setting,
+        load_policy,
+        policy_from_environment,
+    )
+
+    resolved: Policy | None
+    if isinstance(policy, str):
+        resolved = load_policy(policy)
+    elif policy is None:
+        resolved = policy_from_environment(environ)
+    else:
+        resolved = policy
+    if resolved is None:
+        return None
+    provider = (
+        consent
+        if consent is not None and not isinstance(consent, str)
+        else consent_provider_from_setting(
+            consent if consent is not None else environ.get(env.VISION_AUDIT_CONSENT),
+            store=store,
+        )
+    )
+    return PolicyEngine(resolved, consent=provider)

@@ -12,7 +12,14 @@ if TYPE_CHECKING:
 
     from vision_audit.context import AuditContext
 
-__all__ = ["completed_event", "failed_event", "requested_event"]
+__all__ = [
+    "completed_event",
+    "denied_event",
+    "failed_event",
+    "filtered_event",
+    "requested_event",
+    "review_required_event",
+]
 
 
 def _envelope(
@@ -21,8 +28,10 @@ def _envelope(
     *,
     trace_id: str | None,
     span_id: str | None,
+    policy_id: str | None = None,
 ) -> dict[str, Any]:
     return {
+        "policy_id": policy_id,
         "analysis_id": call.analysis_id,
         "trace_id": trace_id,
         "span_id": span_id,
@@ -39,6 +48,8 @@ def requested_event(
     *,
     trace_id: str | None,
     span_id: str | None,
+    policy_id: str | None = None,
+    policy: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
     """
     ``analysis.requested``: what is about to be sent, and on whose behalf.
@@ -58,10 +69,14 @@ def requested_event(
         data["image"] = dict(call.image)
     if call.url is not None:
         data["url"] = call.url
+    if policy is not None:
+        data["policy"] = dict(policy)
     return AuditEvent(
         type=attrs.EVENT_REQUESTED,
         data=data,
-        **_envelope(call, context, trace_id=trace_id, span_id=span_id),
+        **_envelope(
+            call, context, trace_id=trace_id, span_id=span_id, policy_id=policy_id
+        ),
     )
 
 
@@ -75,6 +90,9 @@ def completed_event(
     model_version: str | None,
     results: Mapping[str, Any],
     content: Mapping[str, Any] | None,
+    policy_id: str | None = None,
+    flags: tuple[str, ...] = (),
+    review_required: bool = False,
 ) -> AuditEvent:
     """``analysis.completed``: what came back, per feature, and how long it took."""
     return AuditEvent(
@@ -83,9 +101,13 @@ def completed_event(
             "duration_ms": round(duration_ms, 3),
             "model_version": model_version,
             "results": dict(results),
+            "flags": list(flags),
+            "review_required": review_required,
         },
         content=dict(content) if content else None,
-        **_envelope(call, context, trace_id=trace_id, span_id=span_id),
+        **_envelope(
+            call, context, trace_id=trace_id, span_id=span_id, policy_id=policy_id
+        ),
     )
 
 
@@ -100,6 +122,7 @@ def failed_event(
     status_code: int | None,
     error_code: str | None,
     inner_error_code: str | None,
+    policy_id: str | None = None,
 ) -> AuditEvent:
     """
     ``analysis.failed``: the error type and the service's codes.
@@ -116,5 +139,92 @@ def failed_event(
             "error_code": error_code,
             "inner_error_code": inner_error_code,
         },
-        **_envelope(call, context, trace_id=trace_id, span_id=span_id),
+        **_envelope(
+            call, context, trace_id=trace_id, span_id=span_id, policy_id=policy_id
+        ),
+    )
+
+
+def denied_event(
+    call: AnalysisCall,
+    context: AuditContext,
+    *,
+    trace_id: str | None,
+    span_id: str | None,
+    policy_id: str | None,
+    verdict: Mapping[str, Any],
+) -> AuditEvent:
+    """``analysis.denied``: the policy refused the call; nothing was sent."""
+    data: dict[str, Any] = {
+        "operation": call.operation,
+        "features": list(call.features),
+        "labels": dict(context.labels),
+        **verdict,
+    }
+    if call.image is not None:
+        data["image"] = dict(call.image)
+    if call.url is not None:
+        data["url"] = call.url
+    return AuditEvent(
+        type=attrs.EVENT_DENIED,
+        data=data,
+        **_envelope(
+            call, context, trace_id=trace_id, span_id=span_id, policy_id=policy_id
+        ),
+    )
+
+
+def filtered_event(
+    call: AnalysisCall,
+    context: AuditContext,
+    *,
+    trace_id: str | None,
+    span_id: str | None,
+    policy_id: str | None,
+    outcome: Mapping[str, Any],
+) -> AuditEvent:
+    """``tags.filtered``: what was kept and dropped, with confidences and rules."""
+    return AuditEvent(
+        type=attrs.EVENT_TAGS_FILTERED,
+        data={
+            "purpose": outcome.get("purpose"),
+            "tags": outcome.get("tags"),
+            "objects": outcome.get("objects"),
+            "caption_flags": outcome.get("caption_flags"),
+        },
+        **_envelope(
+            call, context, trace_id=trace_id, span_id=span_id, policy_id=policy_id
+        ),
+    )
+
+
+def review_required_event(
+    call: AnalysisCall,
+    context: AuditContext,
+    *,
+    trace_id: str | None,
+    span_id: str | None,
+    policy_id: str | None,
+    outcome: Mapping[str, Any],
+) -> AuditEvent:
+    """
+    ``review.required``: a human must look at this analysis, and why.
+
+    Holds the flags, health categories, tags as delivered and dropped, the review
+    routing (reasons, deadline, four eyes, gate); never content.
+    """
+    return AuditEvent(
+        type=attrs.EVENT_REVIEW_REQUIRED,
+        data={
+            "purpose": outcome.get("purpose"),
+            "flags": outcome.get("flags"),
+            "health_categories": outcome.get("health_categories"),
+            "tags": outcome.get("tags"),
+            "objects": outcome.get("objects"),
+            "caption_flags": outcome.get("caption_flags"),
+            "review": outcome.get("review"),
+        },
+        **_envelope(
+            call, context, trace_id=trace_id, span_id=span_id, policy_id=policy_id
+        ),
     )

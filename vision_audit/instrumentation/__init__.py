@@ -121,6 +121,8 @@ def _settings(kwargs: dict[str, Any]) -> tuple[Settings, bool]:
         people_threshold=kwargs.get("people_threshold"),
         tracer_provider=kwargs.get("tracer_provider"),
         logger_provider=kwargs.get("logger_provider"),
+        policy=kwargs.get("policy"),
+        consent=kwargs.get("consent"),
     )
     # A store we opened from a URL is ours to close.
     return settings, store is None or isinstance(store, str)

@@ -6,6 +6,7 @@ import contextlib
 import enum
 import time
 import weakref
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from vision_audit._settings import Settings
+    from vision_audit.policy import PostOutcome, PreCheck
 
 __all__ = ["CallTracer", "get_audit_id", "make_async_wrapper", "make_sync_wrapper"]
 
@@ -57,6 +59,45 @@ def _remember(result: object, analysis_id: str) -> None:
     except TypeError:
         return  # not weak-referenceable: nothing can be held beside it safely
     _audit_ids[key] = analysis_id
+
+
+def _section_values(result: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+    section = result.get(key)
+    values = section.get("values") if isinstance(section, Mapping) else None
+    return values if isinstance(values, list) else []
+
+
+def _lines(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    section = result.get("readResult")
+    if not isinstance(section, Mapping):
+        return []
+    blocks = section.get("blocks", ())
+    return [line for block in blocks for line in block.get("lines", ())]
+
+
+def _keep(result: Mapping[str, Any], key: str, dropped: set[int]) -> None:
+    if not dropped:
+        return
+    values = _section_values(result, key)
+    values[:] = [value for value in values if id(value) not in dropped]
+
+
+def _content_attributes(content: Mapping[str, Any]) -> dict[str, Any]:
+    names = (
+        (attrs.CONTENT_CAPTION, "caption"),
+        (attrs.CONTENT_DENSE_CAPTIONS, "dense_captions"),
+        (attrs.CONTENT_READ_TEXT, "read_text"),
+    )
+    return {key: content[name] for key, name in names if name in content}
+
+
+def _outcome_attributes(outcome: PostOutcome) -> dict[str, Any]:
+    dropped = (*outcome.tag_verdicts, *outcome.object_verdicts)
+    return {
+        attrs.TAGS_DROPPED: [v.name for v in dropped if not v.kept],
+        attrs.RESULT_FLAGS: sorted(outcome.flags),
+        attrs.REVIEW_REQUIRED: outcome.review_required,
+    }
 
 
 def _feature_name(feature: object) -> str:
@@ -223,7 +264,76 @@ class CallTracer:
             return None, None
         return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
-    def requested(self, call: AnalysisCall, context: AuditContext, span: Span) -> None:
+    @property
+    def policy_id(self) -> str | None:
+        """The id of the policy in force, if any."""
+        engine = self.settings.policy
+        return None if engine is None else engine.policy_id
+
+    def check_policy(
+        self, call: AnalysisCall, context: AuditContext, span: Span
+    ) -> PreCheck | None:
+        """
+        Judge the call before anything is sent; record and raise a denial.
+
+        Returns:
+            The verdict, or None without a policy.
+
+        Raises:
+            ConsentRequiredError: The policy denies the call (``analysis.denied``
+                is recorded first; nothing is sent).
+            AuditWriteError: The denial could not be recorded, in fail-closed mode.
+        """
+        engine = self.settings.policy
+        if engine is None:
+            return None
+        verdict = engine.check_request(
+            purpose=context.purpose,
+            consent_ref=context.consent_ref,
+            subject_ref=context.subject_ref,
+            features=call.features,
+        )
+        if not verdict.allowed:
+            decision = "denied"
+        elif verdict.violations:
+            decision = "allowed_with_violations"
+        else:
+            decision = "allowed"
+        if span.is_recording():
+            span.set_attributes(
+                {
+                    attrs.POLICY_ID: engine.policy_id,
+                    attrs.POLICY_MODE: verdict.mode,
+                    attrs.POLICY_DECISION: decision,
+                    attrs.POLICY_VIOLATIONS: [v.code for v in verdict.violations],
+                }
+            )
+        if verdict.allowed:
+            return verdict
+        trace_id, span_id = self._ids(span)
+        event = events.denied_event(
+            call,
+            context,
+            trace_id=trace_id,
+            span_id=span_id,
+            policy_id=engine.policy_id,
+            verdict=verdict.as_dict(),
+        )
+        self.recorder.record(event, span)
+        try:
+            verdict.raise_for_denial()
+        except Exception as err:
+            self.mark_audit_failure(span, err)
+            raise
+        return verdict
+
+    def requested(
+        self,
+        call: AnalysisCall,
+        context: AuditContext,
+        span: Span,
+        verdict: PreCheck | None = None,
+    ) -> None:
         """
         Record ``analysis.requested`` before any byte is sent.
 
@@ -231,8 +341,14 @@ class CallTracer:
             AuditWriteError: Not recorded, in fail-closed mode.
         """
         trace_id, span_id = self._ids(span)
+        violations = verdict is not None and bool(verdict.violations)
         event = events.requested_event(
-            call, context, trace_id=trace_id, span_id=span_id
+            call,
+            context,
+            trace_id=trace_id,
+            span_id=span_id,
+            policy_id=self.policy_id,
+            policy=verdict.as_dict() if verdict is not None and violations else None,
         )
         recorded = self.recorder.record(event, span)
         self._mark_recorded(span, recorded)
@@ -251,37 +367,24 @@ class CallTracer:
         Raises:
             AuditWriteError: Not recorded, in fail-closed mode.
         """
-        threshold = self.settings.people_threshold
-        results: dict[str, Any] = {}
-        content: dict[str, Any] = {}
-        span_attributes: dict[str, Any] = {}
-        for feature in call.features:
-            extractor = EXTRACTORS.get(feature)
-            if extractor is None:
-                continue
-            facts = extractor.facts(result, people_threshold=threshold)
-            if facts is None:
-                continue
-            results[feature] = facts
-            span_attributes.update(extractor.span_attributes(facts))
-            if self.settings.capture_content:
-                content.update(extractor.content(result))
+        outcome = self._apply_policy(result, context)
+        capture = self.settings.capture_content and (
+            outcome is None or outcome.capture_content
+        )
+        results, content, span_attributes = self._read_result(call, result, capture=capture)
         model_version = getattr(result, "model_version", None)
         duration_ms = elapsed_s * 1000
         if span.is_recording():
             span_attributes[attrs.DURATION_MS] = duration_ms
             if model_version:
                 span_attributes[attrs.GEN_AI_RESPONSE_MODEL] = model_version
-            if content:
-                for key, name in (
-                    (attrs.CONTENT_CAPTION, "caption"),
-                    (attrs.CONTENT_DENSE_CAPTIONS, "dense_captions"),
-                    (attrs.CONTENT_READ_TEXT, "read_text"),
-                ):
-                    if name in content:
-                        span_attributes[key] = content[name]
+            span_attributes.update(_content_attributes(content))
+            if outcome is not None:
+                span_attributes.update(_outcome_attributes(outcome))
             span.set_attributes(span_attributes)
         trace_id, span_id = self._ids(span)
+        if outcome is not None:
+            self._record_outcome(call, context, span, outcome)
         event = events.completed_event(
             call,
             context,
@@ -291,9 +394,113 @@ class CallTracer:
             model_version=model_version,
             results=results,
             content=content or None,
+            policy_id=self.policy_id,
+            flags=tuple(sorted(outcome.flags)) if outcome is not None else (),
+            review_required=outcome.review_required if outcome is not None else False,
         )
         self.recorder.record(event, span)
         _remember(result, call.analysis_id)
+
+    def _read_result(
+        self, call: AnalysisCall, result: Any, *, capture: bool
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """Facts, content (when captured) and span attributes of each feature."""
+        results: dict[str, Any] = {}
+        content: dict[str, Any] = {}
+        span_attributes: dict[str, Any] = {}
+        for feature in call.features:
+            extractor = EXTRACTORS.get(feature)
+            facts = (
+                None
+                if extractor is None
+                else extractor.facts(
+                    result, people_threshold=self.settings.people_threshold
+                )
+            )
+            if extractor is None or facts is None:
+                continue
+            results[feature] = facts
+            span_attributes.update(extractor.span_attributes(facts))
+            if capture:
+                content.update(extractor.content(result))
+        return results, content, span_attributes
+
+    def _apply_policy(self, result: Any, context: AuditContext) -> PostOutcome | None:
+        """Judge the result and remove what the policy drops, in place."""
+        engine = self.settings.policy
+        if engine is None or not isinstance(result, Mapping):
+            return None
+        tags = _section_values(result, "tagsResult")
+        objects = [o for o in _section_values(result, "objectsResult") if o.get("tags")]
+        caption = result.get("captionResult")
+        outcome = engine.evaluate_result(
+            purpose=context.purpose,
+            tags=[(t["name"], t["confidence"]) for t in tags],
+            objects=[
+                (o["tags"][0]["name"], o["tags"][0]["confidence"]) for o in objects
+            ],
+            people_confidences=[
+                p["confidence"] for p in _section_values(result, "peopleResult")
+            ],
+            text_lines=len(_lines(result)),
+            caption=(caption["text"], caption["confidence"])
+            if isinstance(caption, Mapping)
+            else None,
+            dense_captions=[
+                (d["text"], d["confidence"])
+                for d in _section_values(result, "denseCaptionsResult")
+            ],
+        )
+        if outcome.filtered:
+            # The SDK's model reads its wire data on each access: cutting the lists
+            # there is what the application then sees, with the type unchanged.
+            dropped_tags = {
+                id(t)
+                for t, v in zip(tags, outcome.tag_verdicts, strict=False)
+                if not v.kept
+            }
+            dropped_objects = {
+                id(o)
+                for o, v in zip(objects, outcome.object_verdicts, strict=False)
+                if not v.kept
+            }
+            _keep(result, "tagsResult", dropped_tags)
+            _keep(result, "objectsResult", dropped_objects)
+        return outcome
+
+    def _record_outcome(
+        self,
+        call: AnalysisCall,
+        context: AuditContext,
+        span: Span,
+        outcome: PostOutcome,
+    ) -> None:
+        trace_id, span_id = self._ids(span)
+        facts = outcome.as_dict()
+        if outcome.filtered:
+            self.recorder.record(
+                events.filtered_event(
+                    call,
+                    context,
+                    trace_id=trace_id,
+                    span_id=span_id,
+                    policy_id=self.policy_id,
+                    outcome=facts,
+                ),
+                span,
+            )
+        if outcome.review_required:
+            self.recorder.record(
+                events.review_required_event(
+                    call,
+                    context,
+                    trace_id=trace_id,
+                    span_id=span_id,
+                    policy_id=self.policy_id,
+                    outcome=facts,
+                ),
+                span,
+            )
 
     def failed(
         self,
@@ -332,6 +539,7 @@ class CallTracer:
             status_code=status,
             error_code=code,
             inner_error_code=inner,
+            policy_id=self.policy_id,
         )
         # A failure here was already reported by the recorder; the SDK's error wins.
         with contextlib.suppress(Exception):
@@ -385,8 +593,9 @@ def make_sync_wrapper(
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
+            verdict = tracer.check_policy(call, context, span)
             try:
-                tracer.requested(call, context, span)
+                tracer.requested(call, context, span, verdict)
             except Exception as err:
                 tracer.mark_audit_failure(span, err)
                 raise
@@ -431,8 +640,9 @@ def make_async_wrapper(
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
+            verdict = tracer.check_policy(call, context, span)
             try:
-                tracer.requested(call, context, span)
+                tracer.requested(call, context, span, verdict)
             except Exception as err:
                 tracer.mark_audit_failure(span, err)
                 raise

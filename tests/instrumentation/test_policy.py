@@ -1,0 +1,295 @@
+"""The policy at the call: checks before sending, filtering and routing after."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from azure.ai.vision.imageanalysis.models import VisualFeatures
+from azure.core.exceptions import HttpResponseError
+
+from vision_audit import ConsentRequiredError, audit_context, get_audit_id
+from vision_audit.policy import (
+    CallableConsentProvider,
+    ConsentRecord,
+    load_policy,
+    parse_policy,
+)
+from vision_audit.testing import make_test_image
+
+POLICIES = Path(__file__).parents[2] / "examples" / "policies"
+CLAIMS = "insurance-claim-assessment"
+
+
+def _consent(
+    ref: str, *, expires: datetime | None = None, revoked: datetime | None = None
+):
+    now = datetime.now(UTC)
+    records = {
+        "c-1042": ConsentRecord(
+            ref="c-1042",
+            subject_ref="claimant-1042",
+            purposes=frozenset({CLAIMS}),
+            granted_at=now - timedelta(days=1),
+            expires_at=expires,
+            revoked_at=revoked,
+        )
+    }
+    return records.get(ref)
+
+
+@pytest.fixture(name="claims_policy")
+def _claims_policy():
+    return load_policy(POLICIES / "insurance-claims.toml")
+
+
+class TestBeforeTheCall:
+    """Consent and purpose are checked before any byte leaves the process."""
+
+    def test_feature_not_allowed(
+        self, instrument, fresh_client, fresh_emulator, store, span_exporter
+    ) -> None:
+        """Retail shelf analytics may not detect people: denied, nothing sent."""
+        instrument(policy=str(POLICIES / "retail-shelf-analytics.toml"))
+
+        with audit_context(purpose="retail-shelf-analytics"):
+            with pytest.raises(ConsentRequiredError) as info:
+                fresh_client.analyze(
+                    image_data=make_test_image(),
+                    visual_features=[VisualFeatures.TAGS, VisualFeatures.PEOPLE],
+                )
+
+        denied = store.of_type("analysis.denied")
+        assert 0 == fresh_emulator.requests_received
+        assert "feature-not-allowed" == info.value.reason
+        assert ["analysis.denied"] == [r.event.type for r in store.records]
+        assert "feature-not-allowed" == denied[0].data["reason"]
+        assert denied[0].policy_id.startswith("sha256:")
+        span = span_exporter.get_finished_spans()[0]
+        assert "denied" == span.attributes["vision_audit.policy.decision"]
+
+    @pytest.mark.parametrize(
+        ("consent_ref", "provider", "reason"),
+        [
+            (None, lambda ref: _consent(ref), "consent-missing"),
+            ("c-9999", lambda ref: _consent(ref), "consent-unknown"),
+            (
+                "c-1042",
+                lambda ref: _consent(
+                    ref, expires=datetime.now(UTC) - timedelta(hours=1)
+                ),
+                "consent-expired",
+            ),
+            (
+                "c-1042",
+                lambda ref: _consent(
+                    ref, revoked=datetime.now(UTC) - timedelta(minutes=5)
+                ),
+                "consent-revoked",
+            ),
+        ],
+    )
+    def test_consent_denials(
+        self,
+        instrument,
+        fresh_client,
+        fresh_emulator,
+        store,
+        claims_policy,
+        consent_ref,
+        provider,
+        reason,
+    ) -> None:
+        """Missing, unknown, expired and revoked consent each deny, by name."""
+        instrument(policy=claims_policy, consent=CallableConsentProvider(provider))
+
+        with audit_context(
+            purpose=CLAIMS, consent_ref=consent_ref, subject_ref="claimant-1042"
+        ):
+            with pytest.raises(ConsentRequiredError) as info:
+                fresh_client.analyze(
+                    image_data=make_test_image(), visual_features=[VisualFeatures.TAGS]
+                )
+
+        assert reason == info.value.reason
+        assert 0 == fresh_emulator.requests_received
+        assert reason == store.of_type("analysis.denied")[0].data["reason"]
+
+    def test_consent_given(self, instrument, client, store, claims_policy) -> None:
+        """With valid consent the call goes, and every event names the policy."""
+        instrument(policy=claims_policy, consent=CallableConsentProvider(_consent))
+
+        with audit_context(
+            purpose=CLAIMS, consent_ref="c-1042", subject_ref="claimant-1042"
+        ):
+            client.analyze(
+                image_data=make_test_image(), visual_features=[VisualFeatures.TAGS]
+            )
+
+        assert {claims_policy.policy_id} == {r.event.policy_id for r in store.records}
+        assert "analysis.completed" == store.records[-1].event.type
+
+    def test_audit_mode(
+        self, instrument, fresh_client, fresh_emulator, store, span_exporter
+    ) -> None:
+        """In audit mode the violation is recorded and the call goes on."""
+        text = (POLICIES / "retail-shelf-analytics.toml").read_text()
+        policy = parse_policy(text.replace('mode = "enforce"', 'mode = "audit"'))
+        instrument(policy=policy)
+
+        with audit_context(purpose="retail-shelf-analytics"):
+            fresh_client.analyze(
+                image_data=make_test_image(),
+                visual_features=[VisualFeatures.TAGS, VisualFeatures.PEOPLE],
+            )
+
+        requested = store.of_type("analysis.requested")[0]
+        assert 1 == fresh_emulator.requests_received
+        assert "audit" == requested.data["policy"]["mode"]
+        assert ["feature-not-allowed"] == [
+            v["code"] for v in requested.data["policy"]["violations"]
+        ]
+        span = span_exporter.get_finished_spans()[0]
+        assert (
+            "allowed_with_violations" == span.attributes["vision_audit.policy.decision"]
+        )
+
+
+class TestAfterTheCall:
+    """Tags are filtered before the application sees them; results are routed."""
+
+    def test_block_list(
+        self, instrument, client, emulator, store, claims_policy, span_exporter
+    ) -> None:
+        """Blocked tags and objects are gone from the result and recorded as dropped."""
+        instrument(policy=claims_policy, consent=CallableConsentProvider(_consent))
+        image = make_test_image(seed=1201)
+        emulator.script(
+            image,
+            {
+                "tags": {"car": 0.99, "Person": 0.95, "dent": 0.81, "wheel": 0.4},
+                "objects": [
+                    {"name": "car", "confidence": 0.9, "box": [10, 10, 300, 200]},
+                    {"name": "person", "confidence": 0.8, "box": [400, 50, 100, 300]},
+                ],
+                "caption": {
+                    "text": "a person standing next to a dented car",
+                    "confidence": 0.9,
+                },
+            },
+        )
+
+        with audit_context(
+            purpose=CLAIMS, consent_ref="c-1042", subject_ref="claimant-1042"
+        ):
+            result = client.analyze(
+                image_data=image,
+                visual_features=[
+                    VisualFeatures.TAGS,
+                    VisualFeatures.OBJECTS,
+                    VisualFeatures.CAPTION,
+                ],
+            )
+
+        filtered = store.of_type("tags.filtered")[0]
+        completed = store.of_type("analysis.completed")[0]
+        assert ["car", "dent"] == [t.name for t in result.tags.list]
+        assert ["car"] == [o.tags[0].name for o in result.objects.list]
+        assert {("Person", "block-list"), ("wheel", "below-min-confidence")} == {
+            (t["name"], t["rule"]) for t in filtered.data["tags"]["dropped"]
+        }
+        assert [("person", "block-list")] == [
+            (o["name"], o["rule"]) for o in filtered.data["objects"]["dropped"]
+        ]
+        assert "person" in filtered.data["caption_flags"]
+        assert 2 == completed.data["results"]["tags"]["count"]
+        assert filtered.analysis_id == get_audit_id(result)
+        span = span_exporter.get_finished_spans()[0]
+        assert {"Person", "wheel", "person"} == set(
+            span.attributes["vision_audit.result.tags.dropped"]
+        )
+
+    def test_health_routes_to_review_and_content_stays_out(
+        self, instrument, client, emulator, store, span_exporter
+    ) -> None:
+        """A wheelchair at patient intake: review required, no content captured."""
+        instrument(
+            policy=str(POLICIES / "healthcare-intake.toml"),
+            capture_content=True,
+            consent=CallableConsentProvider(
+                lambda ref: ConsentRecord(
+                    ref=ref,
+                    subject_ref="patient-5521",
+                    purposes=frozenset({"patient-intake"}),
+                    granted_at=datetime.now(UTC) - timedelta(days=1),
+                )
+            ),
+        )
+        image = make_test_image(seed=1202)
+        emulator.script(
+            image,
+            {
+                "tags": {"person": 0.98, "wheelchair": 0.95},
+                "people": 1,
+                "caption": "a man in a wheelchair",
+                "text": ["OUTPATIENT CLINIC"],
+            },
+        )
+
+        with audit_context(
+            purpose="patient-intake", consent_ref="c-5521", subject_ref="patient-5521"
+        ):
+            client.analyze(
+                image_data=image,
+                visual_features=[
+                    VisualFeatures.TAGS,
+                    VisualFeatures.CAPTION,
+                    VisualFeatures.READ,
+                    VisualFeatures.PEOPLE,
+                ],
+            )
+
+        review = store.of_type("review.required")[0]
+        completed = store.of_type("analysis.completed")[0]
+        assert {"health", "people", "text"} <= set(review.data["flags"])
+        assert "wheelchair" in review.data["health_categories"]
+        assert review.data["review"]["required"] is True
+        assert completed.content is None
+        assert completed.data["review_required"] is True
+        span = span_exporter.get_finished_spans()[0]
+        assert not any(k.startswith("vision_audit.content.") for k in span.attributes)
+        assert span.attributes["vision_audit.review.required"] is True
+
+    def test_failure_names_the_policy(
+        self, instrument, client, store, claims_policy
+    ) -> None:
+        """A failed call's event carries the policy id too."""
+        instrument(policy=claims_policy, consent=CallableConsentProvider(_consent))
+
+        with audit_context(
+            purpose=CLAIMS, consent_ref="c-1042", subject_ref="claimant-1042"
+        ):
+            with pytest.raises(HttpResponseError):
+                client.analyze(
+                    image_data=b"garbage", visual_features=[VisualFeatures.TAGS]
+                )
+
+        assert claims_policy.policy_id == store.of_type("analysis.failed")[0].policy_id
+
+    def test_policy_from_environment(
+        self, instrument, client, store, monkeypatch
+    ) -> None:
+        """VISION_AUDIT_POLICY names the policy when no keyword does."""
+        monkeypatch.setenv(
+            "VISION_AUDIT_POLICY", str(POLICIES / "retail-shelf-analytics.toml")
+        )
+        instrument()
+
+        with audit_context(purpose="retail-shelf-analytics"):
+            with pytest.raises(ConsentRequiredError):
+                client.analyze(
+                    image_data=make_test_image(), visual_features=[VisualFeatures.READ]
+                )
+
+        assert "analysis.denied" == store.records[0].event.type
