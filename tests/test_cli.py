@@ -144,16 +144,22 @@ class TestDemoCommand:
         store.close()
         kinds = [e.type for e in events]
         assert 0 == code
-        assert (13, 9, 4) == (
+        assert (13, 9, 4, 2) == (
             kinds.count("analysis.requested"),
             kinds.count("analysis.completed"),
             kinds.count("analysis.failed"),
+            kinds.count("analysis.denied"),
         )
+        assert {"feature-not-allowed", "consent-revoked"} == {
+            e.data["reason"] for e in events if e.type == "analysis.denied"
+        }
+        assert kinds.count("review.required") >= 4
+        assert kinds.count("tags.filtered") >= 1
         assert {
             "retail-shelf-analytics",
             "insurance-claim-assessment",
             "patient-intake",
-        } == {e.purpose for e in events}
+        } == {e.purpose for e in events if e.analysis_id}
         failures = {
             (e.data["status_code"], e.data["error_code"], e.data["inner_error_code"])
             for e in events
@@ -179,12 +185,14 @@ class TestDemoCommand:
             json.loads(line)
             for line in (output / "traces.jsonl").read_text().splitlines()
         ]
-        assert 13 == sum(1 for s in spans if s["name"] == "vision_audit.analyze")
+        assert 15 == sum(1 for s in spans if s["name"] == "vision_audit.analyze")
         log = [
             json.loads(line)
             for line in (output / "audit-log.jsonl").read_text().splitlines()
         ]
-        assert 26 == len(log)
+        assert {e.event_id for e in events if e.analysis_id} == {
+            line["event_id"] for line in log
+        }
         assert str(output / "audit.db") in printed
 
     def test_outputs_hold_no_content_or_secrets(self, tmp_path: Path) -> None:

@@ -21,7 +21,9 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from importlib.metadata import version
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from azure.ai.vision.imageanalysis import ImageAnalysisClient
@@ -36,17 +38,26 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProces
 
 from vision_audit.context import audit_context
 from vision_audit.demo._scenes import write_scenes
-from vision_audit.demo._workload import WORKLOAD, DemoCall
+from vision_audit.demo._workload import CONSENTS, WORKLOAD, DemoCall
 from vision_audit.emulator import Emulator
+from vision_audit.exceptions import ConsentRequiredError
 from vision_audit.instrumentation import VisionAuditInstrumentor, get_audit_id
+from vision_audit.models import utc_now
+from vision_audit.policy import (
+    ConsentRecord,
+    grant_consent,
+    load_policy,
+    revoke_consent,
+)
 from vision_audit.sinks.log import AUDIT_LOGGER_NAME
 from vision_audit.store import open_store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from azure.ai.vision.imageanalysis.models import ImageAnalysisResult
+
+    from vision_audit.typing import AuditStore
 
 __all__ = ["WORKLOAD", "CallRecord", "DemoCall", "DemoRun", "run_demo"]
 
@@ -152,6 +163,20 @@ def _failure(call: DemoCall, error: HttpResponseError, elapsed: float) -> CallRe
     )
 
 
+def _denial(call: DemoCall, error: ConsentRequiredError, elapsed: float) -> CallRecord:
+    return CallRecord(
+        name=call.name,
+        purpose=call.purpose,
+        actor=call.actor,
+        mode="url" if call.by_url else "bytes",
+        features=tuple(f.value for f in call.features),
+        outcome="denied",
+        status=0,
+        duration_ms=elapsed * 1000,
+        error_code=error.reason,
+    )
+
+
 def _error_code(error: HttpResponseError) -> str | None:
     """The most specific code: the inner one where the service gives it."""
     if error.error is None:
@@ -202,6 +227,8 @@ def _run_sync_in_context(
             )
     except HttpResponseError as error:
         return _failure(call, error, time.perf_counter() - started)
+    except ConsentRequiredError as error:
+        return _denial(call, error, time.perf_counter() - started)
     return _record(call, result, time.perf_counter() - started)
 
 
@@ -218,6 +245,8 @@ async def _run_async(
             )
     except HttpResponseError as error:
         return _failure(call, error, time.perf_counter() - started)
+    except ConsentRequiredError as error:
+        return _denial(call, error, time.perf_counter() - started)
     return _record(call, result, time.perf_counter() - started)
 
 
@@ -273,6 +302,28 @@ def _run_workload(run: DemoRun, images: Path) -> None:
     run.records = [by_name[c.name] for c in WORKLOAD]
 
 
+POLICY_PATH = Path(__file__).with_name("policy.toml")
+"""The demo's policy: the three example purposes in one file."""
+
+
+def _record_consents(store: AuditStore) -> None:
+    """What the privacy office recorded before the workload: grants, a withdrawal."""
+    granted = utc_now() - timedelta(days=30)
+    for ref, subject, purpose, revoked in CONSENTS:
+        record = ConsentRecord(
+            ref=ref,
+            subject_ref=subject,
+            purposes=frozenset({purpose}),
+            granted_at=granted,
+            expires_at=granted + timedelta(days=365),
+        )
+        grant_consent(store, record, actor="privacy-office")
+        if revoked:
+            revoke_consent(
+                store, ref, actor="privacy-office", reason="withdrawn by email"
+            )
+
+
 @contextmanager
 def _audited(output: Path, run: DemoRun) -> Iterator[None]:
     """Instrument the SDK with a fresh store, a trace file and an audit log file."""
@@ -282,6 +333,7 @@ def _audited(output: Path, run: DemoRun) -> Iterator[None]:
     traces_path = output / "traces.jsonl"
     log_path = output / "audit-log.jsonl"
     store = open_store(f"sqlite:///{store_path}")
+    _record_consents(store)
     with traces_path.open("w", encoding="utf-8") as traces:
         provider = TracerProvider(resource=Resource.create({"service.name": "demo"}))
         provider.add_span_processor(
@@ -298,7 +350,12 @@ def _audited(output: Path, run: DemoRun) -> Iterator[None]:
         audit_logger.addHandler(handler)
         audit_logger.setLevel(logging.INFO)
         instrumentor = VisionAuditInstrumentor()
-        instrumentor.instrument(store=store, tracer_provider=provider)
+        instrumentor.instrument(
+            store=store,
+            tracer_provider=provider,
+            policy=load_policy(POLICY_PATH),
+            consent="store",
+        )
         try:
             yield
         finally:
@@ -337,15 +394,20 @@ def _narrate(run: DemoRun, inputs: int, stream: IO[str]) -> None:
                 "denseCaptions": "dense_captions",
             }
             detail = "ok     " + " ".join(found[f] for f in r.features)
+        elif r.outcome == "denied":
+            detail = f"DENIED by policy: {r.error_code}"
         else:
             detail = f"failed {r.status} {r.error_code}"
         print(
             f"{r.purpose:<28} {r.name:<34} {detail}  ({r.duration_ms:.1f} ms)",
             file=stream,
         )
+    denied = sum(1 for r in run.records if r.outcome == "denied")
+    failed = len(run.records) - ok - denied
     print(
-        f"{ok} succeeded; {len(run.records) - ok} failed as Azure fails them "
-        "(broken uploads, a missing blob, a service error).",
+        f"{ok} succeeded; {denied} denied by the policy before anything was sent; "
+        f"{failed} failed as Azure fails them (broken uploads, a missing blob, a "
+        "service error).",
         file=stream,
     )
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(run.event_counts.items()))

@@ -127,6 +127,7 @@ SCENES: Final = (
             },
             "tags": {
                 "person": 0.97,
+                "woman": 0.74,
                 "shelf": 0.96,
                 "indoor": 0.94,
                 "retail": 0.9,

@@ -39,20 +39,40 @@ _SAS: Final = (
     "sv=2022-11-02&se=2026-12-01T00%3A00%3A00Z&sp=r&sig=demo-signature-not-real"
 )
 
+CONSENTS: Final = (
+    # (consent ref, subject, purpose, revoked)
+    ("consent-claim-1042", "claimant-1042", _CLAIMS, False),
+    ("consent-claim-1043", "claimant-1043", _CLAIMS, False),
+    ("consent-claim-1044", "claimant-1044", _CLAIMS, False),
+    ("consent-claim-1045", "claimant-1045", _CLAIMS, True),
+    ("consent-intake-5521", "patient-5521", _INTAKE, False),
+    ("consent-intake-5522", "patient-5522", _INTAKE, False),
+    ("consent-intake-5523", "patient-5523", _INTAKE, False),
+)
+"""The consents the demo records in the audit store before its workload."""
+
 WORKLOAD: Final = (
     DemoCall(
         "shelf scan aisle 4",
         _RETAIL,
         "svc-shelf-scanner",
         "shelf-aisle-4.jpg",
-        (VisualFeatures.TAGS, VisualFeatures.OBJECTS, VisualFeatures.PEOPLE),
+        (VisualFeatures.TAGS, VisualFeatures.OBJECTS),
     ),
     DemoCall(
         "shelf scan aisle 7",
         _RETAIL,
         "svc-shelf-scanner",
         "shelf-aisle-7.jpg",
-        (VisualFeatures.TAGS, VisualFeatures.OBJECTS, VisualFeatures.PEOPLE),
+        (VisualFeatures.TAGS, VisualFeatures.OBJECTS, VisualFeatures.CAPTION),
+    ),
+    DemoCall(
+        "shopper count aisle 7",
+        _RETAIL,
+        "svc-footfall",
+        "shelf-aisle-7.jpg",
+        (VisualFeatures.PEOPLE,),
+        expect_error="feature-not-allowed",
     ),
     DemoCall(
         "shelf scan aisle 4 (thumbnails)",
@@ -120,6 +140,16 @@ WORKLOAD: Final = (
         by_url=True,
         url_query=_SAS,
         expect_error="InvalidRequest",
+    ),
+    DemoCall(
+        "claim 1045 (consent withdrawn)",
+        _CLAIMS,
+        "claims-adjuster-2",
+        "claim-1042-side.jpg",
+        (VisualFeatures.TAGS, VisualFeatures.CAPTION),
+        subject_ref="claimant-1045",
+        consent_ref="consent-claim-1045",
+        expect_error="consent-revoked",
     ),
     DemoCall(
         "intake hallway camera",

@@ -371,7 +371,9 @@ class CallTracer:
         capture = self.settings.capture_content and (
             outcome is None or outcome.capture_content
         )
-        results, content, span_attributes = self._read_result(call, result, capture=capture)
+        results, content, span_attributes = self._read_result(
+            call, result, capture=capture
+        )
         model_version = getattr(result, "model_version", None)
         duration_ms = elapsed_s * 1000
         if span.is_recording():
