@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from azure.ai.vision.imageanalysis.models import VisualFeatures
 from azure.core.exceptions import HttpResponseError
-
 from vision_audit import ConsentRequiredError, audit_context, get_audit_id
 from vision_audit.policy import (
     CallableConsentProvider,
@@ -72,8 +71,8 @@ class TestBeforeTheCall:
     @pytest.mark.parametrize(
         ("consent_ref", "provider", "reason"),
         [
-            (None, lambda ref: _consent(ref), "consent-missing"),
-            ("c-9999", lambda ref: _consent(ref), "consent-unknown"),
+            (None, _consent, "consent-missing"),
+            ("c-9999", _consent, "consent-unknown"),
             (
                 "c-1042",
                 lambda ref: _consent(

@@ -83,3 +83,42 @@ class TestNothingSecretRecorded:
         assert "claimant-77" not in json.dumps(
             [r.event.subject_ref for r in store.records]
         )
+
+
+class TestNothingSecretInTheStoreFile:
+    """The same workload into a real SQLite store: its bytes on disk are clean."""
+
+    def test_sqlite_file(self, tracer_provider, tmp_path) -> None:
+        """Key, SAS signature, password and image bytes are absent from the files."""
+        from vision_audit import VisionAuditInstrumentor
+        from vision_audit.store import open_store
+
+        image = make_test_image(width=300, height=200, image_format="PNG", seed=98)
+        folder = tmp_path / "images"
+        folder.mkdir()
+        (folder / "claim.png").write_bytes(image)
+        store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+        instrumentor = VisionAuditInstrumentor()
+        instrumentor.instrument(store=store, tracer_provider=tracer_provider)
+        try:
+            with (
+                Emulator(key=KEY, images=folder) as emulator,
+                ImageAnalysisClient(
+                    emulator.endpoint, AzureKeyCredential(KEY), retry_total=0
+                ) as client,
+                audit_context(purpose="claims", subject_ref="claimant-77"),
+            ):
+                client.analyze(image_data=image, visual_features=[VisualFeatures.TAGS])
+                client.analyze_from_url(
+                    image_url=f"https://u:{PASSWORD}@acct.blob.core.windows.net/c/claim.png?{SAS_QUERY}",
+                    visual_features=[VisualFeatures.TAGS],
+                )
+        finally:
+            instrumentor.uninstrument()
+            store.close()
+
+        on_disk = b"".join(p.read_bytes() for p in tmp_path.glob("audit.db*"))
+        assert on_disk
+        for secret in (KEY, SIGNATURE, PASSWORD, "se=2030"):
+            assert secret.encode() not in on_disk
+        assert image[len(image) // 2 : len(image) // 2 + 24] not in on_disk
