@@ -28,6 +28,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_emulator.py
+	$(BIN)/python benchmarks/bench_store.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check vision_audit tests benchmarks examples

@@ -32,7 +32,9 @@ class TestReference:
         )
         documented.discard("vision_audit.audit_write_failed")
         documented -= {
-            value for name, value in vars(attributes).items() if name.startswith("EVENT_")
+            value
+            for name, value in vars(attributes).items()
+            if name.startswith("EVENT_")
         }
 
         assert constants == documented

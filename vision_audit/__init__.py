@@ -12,6 +12,8 @@ from vision_audit.exceptions import (
     AuditWriteError,
     ChainIntegrityError,
     ConsentRequiredError,
+    ReviewError,
+    ReviewWithheldError,
     StoreError,
     VisionAuditError,
 )
@@ -32,6 +34,8 @@ __all__ = [
     "ChainIntegrityError",
     "ConsentRequiredError",
     "RecordedEvent",
+    "ReviewError",
+    "ReviewWithheldError",
     "StoreError",
     "VisionAuditError",
     "VisionAuditInstrumentor",

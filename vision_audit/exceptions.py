@@ -7,6 +7,8 @@ __all__ = [
     "ChainIntegrityError",
     "ConsentRequiredError",
     "PolicyError",
+    "ReviewError",
+    "ReviewWithheldError",
     "StoreError",
     "VisionAuditError",
 ]
@@ -105,3 +107,75 @@ class PolicyError(VisionAuditError, ValueError):
         super().__init__(message)
         self.path = path
         self.key = key
+
+
+class ReviewError(VisionAuditError, ValueError):
+    """
+    A review decision cannot be recorded: the message names the analysis and why.
+
+    Nothing is recorded when it is raised.
+
+    Attributes:
+        code: What is wrong, for machines: ``unknown-analysis``,
+            ``reviewer-missing``, ``rationale-missing``, ``unknown-decision``,
+            ``tags-missing`` (an override changes no tag), ``tags-not-allowed``
+            (only an override changes tags), ``bad-tag`` (an empty tag),
+            ``four-eyes`` (the analysis' own actor may not decide it),
+            ``already-decided`` (a correction must name the decision it
+            supersedes), ``unknown-decision-event`` or ``not-latest-decision``
+            (``supersedes`` names the wrong event).
+        analysis_id: The analysis concerned, when known.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self, message: str, *, code: str, analysis_id: str | None = None
+    ) -> None:
+        """Keep the code and the analysis beside the message."""
+        super().__init__(message)
+        self.code = code
+        self.analysis_id = analysis_id
+
+
+class ReviewWithheldError(VisionAuditError):
+    """
+    A review gate withheld the result: a reviewer rejected it, or none decided in time.
+
+    Raised into application code by an instrumented ``analyze`` call whose purpose
+    gates its results (``gate = true`` in the policy's review rule), after the
+    service answered and the answer was recorded. The result is not returned; the
+    analysis stays in the review queue.
+
+    Attributes:
+        analysis_id: The analysis whose result is withheld.
+        reason: ``rejected`` (a reviewer rejected it) or ``timeout`` (no decision
+            within ``gate_timeout`` and ``gate_default = "withhold"``).
+        decision_event_id: The ``review.decided`` event that rejected it, if any.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        analysis_id: str,
+        reason: str,
+        decision_event_id: str | None = None,
+    ) -> None:
+        """Keep what was withheld and why, beside the message."""
+        super().__init__(message)
+        self.analysis_id = analysis_id
+        self.reason = reason
+        self.decision_event_id = decision_event_id
+
+
+class ReportRenderError(VisionAuditError):
+    """
+    A compliance report could not be made: bad period, unreadable store or template.
+
+    The message says which; nothing in the store is changed.
+
+    .. versionadded:: 0.1.0
+    """

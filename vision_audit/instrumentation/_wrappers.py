@@ -20,6 +20,7 @@ from vision_audit._fingerprint import fingerprint_image, redact_url
 from vision_audit.context import AuditContext, get_audit_context
 from vision_audit.instrumentation._extractors import EXTRACTORS
 from vision_audit.models import AnalysisCall, RecordedEvent
+from vision_audit.review._gate import open_review_gate
 from vision_audit.sinks import Recorder
 from vision_audit.version import __version__
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
     from vision_audit._settings import Settings
     from vision_audit.policy import PostOutcome, PreCheck
+    from vision_audit.review._gate import ReviewGate
 
 __all__ = ["CallTracer", "get_audit_id", "make_async_wrapper", "make_sync_wrapper"]
 
@@ -360,12 +362,19 @@ class CallTracer:
         span: Span,
         result: Any,
         elapsed_s: float,
-    ) -> None:
+        *,
+        hold: bool = True,
+    ) -> ReviewGate | None:
         """
         Record ``analysis.completed`` with what came back, before the app sees it.
 
+        When the purpose gates results for review, hold the result until a decision
+        or the gate's timeout; with ``hold=False`` return the gate instead, for the
+        aio twin to await.
+
         Raises:
             AuditWriteError: Not recorded, in fail-closed mode.
+            ReviewWithheldError: The review gate withheld the result.
         """
         outcome = self._apply_policy(result, context)
         capture = self.settings.capture_content and (
@@ -401,7 +410,22 @@ class CallTracer:
             review_required=outcome.review_required if outcome is not None else False,
         )
         self.recorder.record(event, span)
+        # -- review gate (issue 6): hold the result until a human decides --------------
+        gate = open_review_gate(
+            call,
+            context,
+            span,
+            outcome,
+            recorder=self.recorder,
+            store=self.settings.store,
+            policy_id=self.policy_id,
+        )
+        if gate is not None and hold:
+            gate.hold(result)
+            gate = None
+        # ------------------------------------------------------------------------------
         _remember(result, call.analysis_id)
+        return gate
 
     def _read_result(
         self, call: AnalysisCall, result: Any, *, capture: bool
@@ -655,9 +679,16 @@ def make_async_wrapper(
                 tracer.failed(call, context, span, err, time.perf_counter() - started)
                 raise
             try:
-                tracer.completed(
-                    call, context, span, result, time.perf_counter() - started
+                gate = tracer.completed(
+                    call,
+                    context,
+                    span,
+                    result,
+                    time.perf_counter() - started,
+                    hold=False,
                 )
+                if gate is not None:  # a review gate waits without blocking the loop
+                    await gate.hold_async(result)
             except Exception as err:
                 tracer.mark_audit_failure(span, err)
                 raise

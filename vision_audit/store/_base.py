@@ -42,7 +42,7 @@ from vision_audit.store._chain import (
     GENESIS_HASH,
     ChainHead,
     Checkpoint,
-    ContentRecord,
+    StoredContent,
     Verification,
     verify_chain,
 )
@@ -88,10 +88,6 @@ _MAX_BATCH: Final = 2048
 _MAX_SYNCS: Final = 4
 _LEAD_BUDGET: Final = 0.002
 """Seconds a caller keeps writing others' events once its own is written."""
-_GATHER_WAIT: Final = 0.0005
-"""Longest wait, in seconds, for concurrent appenders' events before a batch."""
-_RECENT: Final = 0.005
-"""A thread that appended within this many seconds is expected to append again."""
 _DURABILITIES: Final = ("process", "power")
 
 
@@ -172,9 +168,6 @@ class BaseAuditStore(ABC):
         self._pending: list[_Item] = []
         self._leading = False
         self._writers = 0
-        self._recent: dict[int, float] = {}
-        self._gathering = 0
-        self._gathered = threading.Condition(self._state_lock)
         self._closed = False
         self._started = False
         self._timer: threading.Thread | None = None
@@ -250,17 +243,32 @@ class BaseAuditStore(ABC):
         """Sequence, hash, envelope and remaining content, in sequence order."""
 
     @abstractmethod
+    def _sequence_range(
+        self, since: str | None, until: str | None
+    ) -> tuple[int, int] | None:
+        """The first sequence at or after *since*, the last before *until*."""
+
+    @abstractmethod
     def _read_snapshot(
         self,
+        *,
+        first: int | None = None,
+        last: int | None = None,
+        contents: bool = True,
     ) -> contextlib.AbstractContextManager[
         tuple[
             Iterable[tuple[int, str, bytes]],
-            Iterable[ContentRecord],
+            Iterable[StoredContent],
             list[Checkpoint],
             dict[str, str],
         ]
     ]:
-        """Links, content records, checkpoints and public keys, from one snapshot."""
+        """
+        Links, content records, checkpoints and public keys, from one snapshot.
+
+        Links are limited to sequences *first* to *last* when given; content records
+        are empty unless *contents*.
+        """
 
     def _insert_alone(
         self,
@@ -433,10 +441,6 @@ class BaseAuditStore(ABC):
         """
         Write queued batches, *own* among them, while more keep coming; then step down.
 
-        Before each batch, when several threads have been appending lately, wait a
-        little (at most ``_GATHER_WAIT``) for their events, so that they share the
-        batch: CPython hands the GIL back to the running thread first, and without
-        this wait one thread commits its events one by one while the others starve.
         Waiters are woken right after their batch commits. With power durability,
         the role passes on right after the commit, and this thread then syncs its
         batch while the next one commits. Otherwise, once *own* is written, the role
@@ -448,7 +452,6 @@ class BaseAuditStore(ABC):
         try:
             while True:
                 with self._state_lock:
-                    self._gather()
                     batch, self._pending = self._pending, []
                     if not batch:
                         self._leading = False
@@ -490,27 +493,6 @@ class BaseAuditStore(ABC):
             successor.lock.release()
         else:
             self._leading = False
-
-    def _gather(self) -> None:
-        """Wait briefly for the events of the threads that append concurrently."""
-        now = time.monotonic()
-        recent = self._recent
-        for thread, seen in list(recent.items()):
-            if now - seen > _RECENT:
-                del recent[thread]
-        expected = len(recent)
-        if expected <= 1 or len(self._pending) >= expected:
-            return
-        deadline = now + _GATHER_WAIT
-        self._gathering = expected
-        try:
-            while len(self._pending) < expected:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._gathered.wait(remaining)
-        finally:
-            self._gathering = 0
 
     def _sync_batch(self, batch: list[_Item]) -> None:
         written = [item for item in batch if item.error is None and item.batch]
@@ -831,14 +813,45 @@ class BaseAuditStore(ABC):
         for _, hash_, envelope, content in self._read_events(low, high):
             yield parse_envelope(envelope, hash_, content)
 
+    def get_sequence_range(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> tuple[int, int] | None:
+        """
+        First and last sequence of the events between *since* and *until*.
+
+        The run starts at the first event at or after *since* and ends at the last
+        event before *until*; events in between are in it whatever their time.
+
+        None when no event falls in between.
+
+        .. versionadded:: 0.1.0
+        """
+        low = format_time(since) if since is not None else None
+        high = format_time(until) if until is not None else None
+        found = self._sequence_range(low, high)
+        if found is None or found[0] > found[1]:
+            return None
+        return found
+
+    def pseudonymize(self, subject_ref: str) -> str:
+        """
+        The pseudonym this store records for *subject_ref* (keyed HMAC-SHA256, hex).
+
+        Raises:
+            StoreError: The store was opened read-only, without its pseudonym key.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._pseudonym_function()(subject_ref)
+
     def list_checkpoints(self) -> list[Checkpoint]:
         """
         Every signed checkpoint, in sequence order.
 
         .. versionadded:: 0.1.0
         """
-        with self._read_snapshot() as (_, _, checkpoints, _):
-            return list(checkpoints)
+        with self._read_snapshot(first=0, last=0, contents=False) as snapshot:
+            return list(snapshot[2])
 
     def list_public_keys(self) -> dict[str, Ed25519PublicKey]:
         """
@@ -851,7 +864,8 @@ class BaseAuditStore(ABC):
         """
         from vision_audit.store._keys import load_public_key  # noqa: PLC0415
 
-        with self._read_snapshot() as (_, _, _, keys):
+        with self._read_snapshot(first=0, last=0, contents=False) as snapshot:
+            keys = snapshot[3]
             return {
                 kid: load_public_key(pem.encode("ascii"), source=f"key {kid}")
                 for kid, pem in keys.items()
@@ -862,6 +876,7 @@ class BaseAuditStore(ABC):
         *,
         public_keys: Iterable[Ed25519PublicKey] | None = None,
         progress: Callable[[int], None] | None = None,
+        content: bool = True,
     ) -> Verification:
         """
         Check every link, content digest and checkpoint signature of the store.
@@ -870,6 +885,8 @@ class BaseAuditStore(ABC):
             public_keys: The keys to trust. When None, the keys the store records are
                 used, and a warning says that this proves consistency, not origin.
             progress: Called now and then with the number of events checked.
+            content: Also check each event's personal content against the salted
+                digests its envelope holds (about three times slower).
 
         Returns:
             The verification; ``ok`` is False with the first bad sequence and the
@@ -882,7 +899,12 @@ class BaseAuditStore(ABC):
         """
         from vision_audit.store._keys import load_public_key  # noqa: PLC0415
 
-        with self._read_snapshot() as (links, contents, checkpoints, keys):
+        with self._read_snapshot(contents=content) as (
+            links,
+            contents,
+            checkpoints,
+            keys,
+        ):
             warnings: list[str] = []
             if public_keys is None:
                 trusted = {
@@ -901,7 +923,7 @@ class BaseAuditStore(ABC):
                 links,
                 checkpoints=checkpoints,
                 public_keys=trusted,
-                contents=contents,
+                contents=contents if content else None,
                 progress=progress,
             )
         if warnings and result.ok:

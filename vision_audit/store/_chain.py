@@ -30,10 +30,11 @@ and the kind of damage.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import deque
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 
@@ -88,6 +89,7 @@ _PREV: Final = b',"prev_hash":"'
 _SEQ: Final = b',"sequence":'
 _CONTENT: Final = b'"content_hash":'
 _PROGRESS_EVERY: Final = 65_536
+_PLAIN_NAME: Final = re.compile(r"[A-Za-z0-9_.\-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +130,11 @@ class Checkpoint:
         return checkpoint_payload(self.sequence, self.hash, self.time, self.key_id)
 
 
-@dataclass(frozen=True, slots=True)
-class ContentRecord:
+StoredContent = tuple[int, str, str, str, bytes | None, bytes | None]
+"""A content record as read: sequence, kind, name, digest, salt, value."""
+
+
+class ContentRecord(NamedTuple):
     """
     One stored piece of personal content: a salted digest and, until purged, the value.
 
@@ -141,6 +146,8 @@ class ContentRecord:
         digest: SHA-256 of salt and canonical value, hex; kept after a purge.
         salt: The random salt, or None once purged.
         value: The canonical JSON of the value, or None once purged.
+
+    .. versionadded:: 0.1.0
     """
 
     sequence: int
@@ -204,6 +211,12 @@ def digest_value(salt: bytes, value: bytes) -> str:
 
 def combine_digests(content: Mapping[str, str], subject: str | None) -> str:
     """The ``content_hash`` of an event from the digests of its personal content."""
+    if all(_PLAIN_NAME.fullmatch(name) for name in content):
+        # The canonical JSON, written directly: plain names need no escaping.
+        members = ",".join(f'"{name}":"{content[name]}"' for name in sorted(content))
+        tail = f'"{subject}"' if subject is not None else "null"
+        text = f'{{"content":{{{members}}},"subject_ref":{tail}}}'
+        return hashlib.sha256(text.encode("ascii")).hexdigest()
     return hashlib.sha256(
         canonical_bytes({"content": dict(content), "subject_ref": subject})
     ).hexdigest()
@@ -342,8 +355,8 @@ def _classify(  # noqa: C901, PLR0911, PLR0917 - one return per kind of damage
     return expected, CHANGED, f"sequence {expected} was changed"
 
 
-def _content_failure(  # noqa: PLR0911 - one return per kind of damage
-    seq: int, envelope: bytes, records: list[ContentRecord]
+def _content_failure(  # noqa: C901, PLR0911 - one return per kind of damage
+    seq: int, envelope: bytes, records: list[StoredContent]
 ) -> str | None:
     """Why the personal content of *seq* does not match its envelope, or None."""
     expected = _embedded_content_hash(envelope)
@@ -357,19 +370,16 @@ def _content_failure(  # noqa: PLR0911 - one return per kind of damage
         return f"the personal content records of sequence {seq} are missing"
     content: dict[str, str] = {}
     subject: str | None = None
-    for record in records:
-        if record.kind == "subject":
-            subject = record.digest
+    for _, kind, name, digest, salt, value in records:
+        if kind == "subject":
+            subject = digest
         else:
-            content[record.name] = record.digest
-        if (record.salt is None) != (record.value is None):
-            return f"the personal content {record.name!r} of sequence {seq} was changed"
-        if (
-            record.salt is not None
-            and record.value is not None
-            and digest_value(record.salt, record.value) != record.digest
-        ):
-            return f"the personal content {record.name!r} of sequence {seq} was changed"
+            content[name] = digest
+        if salt is None or value is None:
+            if salt is not None or value is not None:
+                return f"the personal content {name!r} of sequence {seq} was changed"
+        elif hashlib.sha256(salt + value).hexdigest() != digest:
+            return f"the personal content {name!r} of sequence {seq} was changed"
     if combine_digests(content, subject).encode("ascii") != expected:
         return f"the personal content records of sequence {seq} were changed"
     return None
@@ -417,7 +427,7 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
     *,
     checkpoints: Iterable[Checkpoint] = (),
     public_keys: Mapping[str, Ed25519PublicKey] | None = None,
-    contents: Iterable[ContentRecord] | None = None,
+    contents: Iterable[StoredContent] | None = None,
     anchor: ChainHead | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Verification:
@@ -454,7 +464,9 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
     recent: deque[tuple[int, str]] = deque(maxlen=_WINDOW)
     iterator: Iterator[tuple[int, str, bytes]] = iter(links)
     content_iter = iter(contents) if contents is not None else None
-    pending: ContentRecord | None = next(content_iter, None) if content_iter else None
+    pending: StoredContent | None = (
+        next(content_iter, None) if content_iter is not None else None
+    )
     content_failure: tuple[int, str, str] | None = None
 
     def fail(sequence: int, kind: str, message: str) -> Verification:
@@ -469,47 +481,60 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
             message=message,
         )
 
+    sha256 = hashlib.sha256
+    next_record = content_iter.__next__ if content_iter is not None else None
+    expected = walk.expected
+    prev = walk.prev
+    prev_bytes = prev.encode("ascii")
+    events = 0
     for seq, stored_hash, envelope in iterator:
-        prev_bytes = walk.prev.encode("ascii")
         at = envelope.rfind(_PREV)
+        at_seq = envelope.rfind(_SEQ)
         if (
-            seq != walk.expected
-            or hashlib.sha256(envelope).hexdigest() != stored_hash
-            or envelope[at + 14 : at + 78] != prev_bytes
+            seq != expected
             or at < 0
-            or envelope[at + 78 : at + 79] != b'"'
-            or _embedded_sequence(envelope) != seq
+            or sha256(envelope).hexdigest() != stored_hash
+            or envelope[at + 14 : at + 79] != prev_bytes + b'"'
+            or envelope[at_seq + 12 : at_seq + 13 + len(str(seq))] != b"%d," % seq
         ):
+            walk.expected, walk.prev, walk.events = expected, prev, events
             ahead = list(islice(iterator, _WINDOW))
             found = _classify(seq, stored_hash, envelope, walk, recent, ahead)
             if content_failure is not None and content_failure[0] < found[0]:
                 return fail(*content_failure)
             return fail(*found)
-        if content_failure is not None:
-            return fail(*content_failure)
-        if first_bad_signature is not None and seq >= first_bad_signature:
-            return fail(first_bad_signature, SIGNATURE, bad[0][1])
-        if content_iter is not None:
-            records: list[ContentRecord] = []
-            while pending is not None and pending.sequence <= seq:
-                if pending.sequence < seq:
+        if content_failure is not None or (
+            first_bad_signature is not None and seq >= first_bad_signature
+        ):
+            walk.expected, walk.prev, walk.events = expected, prev, events
+            if content_failure is not None:
+                return fail(*content_failure)
+            return fail(first_bad_signature, SIGNATURE, bad[0][1])  # type: ignore[arg-type]
+        if next_record is not None:
+            records: list[StoredContent] = []
+            while pending is not None and pending[0] <= seq:
+                if pending[0] < seq:
                     content_failure = content_failure or (
-                        pending.sequence,
+                        pending[0],
                         DELETED,
                         (
                             f"personal content records of sequence "
-                            f"{pending.sequence} remain, but the event is missing"
+                            f"{pending[0]} remain, but the event is missing"
                         ),
                     )
                 else:
                     records.append(pending)
-                pending = next(content_iter, None)
+                try:
+                    pending = next_record()
+                except StopIteration:
+                    pending = None
             if records or _embedded_content_hash(envelope) is not None:
                 problem = _content_failure(seq, envelope, records)
                 if problem is not None:
                     content_failure = content_failure or (seq, CHANGED, problem)
         signed = good.get(seq)
         if signed is not None:
+            walk.expected, walk.prev, walk.events = expected, prev, events
             for checkpoint in signed:
                 if checkpoint.hash != stored_hash:
                     ahead = list(islice(iterator, _WINDOW))
@@ -530,12 +555,14 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
                     )
             walk.checkpoints += len(signed)
             walk.last_good_checkpoint = seq
-        walk.prev = stored_hash
-        walk.expected = seq + 1
-        walk.events += 1
+        prev = stored_hash
+        prev_bytes = prev.encode("ascii")
+        expected = seq + 1
+        events += 1
         recent.append((seq, stored_hash))
-        if progress is not None and walk.events % _PROGRESS_EVERY == 0:
-            progress(walk.events)
+        if progress is not None and not events % _PROGRESS_EVERY:
+            progress(events)
+    walk.expected, walk.prev, walk.events = expected, prev, events
     last = walk.expected - 1
     walk.head = ChainHead(last, walk.prev) if last > start else None
     if content_failure is not None:
@@ -555,7 +582,7 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
             last + 1,
             TRUNCATED,
             f"the chain ends at sequence {last} but personal content records of "
-            f"sequence {pending.sequence} remain: events from {last + 1} were removed",
+            f"sequence {pending[0]} remain: events from {last + 1} were removed",
         )
     if progress is not None:
         progress(walk.events)

@@ -79,12 +79,6 @@ def export_jsonl(
         The number of events written.
     """
     bounds = store.get_sequence_range(since=since, until=until)
-    keys = {
-        kid: pem
-        for kid, pem in (
-            (kid, store_pem) for kid, store_pem in store.list_public_key_pems().items()
-        )
-    }
     header: dict[str, Any] = {
         "type": EXPORT_TYPE,
         "version": EXPORT_VERSION,
@@ -95,21 +89,23 @@ def export_jsonl(
         "anchor": None,
         "first": None,
         "last": None,
-        "public_keys": keys,
+        "public_keys": {},
     }
-    if bounds is None:
-        out.write(_line(header))
-        out.write(_line({"type": "end", "events": 0}))
-        return 0
-    first, last = bounds
-    with store.read_chain(first=max(first - 1, 1), last=last) as (links, checkpoints):
-        iterator = iter(links)
-        if first > 1:
-            anchor = next(iterator, None)
-            if anchor is not None:
-                header["anchor"] = {"sequence": anchor[0], "hash": anchor[1]}
-        header["first"] = first
-        header["last"] = last
+    first, last = bounds if bounds is not None else (1, 0)
+    count = 0
+    snapshot = store._read_snapshot(  # noqa: SLF001 - this module is the store's
+        first=max(first - 1, 1), last=last, contents=False
+    )
+    with snapshot as (links, _, checkpoints, keys):
+        header["public_keys"] = dict(keys)
+        iterator = iter(links) if bounds is not None else iter(())
+        if bounds is not None:
+            if first > 1:
+                anchor = next(iterator, None)
+                if anchor is not None:
+                    header["anchor"] = {"sequence": anchor[0], "hash": anchor[1]}
+            header["first"] = first
+            header["last"] = last
         out.write(_line(header))
         for checkpoint in checkpoints:
             if first <= checkpoint.sequence <= last:
@@ -125,11 +121,12 @@ def export_jsonl(
                         }
                     )
                 )
-        count = 0
         for sequence, hash_, envelope in iterator:
+            # The envelope is canonical JSON already: written as it is stored.
+            text = envelope.decode("utf-8")
             out.write(
-                '{"type":"event","sequence":%d,"hash":"%s","envelope":%s}\n'  # noqa: UP031 - the envelope is already JSON
-                % (sequence, hash_, envelope.decode("utf-8"))
+                f'{{"type":"event","sequence":{sequence},"hash":"{hash_}",'
+                f'"envelope":{text}}}\n'
             )
             count += 1
     out.write(_line({"type": "end", "events": count}))
@@ -301,10 +298,19 @@ def verify_export(
     if result.ok:
         last = header.get("last")
         end = reader.end
-        if end is None or end.get("events") != reader.count or (
-            isinstance(last, int) and (result.head is None or result.head.sequence != last)
+        if (
+            end is None
+            or end.get("events") != reader.count
+            or (
+                isinstance(last, int)
+                and (result.head is None or result.head.sequence != last)
+            )
         ):
-            ends_at = result.head.sequence if result.head else (anchor.sequence if anchor else 0)
+            ends_at = (
+                result.head.sequence
+                if result.head
+                else (anchor.sequence if anchor else 0)
+            )
             return Verification(
                 ok=False,
                 events=result.events,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, unquote
 
 if TYPE_CHECKING:
@@ -103,6 +103,6 @@ def open_store(url: str, **options: Any) -> ManagedAuditStore:  # noqa: ANN401
     if scheme in {"postgresql", "postgres"} and sep:
         from vision_audit.store.postgres import PostgresAuditStore  # noqa: PLC0415
 
-        return cast("ManagedAuditStore", PostgresAuditStore(url, **options))
+        return PostgresAuditStore(url, **options)
     msg = f"unsupported store URL {redact_url(url)!r}: use {_SCHEMES}"
     raise ValueError(msg)

@@ -16,7 +16,12 @@ from vision_audit.store._base import (
     Durability,
     EventRow,
 )
-from vision_audit.store._chain import ChainHead, Checkpoint, ContentRecord
+from vision_audit.store._chain import (
+    ChainHead,
+    Checkpoint,
+    ContentRecord,
+    StoredContent,
+)
 from vision_audit.store._keys import generate_pseudonym_key
 
 if TYPE_CHECKING:
@@ -58,6 +63,7 @@ class InMemoryAuditStore(BaseAuditStore):
         pseudonym_key: bytes | None = None,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
+        read_only: bool = False,
     ) -> None:
         """
         Create an empty store.
@@ -70,6 +76,7 @@ class InMemoryAuditStore(BaseAuditStore):
                 environment's, else a random one.
             checkpoint_every: Sign the head after this many events.
             checkpoint_interval: Sign an unsigned head after this many seconds.
+            read_only: Accepted for symmetry; a memory store is always writable.
         """
         super().__init__(
             name="memory://",
@@ -79,6 +86,7 @@ class InMemoryAuditStore(BaseAuditStore):
             checkpoint_every=checkpoint_every,
             checkpoint_interval=checkpoint_interval,
         )
+        del read_only
         self._lock = threading.Lock()
         self._events: list[EventRow] = []
         self._fields: list[dict[str, Any]] = []
@@ -204,34 +212,47 @@ class InMemoryAuditStore(BaseAuditStore):
             }
             yield sequence, hash_, envelope, remaining or None
 
+    def _sequence_range(
+        self, since: str | None, until: str | None
+    ) -> tuple[int, int] | None:
+        with self._lock:
+            fields = list(self._fields)
+        after = [f["sequence"] for f in fields if since is None or f["time"] >= since]
+        before = [f["sequence"] for f in fields if until is None or f["time"] < until]
+        if not after or not before:
+            return None
+        return min(after), max(before)
+
     @contextlib.contextmanager
     def _read_snapshot(
         self,
+        *,
+        first: int | None = None,
+        last: int | None = None,
+        contents: bool = True,
     ) -> Iterator[
         tuple[
             Iterable[tuple[int, str, bytes]],
-            Iterable[ContentRecord],
+            Iterable[StoredContent],
             list[Checkpoint],
             dict[str, str],
         ]
     ]:
+        low = first if first is not None else 0
+        high = last if last is not None else float("inf")
         with self._lock:
             links = [
-                (seq, hash_, env.encode("utf-8")) for seq, hash_, env in self._events
+                (seq, hash_, env.encode("utf-8"))
+                for seq, hash_, env in self._events
+                if low <= seq <= high
             ]
             records = [
-                ContentRecord(
-                    seq,
-                    kind,
-                    name,
-                    digest,
-                    salt,
-                    value,
-                )
+                ContentRecord(seq, kind, name, digest, salt, value)
                 for seq in sorted(self._content)
                 for kind, name, digest, salt, value in sorted(
                     self._content[seq], key=lambda r: (r[0], r[1])
                 )
+                if contents
             ]
             checkpoints = sorted(self._checkpoints, key=lambda c: c.sequence)
             keys = dict(self._keys)

@@ -44,7 +44,11 @@ from vision_audit.store._base import (
     EventRow,
 )
 from vision_audit.store._canonical import parse_time
-from vision_audit.store._chain import ChainHead, Checkpoint, ContentRecord
+from vision_audit.store._chain import (
+    ChainHead,
+    Checkpoint,
+    StoredContent,
+)
 from vision_audit.store._keys import Pseudonymizer, generate_pseudonym_key
 
 if TYPE_CHECKING:
@@ -155,6 +159,10 @@ _INGEST: Final = (
 )
 _HEAD: Final = "SELECT sequence, hash FROM va_events ORDER BY sequence DESC LIMIT 1"
 _HEAD_MOVED: Final = "UNIQUE constraint failed: va_events.sequence"
+_CONTENT_RECORDS: Final = (
+    "SELECT sequence, kind, name, digest, salt, CAST(value AS BLOB) "
+    "FROM va_content ORDER BY sequence, kind, name"
+)
 _CONTENT_OF: Final = (
     "(SELECT json_group_object(c.name, c.value) FROM va_content c "
     "WHERE c.sequence = e.sequence AND c.kind = 'content' AND c.value IS NOT NULL)"
@@ -658,13 +666,37 @@ class SQLiteAuditStore(BaseAuditStore):
                 )
             conn.execute("COMMIT")
 
+    def _sequence_range(
+        self, since: str | None, until: str | None
+    ) -> tuple[int, int] | None:
+        with self._reading() as conn:
+            if since is None:
+                low = conn.execute("SELECT min(sequence) FROM va_events").fetchone()
+            else:
+                low = conn.execute(
+                    "SELECT min(sequence) FROM va_events WHERE time >= ?", (since,)
+                ).fetchone()
+            if until is None:
+                high = conn.execute("SELECT max(sequence) FROM va_events").fetchone()
+            else:
+                high = conn.execute(
+                    "SELECT max(sequence) FROM va_events WHERE time < ?", (until,)
+                ).fetchone()
+        if low[0] is None or high[0] is None:
+            return None
+        return int(low[0]), int(high[0])
+
     @contextlib.contextmanager
     def _read_snapshot(
         self,
+        *,
+        first: int | None = None,
+        last: int | None = None,
+        contents: bool = True,
     ) -> Iterator[
         tuple[
             Iterable[tuple[int, str, bytes]],
-            Iterable[ContentRecord],
+            Iterable[StoredContent],
             list[Checkpoint],
             dict[str, str],
         ]
@@ -687,21 +719,26 @@ class SQLiteAuditStore(BaseAuditStore):
             keys = dict(conn.execute("SELECT key_id, public_key FROM va_keys"))
             links = conn.execute(
                 "SELECT sequence, hash, CAST(envelope AS BLOB) FROM va_events "
-                "ORDER BY sequence"
+                "WHERE sequence BETWEEN ? AND ? ORDER BY sequence",
+                (
+                    first if first is not None else -(2**63),
+                    last if last is not None else 2**63 - 1,
+                ),
             )
-            contents = (
-                ContentRecord(
-                    sequence,
-                    kind,
-                    name,
-                    digest,
-                    bytes.fromhex(salt) if salt is not None else None,
-                    value,
+            records: Iterable[StoredContent] = ()
+            if contents:
+                rows = conn.cursor().execute(_CONTENT_RECORDS)
+                fromhex = bytes.fromhex
+                records = (
+                    (
+                        sequence,
+                        kind,
+                        name,
+                        digest,
+                        fromhex(salt) if salt is not None else None,
+                        value,
+                    )
+                    for sequence, kind, name, digest, salt, value in rows
                 )
-                for sequence, kind, name, digest, salt, value in conn.cursor().execute(
-                    "SELECT sequence, kind, name, digest, salt, CAST(value AS BLOB) "
-                    "FROM va_content ORDER BY sequence, kind, name"
-                )
-            )
-            yield links, contents, checkpoints, keys
+            yield links, records, checkpoints, keys
             conn.execute("COMMIT")

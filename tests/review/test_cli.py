@@ -1,0 +1,236 @@
+"""vision-audit review list, show and decide, as a reviewer runs them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.review.conftest import ACTOR, INTAKE, REVIEWER
+from vision_audit.__main__ import main
+from vision_audit.review import get_review
+
+
+@pytest.fixture(name="run")
+def _run(capsys, db_url):
+    """Run ``vision-audit review ...`` against the test's store: (code, out, err)."""
+
+    def run(*args: str, store: str | None = db_url):
+        argv = ["review", *args]
+        if store is not None:
+            argv += ["--store", store]
+        code = main(argv)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def _decide(run, analysis_id, *extra, reviewer=REVIEWER, rationale="form matches"):
+    return run(
+        "decide",
+        analysis_id,
+        "--reviewer",
+        reviewer,
+        "--rationale",
+        rationale,
+        *extra,
+    )
+
+
+class TestList:
+    """The queue, as text and as JSON."""
+
+    def test_text(self, run, flagged) -> None:
+        """Each pending analysis is a row with its purpose, actor and status."""
+        code, out, _ = run("list")
+
+        assert 0 == code
+        assert "1 analysis pending review (0 overdue)" in out
+        row = next(line for line in out.splitlines() if flagged in line)
+        assert INTAKE in row
+        assert ACTOR in row
+        assert "pending" in row
+
+    def test_json(self, run, flagged) -> None:
+        """--json prints the items as objects."""
+        code, out, _ = run("list", "--json")
+
+        items = json.loads(out)
+        assert 0 == code
+        assert [flagged] == [item["analysis_id"] for item in items]
+        assert items[0]["four_eyes"] is True
+
+    def test_overdue(self, run, flagged) -> None:
+        """Nothing is overdue a moment after the call."""
+        code, out, _ = run("list", "--overdue")
+
+        assert 0 == code
+        assert "no analysis overdue for review" in out
+
+    def test_store_from_the_environment(
+        self, run, flagged, db_url, monkeypatch
+    ) -> None:
+        """Without --store, $VISION_AUDIT_STORE names the store."""
+        monkeypatch.setenv("VISION_AUDIT_STORE", db_url)
+
+        code, out, _ = run("list", "--json", store=None)
+
+        assert 0 == code
+        assert [flagged] == [item["analysis_id"] for item in json.loads(out)]
+
+    def test_missing_store(self, run, tmp_path) -> None:
+        """A store file that does not exist is bad usage, named."""
+        code, _, err = run("list", store=f"sqlite:///{tmp_path}/none.db")
+
+        assert 2 == code
+        assert "none.db" in err
+
+
+class TestShow:
+    """One case, with everything a reviewer needs."""
+
+    def test_text(self, run, flagged, store) -> None:
+        """The case names purpose, consent, policy, flags, tags and status."""
+        case = get_review(store, flagged)
+
+        code, out, _ = run("show", flagged)
+
+        assert 0 == code
+        assert f"analysis {flagged}: pending" in out
+        assert "consent: c-intake-7" in out
+        assert case.policy_id in out
+        assert "four eyes" in out
+        assert f"tags kept: {', '.join(case.tags_kept)}" in out
+        assert "decisions: none yet" in out
+
+    def test_json(self, run, flagged) -> None:
+        """--json prints the case as an object."""
+        code, out, _ = run("show", flagged, "--json")
+
+        case = json.loads(out)
+        assert 0 == code
+        assert "pending" == case["status"]
+        assert ["tags", "people"] == case["requested"]["features"]
+
+    def test_unknown(self, run, flagged) -> None:
+        """An unknown id is bad usage, named."""
+        code, _, err = run("show", "f" * 32)
+
+        assert 2 == code
+        assert "no analysis 'fff" in err
+
+
+class TestDecide:
+    """Decisions from the command line, with their refusals and exit codes."""
+
+    def test_approve(self, run, flagged) -> None:
+        """An approval is recorded and the queue empties."""
+        code, out, _ = _decide(run, flagged, "--decision", "approve")
+
+        assert 0 == code
+        assert f"recorded approve of analysis {flagged} by {REVIEWER}" in out
+        assert "no analysis pending review" in run("list")[1]
+
+    def test_correction(self, run, flagged, store) -> None:
+        """An override superseding the approval; show lists both, latest last."""
+        _decide(run, flagged, "--decision", "approve")
+        first = get_review(store, flagged).decisions[0].event_id
+        tag = get_review(store, flagged).tags_kept[0]
+
+        code, _, err = _decide(
+            run,
+            flagged,
+            "--decision",
+            "override",
+            "--remove-tag",
+            tag,
+            "--add-tag",
+            "wristband",
+            "--supersedes",
+            first,
+        )
+        _, out, _ = run("show", flagged)
+
+        assert 0 == code, err
+        assert f"analysis {flagged}: overridden" in out
+        assert f"supersedes {first}" in out
+        assert out.index(" approve by ") < out.index(" override [")
+        assert "wristband" in out.split("tags after override:")[1]
+
+    def test_four_eyes(self, run, flagged) -> None:
+        """The analysis' own actor is refused: exit 1, naming four eyes."""
+        code, _, err = _decide(run, flagged, "--decision", "approve", reviewer=ACTOR)
+
+        assert 1 == code
+        assert "four eyes" in err
+        assert ACTOR in err
+
+    def test_already_decided(self, run, flagged) -> None:
+        """A second decision without --supersedes: exit 1, naming the first."""
+        _decide(run, flagged, "--decision", "approve")
+
+        code, _, err = _decide(run, flagged, "--decision", "reject")
+
+        assert 1 == code
+        assert "--supersedes" in err or "supersedes" in err
+
+    def test_empty_rationale(self, run, flagged) -> None:
+        """An empty rationale is bad usage, named."""
+        code, _, err = _decide(run, flagged, "--decision", "approve", rationale=" ")
+
+        assert 2 == code
+        assert "rationale" in err
+
+    def test_missing_rationale(self, run, flagged) -> None:
+        """Without --rationale the command does not run."""
+        with pytest.raises(SystemExit) as info:
+            run("decide", flagged, "--decision", "approve", "--reviewer", REVIEWER)
+
+        assert 2 == info.value.code
+
+    def test_override_needs_tags(self, run, flagged) -> None:
+        """An override that changes no tag is bad usage."""
+        code, _, err = _decide(run, flagged, "--decision", "override")
+
+        assert 2 == code
+        assert "add or remove" in err
+
+    def test_unknown_analysis(self, run, flagged) -> None:
+        """An unknown analysis id is bad usage, named."""
+        code, _, err = _decide(run, "e" * 32, "--decision", "approve")
+
+        assert 2 == code
+        assert "no analysis" in err
+
+    def test_policy_file(self, run, flagged, tmp_path) -> None:
+        """A broken --policy file is bad usage, named."""
+        broken = tmp_path / "broken.toml"
+        broken.write_text("[policy\n")
+
+        code, _, err = _decide(
+            run, flagged, "--decision", "approve", "--policy", str(broken)
+        )
+
+        assert 2 == code
+        assert "broken.toml" in err
+
+
+class TestHelp:
+    """Every review command explains itself."""
+
+    @pytest.mark.parametrize("command", [[], ["list"], ["show"], ["decide"]])
+    def test_help(self, command, capsys) -> None:
+        """``--help`` exits 0 and describes the command."""
+        with pytest.raises(SystemExit) as info:
+            main(["review", *command, "--help"])
+
+        assert 0 == info.value.code
+        assert "usage: vision-audit review" in capsys.readouterr().out
+
+    def test_no_command_is_bad_usage(self, capsys) -> None:
+        """``vision-audit review`` alone: usage on stderr and exit 2."""
+        with pytest.raises(SystemExit) as info:
+            main(["review"])
+
+        assert 2 == info.value.code
+        assert "required: COMMAND" in capsys.readouterr().err

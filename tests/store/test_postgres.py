@@ -1,0 +1,165 @@
+"""PostgresAuditStore beyond the contract: a fleet of writers, bad servers, URLs."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import threading
+
+import psycopg
+import pytest
+from tests.store.conftest import PostgresTamper, environment_without_keys
+from vision_audit.exceptions import StoreError
+from vision_audit.models import AuditEvent
+from vision_audit.store import open_store
+from vision_audit.store.postgres import PostgresAuditStore, split_url
+
+
+@pytest.fixture(name="schema")
+def _schema(postgres_url):
+    """A fresh schema, dropped afterwards."""
+    name = f"va_test_{secrets.token_hex(6)}"
+    yield name
+    PostgresTamper(postgres_url, name).drop()
+
+
+def _event(number: int) -> AuditEvent:
+    return AuditEvent(type="t", event_id=f"e{number}", data={"n": number})
+
+
+class TestFleet:
+    """Writers on separate connections (as on separate machines) share one chain."""
+
+    def test_many_writers(self, postgres_url, schema, signing_key):
+        """Four stores, two threads each, one gapless verified chain."""
+        stores = [
+            PostgresAuditStore(
+                postgres_url,
+                schema=schema,
+                signing_key=signing_key,
+                checkpoint_every=10,
+            )
+            for _ in range(4)
+        ]
+
+        def write(store, worker: int) -> None:
+            for n in range(30):
+                store.append(_event(worker * 1000 + n))
+
+        threads = [
+            threading.Thread(target=write, args=(store, index * 2 + half))
+            for index, store in enumerate(stores)
+            for half in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for store in stores:
+            store.close()
+        reader = PostgresAuditStore(postgres_url, schema=schema, read_only=True)
+
+        result = reader.verify(public_keys=[signing_key.public_key()])
+
+        assert result.ok, result.message
+        assert 240 == result.events
+        assert result.checkpoints >= 24
+
+
+class TestOpening:
+    """Servers and tables that cannot serve are refused by name."""
+
+    def test_unreachable(self):
+        """No server: 'cannot connect', and no password in the message."""
+        with pytest.raises(StoreError, match="cannot connect") as info:
+            PostgresAuditStore(
+                "postgresql://ada:s3cret@127.0.0.1:1/audit", connect_timeout=2
+            )
+
+        assert "s3cret" not in str(info.value)
+
+    def test_newer_schema(self, postgres_url, schema):
+        """Tables of a newer vision-audit: refused, upgrade advised."""
+        PostgresAuditStore(postgres_url, schema=schema).close()
+        PostgresTamper(postgres_url, schema)._run(  # noqa: SLF001
+            "UPDATE va_meta SET value = '3' WHERE key = 'schema_version'"
+        )
+
+        with pytest.raises(StoreError, match="newer vision-audit"):
+            PostgresAuditStore(postgres_url, schema=schema)
+
+    def test_foreign_table(self, postgres_url, schema):
+        """A va_events table of something else: not a vision-audit store."""
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+            conn.execute(f"CREATE TABLE {schema}.va_events (x int)")
+
+        with pytest.raises(StoreError, match="not a vision-audit store"):
+            PostgresAuditStore(postgres_url, schema=schema)
+
+    def test_read_only_empty(self, postgres_url, schema):
+        """Reading where no store was created: said so, nothing created."""
+        with pytest.raises(StoreError, match="holds no vision-audit store"):
+            PostgresAuditStore(postgres_url, schema=schema, read_only=True)
+
+    def test_schema_name(self, postgres_url):
+        """A schema name that is not a plain name is refused."""
+        with pytest.raises(ValueError, match="plain lowercase"):
+            PostgresAuditStore(postgres_url, schema='x"; DROP TABLE y; --')
+
+
+class TestUrl:
+    """vision-audit's options ride in the URL's query, apart from libpq's."""
+
+    def test_split(self):
+        """Own options are taken out; libpq's stay."""
+        url, own = split_url(
+            "postgresql://u@h:5/db?sslmode=disable&schema=s&durability=process"
+        )
+
+        assert "postgresql://u@h:5/db?sslmode=disable" == url
+        assert {"schema": "s", "durability": "process"} == own
+
+    def test_open_store(self, postgres_url, schema):
+        """open_store() reads schema and durability from the URL."""
+        with open_store(f"{postgres_url}?schema={schema}&durability=process") as store:
+            store.append(_event(1))
+
+            assert "process" == store.durability
+            assert 1 == store.get_head().sequence
+
+    def test_power_is_the_default(self, postgres_url, schema):
+        """A PostgreSQL store acknowledges after the server's WAL flush by default."""
+        with PostgresAuditStore(postgres_url, schema=schema) as store:
+            assert "power" == store.durability
+
+
+class TestCommands:
+    """The CLI works on a PostgreSQL store as on a file."""
+
+    def test_verify_and_export(self, postgres_url, schema, tmp_path):
+        """verify, export and verify --file, through a postgresql:// URL."""
+        url = f"{postgres_url}?schema={schema}"
+        with PostgresAuditStore(url) as store:
+            for n in range(5):
+                store.append(_event(n))
+
+        def run(*args):
+            return subprocess.run(
+                [sys.executable, "-m", "vision_audit", *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=environment_without_keys(),
+                check=False,
+            )
+
+        verified = run("verify", "--store", url)
+        exported = run("export", "--store", url, "--output", str(tmp_path / "e.jsonl"))
+        checked = run("verify", "--file", str(tmp_path / "e.jsonl"))
+
+        assert 0 == verified.returncode, verified.stderr
+        assert 0 == exported.returncode, exported.stderr
+        assert 0 == checked.returncode, checked.stdout
+        assert "5 event(s) verified" in checked.stdout

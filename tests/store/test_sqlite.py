@@ -1,0 +1,319 @@
+"""SQLiteAuditStore beyond the contract: crashes, processes, bad files, full disk."""
+
+from __future__ import annotations
+
+import os
+import random
+import selectors
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.store.conftest import environment_without_keys
+from vision_audit.exceptions import AuditWriteError, StoreError
+from vision_audit.models import AuditEvent
+from vision_audit.store import SQLiteAuditStore, open_store
+from vision_audit.store._keys import generate_signing_key, private_key_pem
+
+CHILD = Path(__file__).with_name("writer_child.py")
+
+
+def _event(number: int = 0, **fields) -> AuditEvent:
+    return AuditEvent(type="t", event_id=f"e{number}", data={"n": number}, **fields)
+
+
+def _start_writer(path: Path, prefix: str, durability: str, key_pem: bytes):
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), str(path), prefix, durability, "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={
+            **environment_without_keys(),
+            "VISION_AUDIT_SIGNING_KEY": key_pem.decode("ascii"),
+        },
+    )
+
+
+def _read_until_killed(  # noqa: C901 - one polling loop
+    processes, rng: random.Random, low: float = 0.0, high: float = 0.06
+) -> list[str]:
+    """Kill each process -9 at a random moment once ready; return the ids printed."""
+    selector = selectors.DefaultSelector()
+    buffers: dict[int, bytes] = {}
+    deadlines: dict[int, float] = {}
+    for process in processes:
+        selector.register(process.stdout, selectors.EVENT_READ, process)
+        buffers[process.pid] = b""
+    acknowledged: list[str] = []
+    alive = set(processes)
+    started = time.monotonic()
+    while alive:
+        if time.monotonic() - started > 30:
+            pytest.fail("writer processes did not start in time")
+        for key, _ in selector.select(timeout=0.005):
+            process = key.data
+            chunk = os.read(process.stdout.fileno(), 65536)
+            buffers[process.pid] += chunk
+            if b"ready" in buffers[process.pid] and process.pid not in deadlines:
+                deadlines[process.pid] = time.monotonic() + rng.uniform(low, high)
+        now = time.monotonic()
+        for process in list(alive):
+            if process.pid in deadlines and now >= deadlines[process.pid]:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                # What the pipe still holds was printed before the kill.
+                while True:
+                    chunk = os.read(process.stdout.fileno(), 65536)
+                    if not chunk:
+                        break
+                    buffers[process.pid] += chunk
+                selector.unregister(process.stdout)
+                process.stdout.close()
+                alive.discard(process)
+    for data in buffers.values():
+        lines = data.split(b"\n")
+        # Only whole lines: the last one may have been cut by the kill.
+        acknowledged += [
+            line.decode() for line in lines[:-1] if not line.startswith(b"ready")
+        ]
+    return acknowledged
+
+
+class TestDurability:
+    """No acknowledged event is lost when writers are killed -9."""
+
+    def test_kill_minus_nine(self, tmp_path):
+        """Ten rounds of two writer processes killed at random moments lose nothing."""
+        path = tmp_path / "audit.db"
+        key = generate_signing_key()
+        rng = random.Random(4)  # noqa: S311 - kill times, not secrets
+        acknowledged: list[str] = []
+        for round_ in range(10):
+            processes = [
+                _start_writer(
+                    path,
+                    f"r{round_}p{n}",
+                    ("process", "power")[n],
+                    private_key_pem(key),
+                )
+                for n in range(2)
+            ]
+            acknowledged += _read_until_killed(processes, rng)
+
+        with SQLiteAuditStore(path, signing_key=key) as store:
+            result = store.verify(public_keys=[key.public_key()])
+            recorded = {event.event.event_id for event in store.iter_events()}
+
+        assert result.ok, result.message
+        assert len(acknowledged) > 20
+        assert set() == set(acknowledged) - recorded
+
+
+class TestProcesses:
+    """Several processes appending to one file keep one linear chain."""
+
+    def test_concurrent_processes(self, tmp_path):
+        """Three processes with two threads each: one gapless, verified chain."""
+        path = tmp_path / "audit.db"
+        key = generate_signing_key()
+        SQLiteAuditStore(path).close()
+        processes = [
+            _start_writer(path, f"p{n}", "process", private_key_pem(key))
+            for n in range(3)
+        ]
+        acknowledged = _read_until_killed(
+            processes,
+            random.Random(7),  # noqa: S311 - kill times, not secrets
+            0.3,
+            0.4,
+        )
+
+        with SQLiteAuditStore(path) as store:
+            result = store.verify(public_keys=[key.public_key()])
+            sequences = [event.sequence for event in store.iter_events()]
+
+        assert result.ok, result.message
+        assert list(range(1, len(sequences) + 1)) == sequences
+        assert {a.split("-")[0] for a in acknowledged} == {"p0", "p1", "p2"}
+
+
+class TestHostileFiles:
+    """Files that are not usable stores are refused by name, and left untouched."""
+
+    def _assert_untouched(self, path: Path, before: bytes) -> None:
+        assert before == path.read_bytes()
+        assert not Path(f"{path}-wal").exists()
+
+    def test_not_sqlite(self, tmp_path):
+        """Any other file: not an SQLite database."""
+        path = tmp_path / "notes.db"
+        path.write_bytes(b"these are my notes, not a database" * 100)
+        before = path.read_bytes()
+
+        with pytest.raises(StoreError, match=r"notes\.db: is not an SQLite database"):
+            SQLiteAuditStore(path)
+
+        self._assert_untouched(path, before)
+
+    def test_other_application(self, tmp_path):
+        """Another application's SQLite database: not a vision-audit store."""
+        path = tmp_path / "app.db"
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE customers (name TEXT)")
+        conn.execute("INSERT INTO customers VALUES ('Ada')")
+        conn.commit()
+        conn.close()
+        before = path.read_bytes()
+
+        with pytest.raises(StoreError, match=r"not a vision-audit store \(it holds"):
+            SQLiteAuditStore(path)
+
+        self._assert_untouched(path, before)
+
+    def test_newer_schema(self, tmp_path):
+        """A store written by a newer version: refused, upgrade advised."""
+        path = tmp_path / "audit.db"
+        with SQLiteAuditStore(path) as store:
+            store.append(_event())
+        conn = sqlite3.connect(path)
+        conn.execute("UPDATE va_meta SET value = '2' WHERE key = 'schema_version'")
+        conn.commit()
+        conn.close()
+        before = path.read_bytes()
+
+        with pytest.raises(StoreError, match=r"newer vision-audit \(schema version 2"):
+            SQLiteAuditStore(path)
+
+        assert before == path.read_bytes()
+
+    def test_corrupted(self, tmp_path):
+        """A store whose pages were overwritten: named as corrupted, not a crash."""
+        path = tmp_path / "audit.db"
+        with SQLiteAuditStore(path) as store:
+            for n in range(300):
+                store.append(_event(n, content={"caption": "x" * 100}))
+        data = bytearray(path.read_bytes())
+        data[8192:16384] = os.urandom(8192)
+        path.write_bytes(bytes(data))
+
+        with pytest.raises(StoreError, match=r"corrupt|malformed|not an SQLite"):
+            SQLiteAuditStore(path, read_only=True).verify()
+
+    def test_truncated_file(self, tmp_path):
+        """A store file cut in half: named as corrupted."""
+        path = tmp_path / "audit.db"
+        with SQLiteAuditStore(path) as store:
+            for n in range(300):
+                store.append(_event(n, content={"caption": "x" * 100}))
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+
+        with pytest.raises(StoreError, match=r"corrupt|malformed"):
+            SQLiteAuditStore(path, read_only=True).verify()
+
+    def test_folder(self, tmp_path):
+        """A folder where the file should be."""
+        with pytest.raises(StoreError, match="is a folder"):
+            SQLiteAuditStore(tmp_path)
+
+    def test_missing_folder(self, tmp_path):
+        """A path in a folder that does not exist."""
+        with pytest.raises(StoreError, match="does not exist"):
+            SQLiteAuditStore(tmp_path / "no" / "such" / "audit.db")
+
+    @pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only folders")
+    def test_read_only_folder(self, tmp_path):
+        """A folder the process may not write to: cannot be created."""
+        folder = tmp_path / "locked"
+        folder.mkdir()
+        folder.chmod(0o555)
+        try:
+            with pytest.raises(StoreError, match="cannot be opened"):
+                SQLiteAuditStore(folder / "audit.db")
+        finally:
+            folder.chmod(0o755)
+
+    def test_read_only_store(self, tmp_path):
+        """A store opened read-only refuses to record, saying why."""
+        path = tmp_path / "audit.db"
+        SQLiteAuditStore(path).close()
+
+        store = SQLiteAuditStore(path, read_only=True)
+
+        with pytest.raises(AuditWriteError, match="read-only"):
+            store.append(_event())
+        with pytest.raises(StoreError, match="read-only"):
+            store.erase_subject("x")
+
+    def test_missing_store_read_only(self, tmp_path):
+        """Reading a store that does not exist creates nothing."""
+        with pytest.raises(StoreError, match="no store exists"):
+            SQLiteAuditStore(tmp_path / "audit.db", read_only=True)
+
+        assert [] == list(tmp_path.iterdir())
+
+
+class TestWriteFailures:
+    """A failing write is reported, and nothing stored is damaged."""
+
+    def test_disk_full(self, tmp_path):
+        """When the disk fills up: AuditWriteError naming it; earlier events intact."""
+        store = SQLiteAuditStore(tmp_path / "audit.db")
+        for n in range(5):
+            store.append(_event(n))
+        pages = store._conn.execute("PRAGMA page_count").fetchone()[0]  # noqa: SLF001
+        store._conn.execute(f"PRAGMA max_page_count = {pages}")  # noqa: SLF001
+
+        def fill() -> None:
+            for n in range(5, 500):
+                store.append(_event(n, content={"caption": "x" * 2000}))
+
+        with pytest.raises(AuditWriteError, match="disk is full"):
+            fill()
+        store._conn.execute("PRAGMA max_page_count = 1073741823")  # noqa: SLF001
+        after = store.append(_event(1000))
+
+        assert store.verify().ok
+        assert after.sequence == store.get_head().sequence
+        store.close()
+
+    def test_not_writable(self, tmp_path):
+        """When the file turns read-only: AuditWriteError saying so."""
+        store = SQLiteAuditStore(tmp_path / "audit.db")
+        store.append(_event(1))
+        store._conn.execute("PRAGMA query_only = ON")  # noqa: SLF001
+
+        with pytest.raises(AuditWriteError, match="not writable"):
+            store.append(_event(2))
+
+        store._conn.execute("PRAGMA query_only = OFF")  # noqa: SLF001
+        assert 2 == store.append(_event(3)).sequence
+        store.close()
+
+
+class TestDurabilityOption:
+    """durability="power" syncs before acknowledging; bad values are refused."""
+
+    def test_power(self, tmp_path):
+        """Power durability appends and verifies like the default."""
+        with SQLiteAuditStore(tmp_path / "audit.db", durability="power") as store:
+            records = [store.append(_event(n)) for n in range(3)]
+
+            assert [1, 2, 3] == [r.sequence for r in records]
+            assert store.verify().ok
+
+    def test_from_url(self, tmp_path):
+        """The URL's query can ask for it."""
+        store = open_store(f"sqlite:///{tmp_path / 'audit.db'}?durability=power")
+
+        assert "power" == store.durability
+        store.close()
+
+    def test_refused(self, tmp_path):
+        """Anything else is a ValueError naming the accepted values."""
+        with pytest.raises(ValueError, match="'process' or 'power'"):
+            SQLiteAuditStore(tmp_path / "audit.db", durability="eventually")

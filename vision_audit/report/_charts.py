@@ -1,0 +1,125 @@
+"""Small, deterministic, grayscale-readable SVG charts drawn with matplotlib."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from vision_audit.report.aggregate import ReportData
+
+__all__ = ["draw_charts"]
+
+# Grays and hatches, so that every series reads on a black-and-white printer.
+_SERIES: Final = (
+    ("completed", "#404040", ""),
+    ("failed", "#a0a0a0", "///"),
+    ("denied", "#ffffff", "xx"),
+)
+_RC: Final = {
+    "svg.hashsalt": "vision-audit-report",
+    "svg.fonttype": "path",
+    "text.parse_math": False,
+    "font.family": "DejaVu Sans",
+    "font.size": 8,
+    "hatch.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+_MAX_LABEL: Final = 28
+
+
+def _svg(figure: object) -> str:
+    buffer = io.StringIO()
+    figure.savefig(  # type: ignore[attr-defined]
+        buffer, format="svg", metadata={"Date": None, "Creator": None}
+    )
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "…"
+
+
+def _stacked(
+    labels: Sequence[str], series: Sequence[Sequence[int]], *, horizontal: bool
+) -> str:
+    import matplotlib as mpl  # noqa: PLC0415
+
+    mpl.use("svg", force=False)
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    with mpl.rc_context(_RC):
+        height = 0.4 + 0.28 * len(labels) if horizontal else 2.4
+        figure = Figure(figsize=(6.2, max(1.4, min(height, 6.0))))
+        axes = figure.add_subplot()
+        positions = list(range(len(labels)))
+        base = [0] * len(labels)
+        for (name, color, hatch), values in zip(_SERIES, series, strict=False):
+            if horizontal:
+                axes.barh(
+                    positions, values, left=base, color=color, hatch=hatch,
+                    edgecolor="black", linewidth=0.5, label=name, height=0.6,
+                )
+            else:
+                axes.bar(
+                    positions, values, bottom=base, color=color, hatch=hatch,
+                    edgecolor="black", linewidth=0.5, label=name, width=0.7,
+                )
+            base = [b + v for b, v in zip(base, values, strict=True)]
+        short = [_label(text) for text in labels]
+        if horizontal:
+            axes.set_yticks(positions, short)
+            axes.invert_yaxis()
+            axes.set_xlabel("calls")
+            for y, total in enumerate(base):
+                axes.annotate(
+                    f"{total:,}", (total, y), xytext=(3, 0),
+                    textcoords="offset points", va="center",
+                )
+        else:
+            step = max(1, len(labels) // 12)
+            axes.set_xticks(positions[::step], short[::step], rotation=30, ha="right")
+            axes.set_ylabel("calls")
+        axes.legend(frameon=False, ncols=3, loc="lower right", bbox_to_anchor=(1, 1))
+        figure.tight_layout()
+        return _svg(figure)
+
+
+def draw_charts(data: ReportData) -> dict[str, str]:
+    """
+    The report's charts as SVG documents, by name; none when there is nothing to draw.
+
+    Args:
+        data: The report's figures.
+
+    Returns:
+        ``by_day`` and ``by_purpose`` stacked bar charts (completed, failed,
+        denied), each an ``<svg>`` string.
+    """
+    charts: dict[str, str] = {}
+    if data.by_day and data.calls:
+        charts["by_day"] = _stacked(
+            [d.day for d in data.by_day],
+            [
+                [d.completed for d in data.by_day],
+                [d.failed for d in data.by_day],
+                [d.denied for d in data.by_day],
+            ],
+            horizontal=False,
+        )
+    if data.by_purpose and data.calls:
+        rows = data.by_purpose[:12]
+        charts["by_purpose"] = _stacked(
+            [p.name for p in rows],
+            [
+                [p.completed for p in rows],
+                [p.failed for p in rows],
+                [p.denied for p in rows],
+            ],
+            horizontal=True,
+        )
+    return charts

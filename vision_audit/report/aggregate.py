@@ -1,0 +1,768 @@
+"""
+Pure functions from the store's aggregated facts to the report's numbers.
+
+:func:`build_report_data` turns :class:`~vision_audit.report.query.StoreFacts` into a
+:class:`ReportData`: every figure, share, percentile and sentence the templates show,
+so that templates hold layout only. Nothing here reads a store or a clock: the same
+facts and options give the same report, down to its id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from vision_audit import attributes as attrs
+from vision_audit.report.query import EVENT_CONSENT_GRANTED, EVENT_CONSENT_REVOKED
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from vision_audit.report.query import StoreFacts
+
+__all__ = [
+    "REPORT_SCHEMA",
+    "Count",
+    "DayVolume",
+    "DroppedTag",
+    "ExceptionEntry",
+    "Finding",
+    "GuidanceRow",
+    "Integrity",
+    "PolicyVersion",
+    "PurposeVolume",
+    "ReportData",
+    "RetentionAction",
+    "ServiceError",
+    "build_report_data",
+]
+
+REPORT_SCHEMA: Final = "vision-audit.report/1"
+"""Version of the report's JSON, embedded in the PDF."""
+
+DEFAULT_TITLE: Final = "Image analysis compliance report"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Count:
+    """A label, how many, and its share of the whole in percent."""
+
+    label: str
+    count: int
+    share: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DayVolume:
+    """Calls of one UTC day."""
+
+    day: str
+    calls: int
+    completed: int
+    failed: int
+    denied: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PurposeVolume:
+    """Calls made for one purpose (or by one actor), and how they ended."""
+
+    name: str
+    calls: int
+    completed: int
+    failed: int
+    denied: int
+    review_required: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsentRow:
+    """Consent coverage of the calls sent for one purpose."""
+
+    purpose: str
+    sent: int
+    with_consent: int
+    coverage: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DroppedTag:
+    """A tag the filter removed, the rule that removed it, and how often."""
+
+    name: str
+    rule: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceError:
+    """Failed calls with one status and error code."""
+
+    status: str
+    code: str
+    inner_code: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionAction:
+    """A purge or an erasure recorded in the period."""
+
+    sequence: int
+    event_id: str
+    time: str
+    action: str
+    actor: str
+    scope: str
+    events: int
+    records: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyVersion:
+    """A policy in force during the period: its id, first and last use."""
+
+    policy_id: str
+    first_seen: str
+    last_seen: str
+    events: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExceptionEntry:
+    """An event the appendix lists, with ids to look up in the trace viewer."""
+
+    sequence: int
+    event_id: str
+    time: str
+    type: str
+    trace_id: str
+    analysis_id: str
+    purpose: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    """One sentence of the executive summary; ``attention`` marks a concern."""
+
+    text: str
+    attention: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuidanceRow:
+    """A responsible-use guidance item and the sections that evidence it."""
+
+    item: str
+    guidance: str
+    sections: tuple[str, ...]
+    evidence: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Integrity:
+    """The verification of the store, stated for the record."""
+
+    verified: bool
+    status: str
+    message: str
+    warnings: tuple[str, ...]
+    events_verified: int
+    checkpoints_verified: int
+    head_sequence: str
+    head_hash: str
+    head_time: str
+    bad_sequence: str
+    damage: str
+    checkpoint_sequence: str
+    checkpoint_hash: str
+    checkpoint_time: str
+    checkpoint_key_id: str
+    key_fingerprints: tuple[tuple[str, str], ...]
+    period_sequences: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Review:
+    """Human review of the analyses flagged in the period."""
+
+    required: int
+    decided: int
+    pending: int
+    escalated: int
+    overdue_pending: int
+    decided_late: int
+    outcomes: tuple[Count, ...]
+    override_rate: float
+    median_decision: str
+    p95_decision: str
+    median_seconds: float | None
+    p95_seconds: float | None
+    decisions: int
+    superseded: int
+    gate_released: int
+    gate_timed_out: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportData:
+    """
+    Every number and sentence of a compliance report, computed before rendering.
+
+    ``as_dict()`` is the JSON embedded in the PDF.
+
+    .. versionadded:: 0.1.0
+    """
+
+    schema: str
+    report_id: str
+    title: str
+    organization: str
+    store: str
+    since: str
+    until: str
+    period_label: str
+    as_of: str
+    empty: bool
+    verified: bool
+    # Volumes.
+    events: int
+    calls: int
+    completed: int
+    failed: int
+    denied: int
+    success_rate: float
+    events_by_type: tuple[Count, ...]
+    by_day: tuple[DayVolume, ...]
+    by_purpose: tuple[PurposeVolume, ...]
+    by_feature: tuple[Count, ...]
+    by_actor: tuple[PurposeVolume, ...]
+    mean_latency_ms: float | None
+    max_latency_ms: float | None
+    model_versions: tuple[Count, ...]
+    # Consent.
+    consent: tuple[ConsentRow, ...]
+    consent_sent: int
+    consent_with: int
+    consent_coverage: float
+    consents_granted: int
+    consents_revoked: int
+    denials_by_reason: tuple[Count, ...]
+    audit_mode_calls: int
+    audit_mode_by_reason: tuple[Count, ...]
+    # Tags and sensitive content.
+    filtered_analyses: int
+    tags_dropped: int
+    objects_dropped: int
+    allow_list_misses: int
+    top_dropped_tags: tuple[DroppedTag, ...]
+    rules: tuple[Count, ...]
+    flags: tuple[Count, ...]
+    people_detected: int
+    health_categories: tuple[Count, ...]
+    # Review, errors, retention, policy, integrity.
+    review: Review
+    errors: tuple[ServiceError, ...]
+    retention: tuple[RetentionAction, ...]
+    content_purged_events: int
+    subjects_erased: int
+    policies: tuple[PolicyVersion, ...]
+    integrity: Integrity
+    exceptions: tuple[ExceptionEntry, ...]
+    exceptions_total: int
+    exceptions_more: int
+    findings: tuple[Finding, ...]
+    guidance: tuple[GuidanceRow, ...]
+    not_recorded: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form: the machine-readable evidence of the report."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys, UTF-8), the report's attachment."""
+        return json.dumps(
+            self.as_dict(), sort_keys=True, ensure_ascii=False, indent=1
+        )
+
+
+_NOT_RECORDED: Final = (
+    "Image bytes: only a SHA-256 digest, byte size, format, width and height.",
+    "API keys, tokens, and the query string or user-info of image URLs (where SAS "
+    "tokens live).",
+    "The service's error messages, which may echo input; only status and codes.",
+    "Captions and read text are kept apart from the hash chain as erasable "
+    "content and never appear in this report.",
+    "Data subjects appear only as keyed pseudonyms; this report names none.",
+)
+
+_GUIDANCE: Final = (
+    (
+        "G1",
+        "Understand what it can do: test on real conditions, know the limits",
+        ("Volume", "Service errors"),
+        "calls by feature, model versions, latency and every service error",
+    ),
+    (
+        "G2",
+        "Respect privacy: images only with consent, for the consented purposes",
+        ("Consent and purpose",),
+        "consent coverage by purpose, every denial and audit-mode exception",
+    ),
+    (
+        "G3",
+        "Legal review, especially for sensitive or high-risk uses",
+        ("Executive summary", "Policy versions", "Appendix"),
+        "this report, the policies in force and the exceptions by id",
+    ),
+    (
+        "G4",
+        "Human in the loop: constant oversight, real-time intervention",
+        ("Human review",),
+        "flagged analyses, decisions, overrides, time to decision, overdue items",
+    ),
+    (
+        "G5",
+        "Security: integrity of the content, no unauthorized access",
+        ("Integrity attestation",),
+        "hash-chain verification, head hash, signed checkpoint, key fingerprint",
+    ),
+    (
+        "G6",
+        "Block list or allow list: only the tags the use case needs",
+        ("Tag filtering",),
+        "tags dropped by rule, the most frequent, allow-list misses",
+    ),
+    (
+        "G7",
+        "Health-related data: decide whether and how to record it",
+        ("Sensitive content",),
+        "health categories flagged and routed to review",
+    ),
+    (
+        "G8",
+        "Retention policies for images and extracted insights",
+        ("Retention and erasure", "Scope and method"),
+        "purges and subject erasures; images never stored",
+    ),
+    (
+        "G9",
+        "Sharing: nothing without consent, minimal",
+        ("Scope and method", "Consent and purpose"),
+        "what is deliberately not recorded; calls carry consent references",
+    ),
+)
+
+
+def _share(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 1) if whole else 0.0
+
+
+def _counts(rows: Iterable[tuple[Any, int]]) -> tuple[Count, ...]:
+    items = [(str(label) if label is not None else "(none)", n) for label, n in rows]
+    whole = sum(n for _, n in items)
+    return tuple(Count(label=k, count=n, share=_share(n, whole)) for k, n in items)
+
+
+def _percentile(values: tuple[float, ...], fraction: float) -> float | None:
+    """Nearest-rank percentile of sorted *values*."""
+    if not values:
+        return None
+    rank = max(1, math.ceil(fraction * len(values)))
+    return values[rank - 1]
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    if seconds < 60:  # noqa: PLR2004
+        return f"{seconds:.0f} s"
+    if seconds < 3600:  # noqa: PLR2004
+        return f"{seconds / 60:.1f} min"
+    if seconds < 172800:  # noqa: PLR2004
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def _stamp(moment: datetime | None) -> str:
+    if moment is None:
+        return "n/a"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _short_time(value: str) -> str:
+    return value.replace("T", " ")[:19] + " UTC" if value else "n/a"
+
+
+def _volumes(
+    facts: StoreFacts,
+) -> tuple[
+    dict[str, int],
+    dict[str, dict[str, int]],
+    dict[str, dict[str, int]],
+    dict[str, dict[str, int]],
+]:
+    by_type: dict[str, int] = defaultdict(int)
+    by_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    by_purpose: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    by_actor: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for day, kind, purpose, actor, n in facts.rollup:
+        by_type[kind] += n
+        by_day[day][kind] += n
+        if purpose is not None or kind.startswith("analysis."):
+            by_purpose[purpose or "(none)"][kind] += n
+        if kind.startswith(("analysis.", "review.")):
+            by_actor[actor or "(none)"][kind] += n
+    return by_type, by_day, by_purpose, by_actor
+
+
+def _calls(kinds: dict[str, int]) -> int:
+    return kinds.get(attrs.EVENT_REQUESTED, 0) + kinds.get(attrs.EVENT_DENIED, 0)
+
+
+def _volume_rows(table: dict[str, dict[str, int]]) -> tuple[PurposeVolume, ...]:
+    rows = [
+        PurposeVolume(
+            name=name,
+            calls=_calls(kinds),
+            completed=kinds.get(attrs.EVENT_COMPLETED, 0),
+            failed=kinds.get(attrs.EVENT_FAILED, 0),
+            denied=kinds.get(attrs.EVENT_DENIED, 0),
+            review_required=kinds.get(attrs.EVENT_REVIEW_REQUIRED, 0),
+        )
+        for name, kinds in table.items()
+    ]
+    rows = [row for row in rows if row.calls or row.review_required]
+    return tuple(sorted(rows, key=lambda r: (-r.calls, r.name)))
+
+
+def _review(facts: StoreFacts) -> Review:
+    outcomes = dict(facts.review_outcomes)
+    pending = outcomes.get("pending", 0)
+    escalated = outcomes.get("escalate", 0)
+    decided = sum(outcomes.get(k, 0) for k in ("approve", "reject", "override"))
+    median = _percentile(facts.review_durations, 0.5)
+    p95 = _percentile(facts.review_durations, 0.95)
+    gates = dict(facts.gate_counts)
+    return Review(
+        required=facts.review_required,
+        decided=decided,
+        pending=pending,
+        escalated=escalated,
+        overdue_pending=facts.review_overdue_pending,
+        decided_late=facts.review_decided_late,
+        outcomes=_counts(facts.review_outcomes),
+        override_rate=_share(outcomes.get("override", 0), decided),
+        median_decision=_duration(median),
+        p95_decision=_duration(p95),
+        median_seconds=median,
+        p95_seconds=p95,
+        decisions=facts.review_decisions,
+        superseded=facts.review_superseded,
+        gate_released=gates.get(attrs.EVENT_REVIEW_GATE_RELEASED, 0),
+        gate_timed_out=gates.get(attrs.EVENT_REVIEW_GATE_TIMED_OUT, 0),
+    )
+
+
+def _integrity(facts: StoreFacts) -> Integrity:
+    found = facts.integrity
+    last = found.last_checkpoint
+    span = facts.sequence_range
+    if found.head_sequence is None:
+        status = "EMPTY STORE: nothing to verify"
+    elif found.ok:
+        status = "VERIFIED: every link, content digest and signature matches"
+    else:
+        status = (
+            f"NOT VERIFIED: {found.kind or 'damage'} at sequence "
+            f"{found.bad_sequence if found.bad_sequence is not None else '?'}"
+        )
+    return Integrity(
+        verified=found.ok,
+        status=status,
+        message=found.message,
+        warnings=found.warnings,
+        events_verified=found.events,
+        checkpoints_verified=found.checkpoints,
+        head_sequence=str(found.head_sequence)
+        if found.head_sequence is not None
+        else "n/a",
+        head_hash=found.head_hash or "n/a (empty store)",
+        head_time=_stamp(found.head_time),
+        bad_sequence=str(found.bad_sequence)
+        if found.bad_sequence is not None
+        else "n/a",
+        damage=found.kind or "none",
+        checkpoint_sequence=str(last.sequence) if last else "none signed",
+        checkpoint_hash=last.hash if last else "n/a",
+        checkpoint_time=_stamp(last.time) if last else "n/a",
+        checkpoint_key_id=last.key_id if last else "n/a",
+        key_fingerprints=found.key_fingerprints,
+        period_sequences=f"{span[0]} to {span[1]}" if span else "none",
+    )
+
+
+def _findings(data: dict[str, Any], review: Review, integrity: Integrity) -> list[Finding]:
+    found: list[Finding] = []
+    if not integrity.verified:
+        found.append(
+            Finding(
+                text=f"The audit store did NOT verify ({integrity.status}). The "
+                "figures below are read from a store whose integrity cannot be "
+                "confirmed.",
+                attention=True,
+            )
+        )
+    if data["calls"] == 0:
+        found.append(
+            Finding(
+                text="No image analysis call was recorded in this period.",
+                attention=False,
+            )
+        )
+        return found
+    found.append(
+        Finding(
+            text=f"{data['calls']:,} calls were made: {data['completed']:,} "
+            f"completed, {data['failed']:,} failed at the service and "
+            f"{data['denied']:,} were refused by the policy before any image left "
+            "the process.",
+            attention=False,
+        )
+    )
+    found.append(
+        Finding(
+            text=f"{data['consent_coverage']:.1f}% of the calls sent to the service "
+            f"carried a consent reference ({data['consent_with']:,} of "
+            f"{data['consent_sent']:,}); purposes that do not process personal "
+            "data need none.",
+            attention=False,
+        )
+    )
+    if data["audit_mode_calls"]:
+        found.append(
+            Finding(
+                text=f"{data['audit_mode_calls']:,} calls broke the policy but were "
+                "let through because it ran in audit mode.",
+                attention=True,
+            )
+        )
+    if data["tags_dropped"]:
+        found.append(
+            Finding(
+                text=f"The tag filter removed {data['tags_dropped']:,} tags and "
+                f"{data['objects_dropped']:,} objects from "
+                f"{data['filtered_analyses']:,} results before the application saw "
+                "them.",
+                attention=False,
+            )
+        )
+    if review.required:
+        found.append(
+            Finding(
+                text=f"{review.required:,} analyses needed human review: "
+                f"{review.decided:,} decided, {review.pending:,} pending "
+                f"({review.overdue_pending:,} past their deadline), "
+                f"{review.escalated:,} escalated.",
+                attention=review.overdue_pending > 0,
+            )
+        )
+    if data["subjects_erased"] or data["content_purged_events"]:
+        found.append(
+            Finding(
+                text=f"{data['subjects_erased']:,} subject erasures and "
+                f"{data['content_purged_events']:,} retention purges were recorded.",
+                attention=False,
+            )
+        )
+    if len(data["policies"]) > 1:
+        found.append(
+            Finding(
+                text=f"{len(data['policies'])} policy versions were in force.",
+                attention=False,
+            )
+        )
+    return found
+
+
+def _report_id(data: dict[str, Any]) -> str:
+    digest = hashlib.sha256(
+        json.dumps(data, sort_keys=True, default=str).encode("utf-8")
+    ).hexdigest()
+    return f"VAR-{digest[:12].upper()}"
+
+
+def build_report_data(
+    facts: StoreFacts, *, title: str | None = None, organization: str | None = None
+) -> ReportData:
+    """
+    Compute every figure of the report from the store's aggregated facts.
+
+    The report id is a digest of the figures and options, so the same store state and
+    options give the same id.
+
+    Args:
+        facts: What :func:`~vision_audit.report.query.query_store` found.
+        title: The report's title; a default when None.
+        organization: Who the report is for; ``(organization not stated)`` when None.
+
+    Returns:
+        The report's data.
+
+    .. versionadded:: 0.1.0
+    """
+    by_type, by_day, by_purpose, by_actor = _volumes(facts)
+    completed = by_type.get(attrs.EVENT_COMPLETED, 0)
+    failed = by_type.get(attrs.EVENT_FAILED, 0)
+    denied = by_type.get(attrs.EVENT_DENIED, 0)
+    calls = _calls(by_type)
+    consent_rows = tuple(
+        ConsentRow(
+            purpose=purpose or "(none)",
+            sent=sent,
+            with_consent=with_consent,
+            coverage=_share(with_consent, sent),
+        )
+        for purpose, sent, with_consent in facts.consent_calls
+    )
+    sent = sum(r.sent for r in consent_rows)
+    with_consent = sum(r.with_consent for r in consent_rows)
+    review = _review(facts)
+    integrity = _integrity(facts)
+    rules = _counts(facts.dropped_rules)
+    retention = tuple(
+        RetentionAction(
+            sequence=seq,
+            event_id=event_id,
+            time=_short_time(moment),
+            action="retention purge" if kind == "content.purged" else "subject erasure",
+            actor=actor or "(not stated)",
+            scope=data_class or ("all content" if kind == "content.purged" else "one subject"),
+            events=int(events),
+            records=int(records),
+        )
+        for seq, event_id, moment, kind, actor, data_class, events, records in (
+            facts.retention
+        )
+    )
+    data: dict[str, Any] = {
+        "schema": REPORT_SCHEMA,
+        "title": title or DEFAULT_TITLE,
+        "organization": organization or "(organization not stated)",
+        "store": facts.store,
+        "since": _stamp(facts.period.since),
+        "until": _stamp(facts.period.until),
+        "period_label": f"{facts.period.since:%d %b %Y %H:%M} to "
+        f"{facts.period.until:%d %b %Y %H:%M} UTC (end excluded)",
+        "as_of": integrity.head_time,
+        "empty": sum(by_type.values()) == 0,
+        "verified": integrity.verified,
+        "events": sum(by_type.values()),
+        "calls": calls,
+        "completed": completed,
+        "failed": failed,
+        "denied": denied,
+        "success_rate": _share(completed, calls),
+        "events_by_type": _counts(sorted(by_type.items())),
+        "by_day": tuple(
+            DayVolume(
+                day=day,
+                calls=_calls(kinds),
+                completed=kinds.get(attrs.EVENT_COMPLETED, 0),
+                failed=kinds.get(attrs.EVENT_FAILED, 0),
+                denied=kinds.get(attrs.EVENT_DENIED, 0),
+            )
+            for day, kinds in sorted(by_day.items())
+        ),
+        "by_purpose": _volume_rows(by_purpose),
+        "by_feature": _counts(facts.features),
+        "by_actor": _volume_rows(by_actor),
+        "mean_latency_ms": round(facts.latency[0], 1)
+        if facts.latency[0] is not None
+        else None,
+        "max_latency_ms": round(facts.latency[1], 1)
+        if facts.latency[1] is not None
+        else None,
+        "model_versions": _counts(facts.model_versions),
+        "consent": consent_rows,
+        "consent_sent": sent,
+        "consent_with": with_consent,
+        "consent_coverage": _share(with_consent, sent),
+        "consents_granted": by_type.get(EVENT_CONSENT_GRANTED, 0),
+        "consents_revoked": by_type.get(EVENT_CONSENT_REVOKED, 0),
+        "denials_by_reason": _counts(
+            (f"{reason} ({mode})" if mode != "enforce" else reason, n)
+            for mode, reason, n in facts.denials
+        ),
+        "audit_mode_calls": sum(n for _, n in facts.audit_mode),
+        "audit_mode_by_reason": _counts(facts.audit_mode),
+        "filtered_analyses": facts.filtered_analyses,
+        "tags_dropped": facts.tags_dropped_total,
+        "objects_dropped": facts.objects_dropped_total,
+        "allow_list_misses": dict(facts.dropped_rules).get("not-in-allow-list", 0),
+        "top_dropped_tags": tuple(
+            DroppedTag(name=str(name), rule=rule, count=n)
+            for name, rule, n in facts.dropped_tags
+        ),
+        "rules": rules,
+        "flags": _counts(facts.flags),
+        "people_detected": facts.people_detected,
+        "health_categories": _counts(facts.health_categories),
+        "review": review,
+        "errors": tuple(
+            ServiceError(
+                status=str(status) if status is not None else "-",
+                code=code or "-",
+                inner_code=inner or "-",
+                count=n,
+            )
+            for status, code, inner, n in facts.errors
+        ),
+        "retention": retention,
+        "content_purged_events": sum(
+            1 for r in retention if r.action == "retention purge"
+        ),
+        "subjects_erased": sum(1 for r in retention if r.action == "subject erasure"),
+        "policies": tuple(
+            PolicyVersion(
+                policy_id=policy_id,
+                first_seen=_short_time(first),
+                last_seen=_short_time(last),
+                events=n,
+            )
+            for policy_id, first, last, n in facts.policies
+        ),
+        "integrity": integrity,
+        "exceptions": tuple(
+            ExceptionEntry(
+                sequence=row.sequence,
+                event_id=row.event_id,
+                time=_short_time(row.time),
+                type=row.type,
+                trace_id=row.trace_id or "-",
+                analysis_id=row.analysis_id or "-",
+                purpose=row.purpose or "-",
+                detail=row.detail,
+            )
+            for row in facts.exceptions
+        ),
+        "exceptions_total": facts.exceptions_total,
+        "exceptions_more": max(0, facts.exceptions_total - len(facts.exceptions)),
+        "guidance": tuple(
+            GuidanceRow(item=item, guidance=text, sections=sections, evidence=evidence)
+            for item, text, sections, evidence in _GUIDANCE
+        ),
+        "not_recorded": _NOT_RECORDED,
+    }
+    data["findings"] = tuple(_findings(data, review, integrity))
+    identity = {
+        key: asdict(value) if hasattr(value, "__dataclass_fields__") else value
+        for key, value in data.items()
+    }
+    return ReportData(report_id=_report_id(identity), **data)

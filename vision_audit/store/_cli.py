@@ -1,0 +1,479 @@
+"""The store's commands: verify, export, purge, erase-subject and keygen."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+from urllib.parse import unquote
+
+from vision_audit import environment_variables as env
+from vision_audit.exceptions import AuditWriteError, StoreError
+from vision_audit.models import utc_now
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from vision_audit.store._base import BaseAuditStore
+    from vision_audit.store._chain import Verification
+
+__all__ = ["add_store_commands", "parse_age", "parse_moment"]
+
+EXIT_OK: Final = 0
+EXIT_CHECK_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+
+_AGE: Final = re.compile(r"^\s*(\d+)\s*([smhdwy])\s*$")
+_UNITS: Final = {
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 7 * 86400,
+    "y": 365 * 86400,
+}
+_PROGRESS_SECONDS: Final = 1.0
+_STORE_HELP: Final = (
+    "store URL: sqlite:///relative.db, sqlite:////absolute.db or postgresql://... "
+    f"(default: ${env.VISION_AUDIT_STORE})"
+)
+
+
+class _UsageError(Exception):
+    """Bad usage: exit 2 with the message."""
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
+
+
+def _err(command: str, text: str) -> None:
+    sys.stderr.write(f"vision-audit {command}: {text}\n")
+    sys.stderr.flush()
+
+
+def parse_age(text: str) -> timedelta:
+    """
+    An age such as ``30d``, ``12h``, ``90m``, ``45s``, ``2w`` or ``1y`` (365 days).
+
+    Raises:
+        ValueError: *text* is not one of those forms.
+    """
+    match = _AGE.match(text)
+    if match is None:
+        msg = f"{text!r} is not an age such as 30d, 12h, 90m, 45s, 2w or 1y"
+        raise ValueError(msg)
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def parse_moment(text: str) -> datetime:
+    """
+    A date (``2026-01-31``, midnight UTC) or an ISO-8601 time (UTC unless it says).
+
+    Raises:
+        ValueError: *text* is neither.
+    """
+    try:
+        if len(text) == len("2026-01-31"):
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError as err:
+        msg = f"{text!r} is not a date (2026-01-31) or an ISO-8601 time"
+        raise ValueError(msg) from err
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _store_url(args: argparse.Namespace) -> str:
+    url: str = args.store or os.environ.get(env.VISION_AUDIT_STORE, "")
+    if not url:
+        msg = f"no store: give --store URL or set {env.VISION_AUDIT_STORE}"
+        raise _UsageError(msg)
+    return url
+
+
+def _open(url: str, *, read_only: bool) -> BaseAuditStore:
+    """Open the store at *url*; a missing SQLite file or a bad URL is bad usage."""
+    from vision_audit.store._open import open_store  # noqa: PLC0415
+
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() == "sqlite" and rest.startswith("/"):
+        path = Path(unquote(rest[1:].partition("?")[0]))
+        if not path.exists():
+            msg = f"no store at {path} ({url})"
+            raise _UsageError(msg)
+    options = {"read_only": True} if read_only else {}
+    try:
+        store = open_store(url, **options)
+    except ValueError as err:
+        raise _UsageError(str(err)) from err
+    return store  # type: ignore[return-value] # every store we open is a BaseAuditStore
+
+
+def _load_public_keys(paths: list[str] | None) -> list[Ed25519PublicKey] | None:
+    from vision_audit.store._keys import load_public_key  # noqa: PLC0415
+
+    if not paths:
+        return None
+    keys = []
+    for path in paths:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as err:
+            msg = f"cannot read the public key file {path}: {err.strerror or err}"
+            raise _UsageError(msg) from err
+        try:
+            keys.append(load_public_key(data, source=path))
+        except ValueError as err:
+            raise _UsageError(str(err)) from err
+    return keys
+
+
+def _progress(command: str, *, quiet: bool) -> Callable[[int], None] | None:
+    if quiet:
+        return None
+    started = time.monotonic()
+    last = [started]
+
+    def report(count: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= _PROGRESS_SECONDS:
+            last[0] = now
+            rate = count / (now - started)
+            _err(command, f"{count:,} events checked ({rate:,.0f}/s)...")
+
+    return report
+
+
+def _report(command: str, name: str, result: Verification) -> int:
+    for warning in result.warnings:
+        _err(command, f"warning: {warning}")
+    if result.ok:
+        head = (
+            f"; head {result.head.sequence} {result.head.hash}"
+            if result.head
+            else "; empty"
+        )
+        _out(f"OK: {name}: {result.message}{head}")
+        return EXIT_OK
+    _out(f"FAILED: {name}: sequence {result.sequence}: {result.kind}: {result.message}")
+    return EXIT_CHECK_FAILED
+
+
+# -- commands ----------------------------------------------------------------------
+
+
+def _verify(args: argparse.Namespace) -> int:
+    keys = _load_public_keys(args.public_key)
+    progress = _progress("verify", quiet=args.quiet)
+    if args.file is not None:
+        from vision_audit.store._export import ExportError, verify_export  # noqa: PLC0415
+
+        try:
+            with Path(args.file).open(encoding="utf-8", newline="\n") as lines:
+                result = verify_export(lines, public_keys=keys, progress=progress)
+        except FileNotFoundError as err:
+            msg = f"no such file: {args.file}"
+            raise _UsageError(msg) from err
+        except (ExportError, UnicodeDecodeError) as err:
+            _out(f"FAILED: {args.file}: not a valid vision-audit export: {err}")
+            return EXIT_CHECK_FAILED
+        return _report("verify", args.file, result)
+    store = _open(_store_url(args), read_only=True)
+    try:
+        result = store.verify(
+            public_keys=keys, progress=progress, content=not args.no_content
+        )
+    finally:
+        store.close()
+    return _report("verify", store.name, result)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from vision_audit.store._export import export_jsonl  # noqa: PLC0415
+
+    since = parse_moment(args.since) if args.since else None
+    until = parse_moment(args.until) if args.until else None
+    store = _open(_store_url(args), read_only=True)
+    try:
+        if args.output in {None, "-"}:
+            count = export_jsonl(
+                store, sys.stdout, since=since, until=until, exported_at=utc_now()
+            )
+            sys.stdout.flush()
+        else:
+            with Path(args.output).open("w", encoding="utf-8", newline="\n") as out:
+                count = export_jsonl(
+                    store, out, since=since, until=until, exported_at=utc_now()
+                )
+    finally:
+        store.close()
+    where = "standard output" if args.output in {None, "-"} else args.output
+    _err("export", f"{count} event(s) of {store.name} written to {where}")
+    return EXIT_OK
+
+
+def _actor(args: argparse.Namespace) -> str | None:
+    if args.actor:
+        return str(args.actor)
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # pragma: no cover - no user name in this process
+        return "cli"
+
+
+def _purge(args: argparse.Namespace) -> int:
+    age = parse_age(args.older_than)
+    store = _open(_store_url(args), read_only=False)
+    try:
+        recorded = store.purge_content(
+            older_than=age, data_class=args.data_class, actor=_actor(args)
+        )
+    finally:
+        store.close()
+    data = recorded.event.data
+    what = f"data class {args.data_class!r}" if args.data_class else "all data classes"
+    _out(
+        f"purged {data['records']} content record(s) of {data['events']} event(s) "
+        f"older than {data['older_than']} ({what}); recorded as sequence "
+        f"{recorded.sequence} ({recorded.event.type})"
+    )
+    return EXIT_OK
+
+
+def _erase_subject(args: argparse.Namespace) -> int:
+    ref = args.ref
+    if ref == "-":
+        ref = sys.stdin.readline().rstrip("\r\n")
+    if not ref:
+        msg = "the subject reference is empty"
+        raise _UsageError(msg)
+    store = _open(_store_url(args), read_only=False)
+    try:
+        recorded = store.erase_subject(ref, actor=_actor(args))
+    finally:
+        store.close()
+    data = recorded.event.data
+    _out(
+        f"erased {data['records']} content record(s) of {data['events']} event(s) "
+        f"of subject {recorded.event.subject_ref}; recorded as sequence "
+        f"{recorded.sequence} ({recorded.event.type})"
+    )
+    return EXIT_OK
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from vision_audit.store._keys import (  # noqa: PLC0415
+        generate_signing_key,
+        key_id,
+        private_key_pem,
+        public_key_pem,
+        signing_key_from_environment,
+        write_new_file,
+    )
+
+    if args.public:
+        try:
+            key = signing_key_from_environment()
+        except ValueError as err:
+            raise _UsageError(str(err)) from err
+        if key is None:
+            msg = (
+                f"no signing key configured: set {env.VISION_AUDIT_SIGNING_KEY_FILE} "
+                f"or {env.VISION_AUDIT_SIGNING_KEY}"
+            )
+            raise _UsageError(msg)
+        pem = public_key_pem(key.public_key())
+        if args.output in {None, "-"}:
+            sys.stdout.write(pem.decode("ascii"))
+        else:
+            Path(args.output).write_bytes(pem)
+            _err(
+                "keygen",
+                f"public key {key_id(key.public_key())} written to {args.output}",
+            )
+        return EXIT_OK
+    if args.output in {None, "-"}:
+        msg = "give --output FILE: a private key is never written to the terminal"
+        raise _UsageError(msg)
+    private = Path(args.output)
+    public = Path(f"{args.output}.pub")
+    for path in (private, public):
+        if path.exists():
+            msg = f"{path} exists; keys are never overwritten"
+            raise _UsageError(msg)
+    key = generate_signing_key()
+    write_new_file(private, private_key_pem(key), mode=0o600)
+    write_new_file(public, public_key_pem(key.public_key()), mode=0o644)
+    _out(
+        f"signing key {key_id(key.public_key())}\n"
+        f"  private: {private} (mode 600): give it to the writers, e.g. "
+        f"{env.VISION_AUDIT_SIGNING_KEY_FILE}={private}\n"
+        f"  public:  {public}: give it to auditors, for "
+        f"vision-audit verify --public-key {public}"
+    )
+    return EXIT_OK
+
+
+def _guarded(
+    command: str, handler: Callable[[argparse.Namespace], int]
+) -> Callable[[argparse.Namespace], int]:
+    """Turn the errors a user can meet into messages and exit codes."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except _UsageError as err:
+            _err(command, f"error: {err}")
+            return EXIT_USAGE
+        except ValueError as err:
+            _err(command, f"error: {err}")
+            return EXIT_USAGE
+        except (StoreError, AuditWriteError, OSError) as err:
+            _err(command, f"error: {err}")
+            return EXIT_CHECK_FAILED
+
+    return run
+
+
+def add_store_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """
+    Add ``verify``, ``export``, ``purge``, ``erase-subject`` and ``keygen``.
+
+    Args:
+        commands: The ``vision-audit`` command's sub-parsers.
+
+    .. versionadded:: 0.1.0
+    """
+    verify = commands.add_parser(
+        "verify",
+        help="check the audit store's hash chain and signed checkpoints",
+        description=(
+            "Check every link of the hash chain, every personal content digest and "
+            "every checkpoint signature, of a store or of an exported file. Exits 1 "
+            "naming the first bad sequence number and the kind of damage (changed, "
+            "inserted, deleted, reordered, truncated, bad-signature)."
+        ),
+    )
+    source = verify.add_mutually_exclusive_group()
+    source.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    source.add_argument(
+        "--file", metavar="EXPORT", help="verify a file made by vision-audit export"
+    )
+    verify.add_argument(
+        "--public-key",
+        action="append",
+        metavar="FILE",
+        help=(
+            "trust checkpoints signed by this public key (PEM); repeatable. Without "
+            "it, the keys recorded in the store or file are used, which proves "
+            "consistency but not who signed"
+        ),
+    )
+    verify.add_argument(
+        "--no-content",
+        action="store_true",
+        help=(
+            "check links and signatures only, not personal content against its "
+            "digests (about three times faster)"
+        ),
+    )
+    verify.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    verify.set_defaults(handler=_guarded("verify", _verify))
+
+    export = commands.add_parser(
+        "export",
+        help="write the chain and its checkpoints to a file a third party can verify",
+        description=(
+            "Write the audit chain (envelopes, hashes, signed checkpoints, public "
+            "keys; never personal content) as JSON Lines. Check it anywhere with "
+            "vision-audit verify --file."
+        ),
+    )
+    export.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    export.add_argument(
+        "--format", choices=["jsonl"], default="jsonl", help="(default: jsonl)"
+    )
+    export.add_argument(
+        "--since",
+        metavar="TIME",
+        help="from the first event at or after this date or ISO time (UTC by default)",
+    )
+    export.add_argument(
+        "--until", metavar="TIME", help="up to the last event before this time"
+    )
+    export.add_argument(
+        "--output", metavar="FILE", help="write here (default: standard output)"
+    )
+    export.set_defaults(handler=_guarded("export", _export))
+
+    purge = commands.add_parser(
+        "purge",
+        help="delete personal content older than an age (retention)",
+        description=(
+            "Delete the personal content (captions, read text, subject references) "
+            "of events older than an age, in one data class or all; the chain "
+            "still verifies. Records a content.purged event with the counts."
+        ),
+    )
+    purge.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    purge.add_argument(
+        "--older-than",
+        required=True,
+        metavar="AGE",
+        help="e.g. 30d, 12h, 2w, 1y",
+    )
+    purge.add_argument(
+        "--data-class",
+        metavar="NAME",
+        help="only this content member (e.g. caption, text, subject_ref)",
+    )
+    purge.add_argument("--actor", help="who asks (default: cli:<user>)")
+    purge.set_defaults(handler=_guarded("purge", _purge))
+
+    erase = commands.add_parser(
+        "erase-subject",
+        help="delete a data subject's personal content",
+        description=(
+            "Delete every piece of personal content recorded for a data subject; "
+            "the chain still verifies. Records a subject.erased event with the "
+            "subject's pseudonym and the counts. Give - to read the reference from "
+            "standard input, out of the shell's history."
+        ),
+    )
+    erase.add_argument("ref", metavar="REF", help="the subject reference, or -")
+    erase.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    erase.add_argument("--actor", help="who asks (default: cli:<user>)")
+    erase.set_defaults(handler=_guarded("erase-subject", _erase_subject))
+
+    keygen = commands.add_parser(
+        "keygen",
+        help="make an Ed25519 checkpoint signing key, or export its public key",
+        description=(
+            "Write a new Ed25519 signing key to FILE (mode 600) and its public key "
+            f"to FILE.pub. Writers read it from {env.VISION_AUDIT_SIGNING_KEY_FILE} "
+            f"or {env.VISION_AUDIT_SIGNING_KEY}; auditors verify with the .pub file. "
+            "With --public, write the public key of the key configured in the "
+            "environment instead."
+        ),
+    )
+    keygen.add_argument("--output", metavar="FILE", help="where to write the key")
+    keygen.add_argument(
+        "--public",
+        action="store_true",
+        help="export the public key of the configured signing key",
+    )
+    keygen.set_defaults(handler=_guarded("keygen", _keygen))
