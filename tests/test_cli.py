@@ -194,6 +194,17 @@ class TestDemoCommand:
             line["event_id"] for line in log
         }
         assert str(output / "audit.db") in printed
+        assert kinds.count("review.decided") >= 3
+        verified = main(
+            [
+                "verify",
+                "--store",
+                f"sqlite:///{output / 'audit.db'}",
+                "--public-key",
+                str(output / "public-key.pem"),
+            ]
+        )
+        assert 0 == verified
 
     def test_outputs_hold_no_content_or_secrets(self, tmp_path: Path) -> None:
         """

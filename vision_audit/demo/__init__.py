@@ -49,8 +49,15 @@ from vision_audit.policy import (
     load_policy,
     revoke_consent,
 )
+from vision_audit.review import list_pending_reviews, record_review_decision
 from vision_audit.sinks.log import AUDIT_LOGGER_NAME
 from vision_audit.store import open_store
+from vision_audit.store._keys import (
+    generate_signing_key,
+    private_key_pem,
+    public_key_pem,
+    write_new_file,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -117,6 +124,8 @@ class DemoRun:
     records: list[CallRecord] = field(default_factory=list)
     outputs: dict[str, Path] = field(default_factory=dict)
     event_counts: Counter[str] = field(default_factory=Counter)
+    reviews_decided: int = 0
+    reviews_pending: int = 0
 
 
 def _record(call: DemoCall, result: ImageAnalysisResult, elapsed: float) -> CallRecord:
@@ -324,6 +333,51 @@ def _record_consents(store: AuditStore) -> None:
             )
 
 
+def _review(store: AuditStore, provider: TracerProvider, run: DemoRun) -> None:
+    """
+    The reviewers' morning: decide some of the queue, correct one decision.
+
+    The clinic's lead approves the hallway and prescription analyses; the claims
+    supervisor corrects the first decision on a claim photo; the rest stays pending.
+    """
+    pending = {p.purpose: p for p in reversed(list_pending_reviews(store))}
+    decided = 0
+    intake = [p for p in list_pending_reviews(store) if p.purpose == "patient-intake"]
+    for item in intake[:2]:
+        record_review_decision(
+            store,
+            item.analysis_id,
+            decision="approve",
+            reviewer="dr-okafor",
+            rationale="Intake photo and documents match the registration.",
+            tracer_provider=provider,
+        )
+        decided += 1
+    retail = pending.get("retail-shelf-analytics")
+    if retail is not None:
+        first = record_review_decision(
+            store,
+            retail.analysis_id,
+            decision="approve",
+            reviewer="store-ops-lead",
+            rationale="Caption mentions scenery, not people.",
+            tracer_provider=provider,
+        )
+        record_review_decision(
+            store,
+            retail.analysis_id,
+            decision="override",
+            reviewer="privacy-office",
+            rationale="Correction: the storefront tag belongs to this photo.",
+            add_tags=("storefront",),
+            supersedes=first.event.event_id,
+            tracer_provider=provider,
+        )
+        decided += 1
+    run.reviews_decided = decided
+    run.reviews_pending = len(list_pending_reviews(store))
+
+
 @contextmanager
 def _audited(output: Path, run: DemoRun) -> Iterator[None]:
     """Instrument the SDK with a fresh store, a trace file and an audit log file."""
@@ -332,7 +386,16 @@ def _audited(output: Path, run: DemoRun) -> Iterator[None]:
         stale.unlink()
     traces_path = output / "traces.jsonl"
     log_path = output / "audit-log.jsonl"
-    store = open_store(f"sqlite:///{store_path}")
+    # The writer's signing key signs the chain's checkpoints; the public half is
+    # what an auditor needs to verify without being able to forge.
+    signing_key = generate_signing_key()
+    for stale in (output / "signing-key.pem", output / "public-key.pem"):
+        stale.unlink(missing_ok=True)
+    write_new_file(output / "signing-key.pem", private_key_pem(signing_key), mode=0o600)
+    write_new_file(
+        output / "public-key.pem", public_key_pem(signing_key.public_key()), mode=0o644
+    )
+    store = open_store(f"sqlite:///{store_path}", signing_key=signing_key)
     _record_consents(store)
     with traces_path.open("w", encoding="utf-8") as traces:
         provider = TracerProvider(resource=Resource.create({"service.name": "demo"}))
@@ -358,6 +421,7 @@ def _audited(output: Path, run: DemoRun) -> Iterator[None]:
         )
         try:
             yield
+            _review(store, provider, run)
         finally:
             instrumentor.uninstrument()
             audit_logger.removeHandler(handler)
@@ -367,6 +431,7 @@ def _audited(output: Path, run: DemoRun) -> Iterator[None]:
             run.event_counts = Counter(r.event.type for r in store.iter_events())
             store.close()
     run.outputs["audit store"] = store_path
+    run.outputs["public key"] = output / "public-key.pem"
     run.outputs["audit log"] = log_path
     run.outputs["traces"] = traces_path
     run.outputs["images"] = output / "images"
@@ -412,12 +477,19 @@ def _narrate(run: DemoRun, inputs: int, stream: IO[str]) -> None:
     )
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(run.event_counts.items()))
     print(f"Audited: {sum(run.event_counts.values())} events ({counts}).", file=stream)
+    print(
+        f"Reviewed: {run.reviews_decided} analyses decided by reviewers (one decision "
+        f"corrected); {run.reviews_pending} still pending in `vision-audit review "
+        "list`.",
+        file=stream,
+    )
     print("Outputs:", file=stream)
     described = {
         "audit store": "the system of record (SQLite, hash-chained)",
         "audit log": "the same events as structlog JSON lines",
         "traces": "one OpenTelemetry span per call, as JSON lines",
         "images": f"{inputs} inputs, with the sidecar scripts the emulator obeys",
+        "public key": "verifies the store's signed checkpoints (vision-audit verify)",
     }
     for name, path in run.outputs.items():
         print(f"  {name:<12} {path}  ({described[name]})", file=stream)
