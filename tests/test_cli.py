@@ -194,6 +194,12 @@ class TestDemoCommand:
             line["event_id"] for line in log
         }
         assert str(output / "audit.db") in printed
+        import pypdf
+
+        report = pypdf.PdfReader(output / "report.pdf")
+        assert len(report.pages) > 1
+        assert "report.json" in report.attachments
+        assert str(output / "report.pdf") in printed
         assert kinds.count("review.decided") >= 3
         verified = main(
             [

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Final
 
 from vision_audit import environment_variables as env
 from vision_audit.policy._cli import add_policy_commands
+from vision_audit.report._cli import add_report_commands
 from vision_audit.review._cli import add_review_commands
 from vision_audit.store._cli import add_store_commands
 from vision_audit.version import __version__
@@ -171,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_policy_commands(commands)
     add_store_commands(commands)
     add_review_commands(commands)
+    add_report_commands(commands)
     return parser
 
 

@@ -68,6 +68,10 @@ class ManagedAuditStore(AuditStore, Protocol):
         """Every signed checkpoint, in sequence order."""
         ...
 
+    def pseudonymize(self, subject_ref: str) -> str:
+        """The keyed pseudonym the store records for *subject_ref*."""
+        ...
+
     def sign_checkpoint(self) -> Checkpoint | None:
         """Sign the head now, when a signing key is configured and it is unsigned."""
         ...
@@ -77,8 +81,9 @@ class ManagedAuditStore(AuditStore, Protocol):
         *,
         public_keys: Iterable[Ed25519PublicKey] | None = None,
         progress: Callable[[int], None] | None = None,
+        content: bool = True,
     ) -> Verification:
-        """Check every link, content digest and checkpoint signature."""
+        """Check every link and checkpoint signature (and content digests)."""
         ...
 
     def purge_content(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import subprocess
 import sys
@@ -9,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from tests.store.conftest import SQLiteTamper, environment_without_keys
+from vision_audit.__main__ import main
 from vision_audit.models import AuditEvent
 from vision_audit.store import SQLiteAuditStore
 from vision_audit.store._keys import load_private_key
@@ -16,22 +19,52 @@ from vision_audit.store._keys import load_private_key
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def _run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None):
-    return subprocess.run(
+@dataclasses.dataclass
+class Completed:
+    """What a command run left: exit code and output."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _subprocess(*args: str) -> Completed:
+    completed = subprocess.run(
         [sys.executable, "-m", "vision_audit", *args],
         capture_output=True,
         text=True,
         timeout=60,
-        env={**environment_without_keys(), **(env or {})},
-        input=stdin,
+        env=environment_without_keys(),
         check=False,
     )
+    return Completed(completed.returncode, completed.stdout, completed.stderr)
+
+
+@pytest.fixture(name="run")
+def _run_fixture(capsys, monkeypatch):
+    """Run ``vision-audit`` in this process, as its entry point does."""
+
+    def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None):
+        capsys.readouterr()
+        with monkeypatch.context() as patch:
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            if stdin is not None:
+                patch.setattr(sys, "stdin", io.StringIO(stdin))
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:
+                code = int(exit_.code or 0)
+        out, err = capsys.readouterr()
+        return Completed(code, out, err)
+
+    return run
 
 
 @pytest.fixture(name="keys")
-def _keys(tmp_path):
+def _keys(tmp_path, run):
     """A key pair made by keygen: (private path, public path)."""
-    completed = _run("keygen", "--output", str(tmp_path / "signing.pem"))
+    completed = run("keygen", "--output", str(tmp_path / "signing.pem"))
     assert 0 == completed.returncode, completed.stderr
     return tmp_path / "signing.pem", tmp_path / "signing.pem.pub"
 
@@ -62,56 +95,63 @@ class TestHelp:
     @pytest.mark.parametrize(
         "command", ["verify", "export", "purge", "erase-subject", "keygen"]
     )
-    def test_help(self, command):
+    def test_help(self, run, command):
         """--help exits 0 and describes the command."""
-        completed = _run(command, "--help")
+        completed = run(command, "--help")
 
         assert 0 == completed.returncode
         assert f"usage: vision-audit {command}" in completed.stdout
+
+    def test_entry_point(self, tmp_path):
+        """The installed command runs the store commands, with their exit codes."""
+        completed = _subprocess("verify", "--store", f"sqlite:///{tmp_path}/none.db")
+
+        assert 2 == completed.returncode
+        assert "no store at" in completed.stderr
 
 
 class TestKeygen:
     """keygen writes a key pair, never to the terminal, never over a key."""
 
-    def test_files(self, keys):
+    def test_files(self, run, keys):
         """The private key is readable by its owner only."""
         private, public = keys
 
         assert 0o600 == private.stat().st_mode & 0o777
         assert public.read_text().startswith("-----BEGIN PUBLIC KEY-----")
 
-    def test_never_overwrites(self, keys):
+    def test_never_overwrites(self, run, keys):
         """A second keygen to the same file refuses (exit 2)."""
         private, _ = keys
         before = private.read_bytes()
 
-        completed = _run("keygen", "--output", str(private))
+        completed = run("keygen", "--output", str(private))
 
         assert 2 == completed.returncode
         assert "never overwritten" in completed.stderr
         assert before == private.read_bytes()
 
-    def test_not_to_the_terminal(self):
+    def test_not_to_the_terminal(self, run):
         """Without --output there is no private key on standard output."""
-        completed = _run("keygen")
+        completed = run("keygen")
 
         assert 2 == completed.returncode
         assert "" == completed.stdout
 
-    def test_public_of_the_configured_key(self, keys):
+    def test_public_of_the_configured_key(self, run, keys):
         """--public prints the public key of the key in the environment."""
         private, public = keys
 
-        completed = _run(
+        completed = run(
             "keygen", "--public", env={"VISION_AUDIT_SIGNING_KEY_FILE": str(private)}
         )
 
         assert 0 == completed.returncode
         assert public.read_text() == completed.stdout
 
-    def test_public_without_a_key(self):
+    def test_public_without_a_key(self, run):
         """--public without a configured key is bad usage."""
-        completed = _run("keygen", "--public")
+        completed = run("keygen", "--public")
 
         assert 2 == completed.returncode
         assert "VISION_AUDIT_SIGNING_KEY" in completed.stderr
@@ -120,22 +160,22 @@ class TestKeygen:
 class TestVerify:
     """verify exits 0 when intact, 1 naming the damage, 2 on bad usage."""
 
-    def test_intact(self, store_url, keys):
+    def test_intact(self, run, store_url, keys):
         """An intact store verifies with the auditor's public key."""
-        completed = _run("verify", "--store", store_url, "--public-key", str(keys[1]))
+        completed = run("verify", "--store", store_url, "--public-key", str(keys[1]))
 
         assert 0 == completed.returncode, completed.stdout + completed.stderr
         assert completed.stdout.startswith("OK: ")
         assert "12 event(s) verified, 3 signed checkpoint(s)" in completed.stdout
 
-    def test_store_from_the_environment(self, store_url):
+    def test_store_from_the_environment(self, run, store_url):
         """VISION_AUDIT_STORE names the store when --store is not given."""
-        completed = _run("verify", env={"VISION_AUDIT_STORE": store_url})
+        completed = run("verify", env={"VISION_AUDIT_STORE": store_url})
 
         assert 0 == completed.returncode
         assert "checked against the public keys stored" in completed.stderr
 
-    def test_tampered(self, store_url, keys, tmp_path):
+    def test_tampered(self, run, store_url, keys, tmp_path):
         """An edited event: exit 1, naming the sequence and the kind."""
         tamper = SQLiteTamper(tmp_path / "audit.db")
         envelope = json.loads(tamper.rows()[6][2])
@@ -144,26 +184,26 @@ class TestVerify:
             7, json.dumps(envelope, sort_keys=True, separators=(",", ":"))
         )
 
-        completed = _run("verify", "--store", store_url, "--public-key", str(keys[1]))
+        completed = run("verify", "--store", store_url, "--public-key", str(keys[1]))
 
         assert 1 == completed.returncode
         assert "FAILED: " in completed.stdout
         assert "sequence 7: changed" in completed.stdout
 
-    def test_truncated(self, store_url, keys, tmp_path):
+    def test_truncated(self, run, store_url, keys, tmp_path):
         """Events removed after a checkpoint: exit 1, truncated."""
         SQLiteTamper(tmp_path / "audit.db").truncate(after=8)
 
-        completed = _run("verify", "--store", store_url, "--public-key", str(keys[1]))
+        completed = run("verify", "--store", store_url, "--public-key", str(keys[1]))
 
         assert 1 == completed.returncode
         assert "sequence 9: truncated" in completed.stdout
 
-    def test_other_key(self, store_url, tmp_path):
+    def test_other_key(self, run, store_url, tmp_path):
         """Checkpoints that the given key did not sign: bad-signature."""
-        _run("keygen", "--output", str(tmp_path / "other.pem"))
+        run("keygen", "--output", str(tmp_path / "other.pem"))
 
-        completed = _run(
+        completed = run(
             "verify",
             "--store",
             store_url,
@@ -184,25 +224,25 @@ class TestVerify:
             ["verify", "--store", "memory://", "--public-key", "/no/such/key.pub"],
         ],
     )
-    def test_bad_usage(self, args):
+    def test_bad_usage(self, run, args):
         """Missing or wrong arguments exit 2 with a message."""
-        completed = _run(*args)
+        completed = run(*args)
 
         assert 2 == completed.returncode
         assert "error:" in completed.stderr
 
-    def test_not_a_store(self, tmp_path):
+    def test_not_a_store(self, run, tmp_path):
         """A file that is not a store: exit 1, saying so."""
         (tmp_path / "notes.db").write_text("shopping list")
 
-        completed = _run("verify", "--store", f"sqlite:///{tmp_path / 'notes.db'}")
+        completed = run("verify", "--store", f"sqlite:///{tmp_path / 'notes.db'}")
 
         assert 1 == completed.returncode
         assert "not an SQLite database" in completed.stderr
 
-    def test_no_key_on_the_command_line(self):
+    def test_no_key_on_the_command_line(self, run):
         """No option takes a private key: keys come from files or the environment."""
-        completed = _run("verify", "--help")
+        completed = run("verify", "--help")
 
         assert "--key" not in completed.stdout.replace("--public-key", "")
 
@@ -210,30 +250,30 @@ class TestVerify:
 class TestExport:
     """export writes a file that verify --file checks without the database."""
 
-    def test_round_trip(self, store_url, keys, tmp_path):
+    def test_round_trip(self, run, store_url, keys, tmp_path):
         """The export of an intact store verifies with the public key."""
         out = tmp_path / "export.jsonl"
 
-        exported = _run("export", "--store", store_url, "--output", str(out))
-        completed = _run("verify", "--file", str(out), "--public-key", str(keys[1]))
+        exported = run("export", "--store", store_url, "--output", str(out))
+        completed = run("verify", "--file", str(out), "--public-key", str(keys[1]))
 
         assert 0 == exported.returncode, exported.stderr
         assert 0 == completed.returncode, completed.stdout
         assert "12 event(s) verified" in completed.stdout
 
-    def test_no_personal_content(self, store_url, tmp_path):
+    def test_no_personal_content(self, run, store_url, tmp_path):
         """Captions and raw subject references are never exported."""
-        completed = _run("export", "--store", store_url)
+        completed = run("export", "--store", store_url)
 
         assert "caption 3" not in completed.stdout
         assert "alice" not in completed.stdout
         assert 14 + 3 == len(completed.stdout.splitlines())
 
-    def test_slice(self, store_url, keys, tmp_path):
+    def test_slice(self, run, store_url, keys, tmp_path):
         """--since/--until export a contiguous slice that verifies on its own."""
         out = tmp_path / "march.jsonl"
 
-        _run(
+        run(
             "export",
             "--store",
             store_url,
@@ -244,7 +284,7 @@ class TestExport:
             "--output",
             str(out),
         )
-        completed = _run("verify", "--file", str(out), "--public-key", str(keys[1]))
+        completed = run("verify", "--file", str(out), "--public-key", str(keys[1]))
         header = json.loads(out.read_text().splitlines()[0])
 
         assert 0 == completed.returncode, completed.stdout
@@ -252,29 +292,29 @@ class TestExport:
         assert 2 == header["anchor"]["sequence"]
         assert "6 event(s) verified, 1 signed checkpoint(s)" in completed.stdout
 
-    def test_edited_export(self, store_url, keys, tmp_path):
+    def test_edited_export(self, run, store_url, keys, tmp_path):
         """An export edited by hand fails, naming the sequence."""
         out = tmp_path / "export.jsonl"
-        _run("export", "--store", store_url, "--output", str(out))
+        run("export", "--store", store_url, "--output", str(out))
         lines = out.read_text().splitlines()
         event = json.loads(lines[10])
         event["envelope"]["actor"] = "someone else"
         lines[10] = json.dumps(event)
         out.write_text("\n".join(lines) + "\n")
 
-        completed = _run("verify", "--file", str(out), "--public-key", str(keys[1]))
+        completed = run("verify", "--file", str(out), "--public-key", str(keys[1]))
 
         assert 1 == completed.returncode
         assert f"sequence {event['sequence']}: changed" in completed.stdout
 
-    def test_cut_short(self, store_url, keys, tmp_path):
+    def test_cut_short(self, run, store_url, keys, tmp_path):
         """An export missing its last lines is truncated."""
         out = tmp_path / "export.jsonl"
-        _run("export", "--store", store_url, "--output", str(out))
+        run("export", "--store", store_url, "--output", str(out))
         lines = out.read_text().splitlines()
         out.write_text("\n".join(lines[:-3]) + "\n")
 
-        completed = _run("verify", "--file", str(out), "--public-key", str(keys[1]))
+        completed = run("verify", "--file", str(out), "--public-key", str(keys[1]))
 
         assert 1 == completed.returncode
         assert "truncated" in completed.stdout
@@ -298,12 +338,12 @@ class TestExport:
             "\udcff\n",
         ],
     )
-    def test_hostile_files(self, tmp_path, content):
+    def test_hostile_files(self, run, tmp_path, content):
         """Files that are not exports fail verification cleanly (exit 1)."""
         out = tmp_path / "hostile.jsonl"
         out.write_bytes(content.encode("utf-8", "surrogateescape"))
 
-        completed = _run("verify", "--file", str(out))
+        completed = run("verify", "--file", str(out))
 
         assert 1 == completed.returncode
         assert completed.stdout.startswith("FAILED: ")
@@ -313,37 +353,62 @@ class TestExport:
 class TestPurgeAndErase:
     """purge and erase-subject remove content, record it, and keep the chain."""
 
-    def test_purge(self, store_url, keys):
+    def test_purge(self, run, store_url, keys):
         """Content older than the age goes; the chain still verifies."""
-        completed = _run("purge", "--store", store_url, "--older-than", "1d")
-        verified = _run("verify", "--store", store_url, "--public-key", str(keys[1]))
+        completed = run("purge", "--store", store_url, "--older-than", "1d")
+        verified = run("verify", "--store", store_url, "--public-key", str(keys[1]))
 
         assert 0 == completed.returncode, completed.stderr
         assert "purged 24 content record(s) of 12 event(s)" in completed.stdout
         assert 0 == verified.returncode
 
-    def test_purge_bad_age(self, store_url):
+    def test_purge_bad_age(self, run, store_url):
         """An age that is not one is bad usage."""
-        completed = _run("purge", "--store", store_url, "--older-than", "soon")
+        completed = run("purge", "--store", store_url, "--older-than", "soon")
 
         assert 2 == completed.returncode
         assert "not an age" in completed.stderr
 
-    def test_erase_from_stdin(self, store_url, keys, tmp_path):
+    def test_erase_from_stdin(self, run, store_url, keys, tmp_path):
         """The reference can come from standard input, out of the shell history."""
-        completed = _run("erase-subject", "-", "--store", store_url, stdin="alice\n")
-        verified = _run("verify", "--store", store_url, "--public-key", str(keys[1]))
+        completed = run("erase-subject", "-", "--store", store_url, stdin="alice\n")
+        verified = run("verify", "--store", store_url, "--public-key", str(keys[1]))
 
         assert 0 == completed.returncode, completed.stderr
         assert "erased 12 content record(s) of 6 event(s)" in completed.stdout
         assert "alice" not in completed.stdout
         assert 0 == verified.returncode
 
-    def test_erase_records_no_reference(self, store_url, tmp_path):
+    def test_erase_records_no_reference(self, run, store_url, tmp_path):
         """After erasure, the raw reference is nowhere in the store's files."""
-        _run("erase-subject", "alice", "--store", store_url)
+        run("erase-subject", "alice", "--store", store_url)
 
         files = list(tmp_path.glob("audit.db*"))
 
         assert tmp_path / "audit.db" in files
         assert [] == [path for path in files if b"alice" in path.read_bytes()]
+
+
+class TestProgress:
+    """Long verifications say how far they got, on stderr."""
+
+    def test_progress_on_stderr(self, run, store_url, monkeypatch):
+        """With the reporting period at zero, even a short run reports."""
+        from vision_audit.store import _cli
+
+        monkeypatch.setattr(_cli, "_PROGRESS_SECONDS", 0.0)
+
+        completed = run("verify", "--store", store_url)
+
+        assert "12 events checked" in completed.stderr
+        assert "events checked" not in completed.stdout
+
+    def test_quiet(self, run, store_url, monkeypatch):
+        """--quiet silences progress."""
+        from vision_audit.store import _cli
+
+        monkeypatch.setattr(_cli, "_PROGRESS_SECONDS", 0.0)
+
+        completed = run("verify", "--quiet", "--store", store_url)
+
+        assert "events checked" not in completed.stderr

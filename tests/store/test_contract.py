@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 from tests.store.conftest import envelope_of
+from tests.strategies import audit_events
 from vision_audit.exceptions import AuditWriteError, StoreError
 from vision_audit.models import AuditEvent
 from vision_audit.store import GENESIS_HASH, canonical_bytes
@@ -498,3 +503,110 @@ class TestPseudonymKey:
 
         with pytest.raises(StoreError, match="another pseudonym key"):
             backend.open(pseudonym_key=b"x" * 32)
+
+
+class TestHostileContent:
+    """Awkward but valid values are recorded and read back exactly, everywhere."""
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            'quotes " and \\ backslashes, and ,"prev_hash":" lookalikes',
+            "emoji 🧾 and RTL \u202e text",
+            "",
+            2**70,
+            -0.0,
+            1e-300,
+            [[[[[]]]]],
+        ],
+    )
+    def test_round_trip(self, backend, value):
+        """Data and content holding such values verify and read back equal."""
+        store = backend.open()
+        recorded = store.append(
+            _event(
+                data={"value": value, "nested": {"value": value}}, content={"v": value}
+            )
+        )
+
+        (read,) = store.iter_events()
+
+        assert recorded == read
+        assert store.verify().ok
+
+    def test_sql_lookalikes(self, backend):
+        """References that look like SQL are just text."""
+        store = backend.open()
+        ref = "x'); DROP TABLE va_events; --"
+        store.append(_event(1, subject_ref=ref, content={"c": ref}))
+
+        erased = store.erase_subject(ref)
+
+        assert 1 == erased.event.data["events"]
+        assert store.verify().ok
+
+
+class TestTimedCheckpoint:
+    """An unsigned head is signed checkpoint_interval seconds on, with no new event."""
+
+    def test_interval(self, backend, signing_key):
+        """With a short interval, the head gets signed without any further append."""
+        store = backend.open(signing_key=signing_key, checkpoint_interval=0.05)
+        store.append(_event(1))
+        deadline = time.monotonic() + 30
+
+        while not store.list_checkpoints() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+        assert [1] == [c.sequence for c in store.list_checkpoints()]
+
+
+class TestRoundTripProperty:
+    """Hypothesis: any event is read back as append() returned it."""
+
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(event=audit_events())
+    def test_any_event(self, backend, event):
+        """Append, read back by sequence: equal, and the chain verifies."""
+        store = backend.first or backend.open()
+        event = dataclasses.replace(event, event_id=uuid.uuid4().hex)
+
+        recorded = store.append(event)
+
+        (read,) = (e for e in store.iter_events() if e.sequence == recorded.sequence)
+        assert recorded == read
+
+
+class TestNul:
+    """U+0000 is refused everywhere, the same on every backend."""
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"data": {"x": "a\x00b"}},
+            {"data": {"a\x00": 1}},
+            {"actor": "a\x00"},
+            {"event_id": "e\x00"},
+            {"subject_ref": "s\x00"},
+            {"content": {"c": ["a\x00"]}},
+            {"content": {"c\x00": 1}},
+        ],
+    )
+    def test_refused(self, backend, fields):
+        """An event holding NUL is not recorded, saying why."""
+        store = backend.open()
+
+        with pytest.raises(AuditWriteError, match=r"U\+0000"):
+            store.append(_event(**fields))
+
+    def test_escaped_lookalike(self, backend):
+        """A backslash followed by u0000 is just text."""
+        store = backend.open()
+
+        recorded = store.append(_event(data={"x": "\\u0000"}))
+
+        assert "\\u0000" == recorded.event.data["x"]

@@ -287,6 +287,7 @@ def run_demo(output: Path, *, out: IO[str] | None = None) -> DemoRun:
     run = DemoRun(endpoint="")
     with _audited(output, run):
         _run_workload(run, images)
+    run.outputs["report"] = _write_report(output)
     _narrate(run, len(written), stream)
     return run
 
@@ -309,6 +310,20 @@ def _run_workload(run: DemoRun, images: Path) -> None:
         ):
             by_name[record.name] = record
     run.records = [by_name[c.name] for c in WORKLOAD]
+
+
+def _write_report(output: Path) -> Path:
+    """The compliance report over the demo's month, from the closed store."""
+    from vision_audit.report import generate_report  # noqa: PLC0415
+
+    today = utc_now().date()
+    return generate_report(
+        f"sqlite:///{output / 'audit.db'}",
+        since=today.replace(day=1),
+        until=today,
+        out=output / "report.pdf",
+        organization="vision-audit demo",
+    )
 
 
 POLICY_PATH = Path(__file__).with_name("policy.toml")
@@ -489,6 +504,7 @@ def _narrate(run: DemoRun, inputs: int, stream: IO[str]) -> None:
         "audit log": "the same events as structlog JSON lines",
         "traces": "one OpenTelemetry span per call, as JSON lines",
         "images": f"{inputs} inputs, with the sidecar scripts the emulator obeys",
+        "report": "the compliance report for legal review (PDF/A-3b)",
         "public key": "verifies the store's signed checkpoints (vision-audit verify)",
     }
     for name, path in run.outputs.items():

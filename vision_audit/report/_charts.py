@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -18,7 +18,7 @@ _SERIES: Final = (
     ("failed", "#a0a0a0", "///"),
     ("denied", "#ffffff", "xx"),
 )
-_RC: Final = {
+_RC: Final[dict[str, Any]] = {
     "svg.hashsalt": "vision-audit-report",
     "svg.fonttype": "path",
     "text.parse_math": False,
@@ -52,7 +52,7 @@ def _stacked(
     mpl.use("svg", force=False)
     from matplotlib.figure import Figure  # noqa: PLC0415
 
-    with mpl.rc_context(_RC):
+    with mpl.rc_context(_RC):  # type: ignore[arg-type] # keys are checked at run time
         height = 0.4 + 0.28 * len(labels) if horizontal else 2.4
         figure = Figure(figsize=(6.2, max(1.4, min(height, 6.0))))
         axes = figure.add_subplot()
@@ -61,13 +61,27 @@ def _stacked(
         for (name, color, hatch), values in zip(_SERIES, series, strict=False):
             if horizontal:
                 axes.barh(
-                    positions, values, left=base, color=color, hatch=hatch,
-                    edgecolor="black", linewidth=0.5, label=name, height=0.6,
+                    positions,
+                    values,
+                    left=base,
+                    color=color,
+                    hatch=hatch,
+                    edgecolor="black",
+                    linewidth=0.5,
+                    label=name,
+                    height=0.6,
                 )
             else:
                 axes.bar(
-                    positions, values, bottom=base, color=color, hatch=hatch,
-                    edgecolor="black", linewidth=0.5, label=name, width=0.7,
+                    positions,
+                    values,
+                    bottom=base,
+                    color=color,
+                    hatch=hatch,
+                    edgecolor="black",
+                    linewidth=0.5,
+                    label=name,
+                    width=0.7,
                 )
             base = [b + v for b, v in zip(base, values, strict=True)]
         short = [_label(text) for text in labels]
@@ -77,8 +91,11 @@ def _stacked(
             axes.set_xlabel("calls")
             for y, total in enumerate(base):
                 axes.annotate(
-                    f"{total:,}", (total, y), xytext=(3, 0),
-                    textcoords="offset points", va="center",
+                    f"{total:,}",
+                    (total, y),
+                    xytext=(3, 0),
+                    textcoords="offset points",
+                    va="center",
                 )
         else:
             step = max(1, len(labels) // 12)

@@ -227,6 +227,7 @@ class ReportData:
     store: str
     since: str
     until: str
+    until_iso: str
     period_label: str
     as_of: str
     empty: bool
@@ -287,18 +288,20 @@ class ReportData:
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys, UTF-8), the report's attachment."""
-        return json.dumps(
-            self.as_dict(), sort_keys=True, ensure_ascii=False, indent=1
-        )
+        return json.dumps(self.as_dict(), sort_keys=True, ensure_ascii=False, indent=1)
 
 
 _NOT_RECORDED: Final = (
     "Image bytes: only a SHA-256 digest, byte size, format, width and height.",
-    "API keys, tokens, and the query string or user-info of image URLs (where SAS "
-    "tokens live).",
+    (
+        "API keys, tokens, and the query string or user-info of image URLs (where "
+        "SAS tokens live)."
+    ),
     "The service's error messages, which may echo input; only status and codes.",
-    "Captions and read text are kept apart from the hash chain as erasable "
-    "content and never appear in this report.",
+    (
+        "Captions and read text are kept apart from the hash chain as erasable "
+        "content and never appear in this report."
+    ),
     "Data subjects appear only as keyed pseudonyms; this report names none.",
 )
 
@@ -508,7 +511,9 @@ def _integrity(facts: StoreFacts) -> Integrity:
     )
 
 
-def _findings(data: dict[str, Any], review: Review, integrity: Integrity) -> list[Finding]:
+def _findings(
+    data: dict[str, Any], review: Review, integrity: Integrity
+) -> list[Finding]:
     found: list[Finding] = []
     if not integrity.verified:
         found.append(
@@ -643,7 +648,8 @@ def build_report_data(
             time=_short_time(moment),
             action="retention purge" if kind == "content.purged" else "subject erasure",
             actor=actor or "(not stated)",
-            scope=data_class or ("all content" if kind == "content.purged" else "one subject"),
+            scope=data_class
+            or ("all content" if kind == "content.purged" else "one subject"),
             events=int(events),
             records=int(records),
         )
@@ -658,6 +664,7 @@ def build_report_data(
         "store": facts.store,
         "since": _stamp(facts.period.since),
         "until": _stamp(facts.period.until),
+        "until_iso": facts.period.until.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "period_label": f"{facts.period.since:%d %b %Y %H:%M} to "
         f"{facts.period.until:%d %b %Y %H:%M} UTC (end excluded)",
         "as_of": integrity.head_time,

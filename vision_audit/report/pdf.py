@@ -10,17 +10,28 @@ dates from the period, so the same report gives the same bytes.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC
+import mimetypes
+import os
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote, urlsplit
 
-from weasyprint import HTML, Attachment, URLFetcher
-from weasyprint.urls import URLFetcherResponse
+from PIL import ImageFile
+from weasyprint import HTML, Attachment, URLFetcher  # type: ignore[import-untyped]
+from weasyprint.urls import URLFetcherResponse  # type: ignore[import-untyped]
 
 from vision_audit.exceptions import ReportRenderError
 
+# Importing WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES, which would
+# make the emulator (and any application in this process) accept truncated uploads.
+# Reports hold no raster image, so Pillow's default is restored.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from vision_audit.report.aggregate import ReportData
 
 __all__ = ["DEFAULT_PDF_OPTIONS", "TemplateOnlyFetcher", "URLRefusedError", "write_pdf"]
@@ -33,6 +44,7 @@ DEFAULT_PDF_OPTIONS: Final[dict[str, Any]] = {
 """Options passed to ``write_pdf``; callers overlay their own."""
 
 ATTACHMENT_NAME: Final = "report.json"
+_EPOCH: Final = "SOURCE_DATE_EPOCH"
 
 
 class URLRefusedError(ValueError):
@@ -64,7 +76,10 @@ class TemplateOnlyFetcher(URLFetcher):  # type: ignore[misc] # WeasyPrint is unt
         if scheme == "file" and not parts.netloc:
             path = Path(unquote(parts.path)).resolve()
             if path.is_relative_to(self.root) and path.is_file():
-                return URLFetcherResponse(url, body=path.read_bytes())
+                kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                return URLFetcherResponse(
+                    url, body=path.read_bytes(), headers={"Content-Type": kind}
+                )
         self.refused.append(url)
         msg = f"refused {url[:200]!r}: reports load only files of their templates"
         raise URLRefusedError(msg)
@@ -111,23 +126,39 @@ def write_pdf(
         url_fetcher=fetcher,
     )
     try:
-        document = HTML(
-            string=html, base_url=templates.as_uri() + "/", url_fetcher=fetcher
-        ).render()
         out.parent.mkdir(parents=True, exist_ok=True)
-        document.write_pdf(
-            out,
-            pdf_identifier=identifier,
-            attachments=[attachment],
-            **settings,
-        )
+        with _source_date(period_end):
+            document = HTML(
+                string=html, base_url=templates.as_uri() + "/", url_fetcher=fetcher
+            ).render()
+            document.write_pdf(
+                out, pdf_identifier=identifier, attachments=[attachment], **settings
+            )
     except OSError as err:
         msg = f"cannot write {out}: {err}"
         raise ReportRenderError(msg) from err
     return out
 
 
-def _period_end(data: ReportData) -> Any:  # noqa: ANN401 - a datetime
-    from datetime import datetime  # noqa: PLC0415
+@contextmanager
+def _source_date(moment: datetime) -> Iterator[None]:
+    """
+    Fix the timestamps font subsetting writes into embedded fonts.
 
-    return datetime.strptime(data.until, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
+    Without HarfBuzz-Subset, WeasyPrint subsets fonts with fontTools, which stamps
+    each font's ``head.modified`` with the current time unless
+    ``SOURCE_DATE_EPOCH`` is set (the reproducible-builds convention).
+    """
+    previous = os.environ.get(_EPOCH)
+    os.environ[_EPOCH] = str(int(moment.timestamp()))
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[_EPOCH]
+        else:
+            os.environ[_EPOCH] = previous
+
+
+def _period_end(data: ReportData) -> datetime:
+    return datetime.strptime(data.until_iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

@@ -43,7 +43,10 @@ def find_templates(folder: str | Path | None = None) -> Path:
         candidates = [Path(folder)]
     else:
         package = Path(__file__).resolve().parents[1]
-        candidates = [package / "_report_templates", package.parent / "report_templates"]
+        candidates = [
+            package / "_report_templates",
+            package.parent / "report_templates",
+        ]
     for candidate in candidates:
         if (candidate / MAIN_TEMPLATE).is_file():
             return candidate.resolve()

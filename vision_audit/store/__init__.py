@@ -23,8 +23,10 @@ from vision_audit.store._chain import (
     Verification,
     verify_chain,
 )
+from vision_audit.store._export import ExportError, export_jsonl, verify_export
 from vision_audit.store._open import open_store
 from vision_audit.store.memory import InMemoryAuditStore
+from vision_audit.store.postgres import PostgresAuditStore
 from vision_audit.store.sqlite import SQLiteAuditStore
 
 __all__ = [
@@ -33,11 +35,15 @@ __all__ = [
     "ChainHead",
     "Checkpoint",
     "ContentRecord",
+    "ExportError",
     "InMemoryAuditStore",
+    "PostgresAuditStore",
     "SQLiteAuditStore",
     "Verification",
     "canonical_bytes",
     "canonical_json",
+    "export_jsonl",
     "open_store",
     "verify_chain",
+    "verify_export",
 ]

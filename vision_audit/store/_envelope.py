@@ -108,6 +108,30 @@ class Prepared:
         )
 
 
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+def _refuse_nul(text: str, where: str) -> None:
+    """
+    Refuse U+0000 anywhere in canonical JSON *text*.
+
+    PostgreSQL cannot hold it in text, and SQLite's JSON functions cut strings at it;
+    so no store accepts it. Canonical JSON writes it as a six-character escape, which
+    an escaped backslash followed by the same letters also contains: a match is
+    confirmed by parsing.
+    """
+    if "\\u0000" in text and _holds_nul(json.loads(text)):
+        msg = f"{where} holds U+0000 (NUL), which audit events may not contain"
+        raise ValueError(msg)
+
+
 def _check_fields(event: AuditEvent) -> None:
     if type(event) is not AuditEvent and not isinstance(event, AuditEvent):
         msg = f"expected an AuditEvent, got {type(event).__name__}"
@@ -153,13 +177,20 @@ def _content_records(
         if not isinstance(name, str):
             msg = f"content names must be strings, not {type(name).__name__}"
             raise TypeError(msg)
+        if "\x00" in name:
+            msg = "a content name holds U+0000 (NUL), which events may not contain"
+            raise ValueError(msg)
         data = canonical_bytes(value)
+        _refuse_nul(data.decode("utf-8"), f"content {name!r}")
         size += len(data)
         salt = salts[index * _SALT_BYTES : (index + 1) * _SALT_BYTES]
         digest = digest_value(salt, data)
         names[name] = digest
         records.append(("content", name, digest, salt, data))
     if event.subject_ref is not None:
+        if "\x00" in event.subject_ref:
+            msg = "subject_ref holds U+0000 (NUL), which audit events may not contain"
+            raise ValueError(msg)
         data = canonical_bytes(event.subject_ref)
         salt = salts[-_SALT_BYTES:]
         subject_digest = digest_value(salt, data)
@@ -217,6 +248,7 @@ def prepare(
         "type": event.type,
     }
     text = canonical_json(envelope)
+    _refuse_nul(text, "the event")
     size = len(encode_utf8(text))
     if size > MAX_ENVELOPE_BYTES:
         msg = f"envelope of {size} bytes exceeds {MAX_ENVELOPE_BYTES}"

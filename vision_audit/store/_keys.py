@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 _MIN_PSEUDONYM_KEY: Final = 16
+_PSEUDONYM_CACHE: Final = 4096
 _RAW_ED25519: Final = 32
 
 
@@ -239,18 +240,26 @@ class Pseudonymizer:
     chain; without the key, a pseudonym cannot be linked back by guessing references.
     """
 
-    __slots__ = ("_key", "key_id")
+    __slots__ = ("_cache", "_key", "key_id")
 
     def __init__(self, key: bytes) -> None:
         """Keep the secret and derive its public identifier."""
         self._key = key
+        self._cache: dict[str, str] = {}
         self.key_id = hmac.new(
             key, b"vision-audit pseudonym key id", hashlib.sha256
         ).hexdigest()[:16]
 
     def __call__(self, ref: str) -> str:
         """The pseudonym of *ref*."""
-        return hmac.new(self._key, ref.encode("utf-8"), hashlib.sha256).hexdigest()
+        cached = self._cache.get(ref)
+        if cached is not None:
+            return cached
+        pseudonym = hmac.new(self._key, ref.encode("utf-8"), hashlib.sha256).hexdigest()
+        if len(self._cache) >= _PSEUDONYM_CACHE:
+            self._cache.clear()  # bounded; it refills with the subjects that recur
+        self._cache[ref] = pseudonym
+        return pseudonym
 
     def __repr__(self) -> str:
         """Never the key."""

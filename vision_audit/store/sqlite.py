@@ -30,6 +30,7 @@ import json
 import os
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
@@ -186,6 +187,7 @@ _MESSAGES: Final = (
 
 
 _ROWS_PER_INSERT: Final = 256
+_ENCODE: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @functools.lru_cache(maxsize=_ROWS_PER_INSERT)
@@ -258,6 +260,7 @@ class SQLiteAuditStore(BaseAuditStore):
         )
         self._busy_timeout = busy_timeout
         self._wal_fd: int | None = None
+        self._wal_lock = threading.Lock()
         self._wipe_wal = False
         self._conn: sqlite3.Connection | None = None
         self._check_file(create=create and not read_only)
@@ -488,7 +491,7 @@ class SQLiteAuditStore(BaseAuditStore):
                 sequence,
                 hash_,
                 envelope,
-                json.dumps(records, ensure_ascii=False) if records else None,
+                _ENCODE(records) if records else None,
             )
         for start in range(0, len(events), _ROWS_PER_INSERT):
             count = min(_ROWS_PER_INSERT, len(events) - start)
@@ -584,13 +587,16 @@ class SQLiteAuditStore(BaseAuditStore):
 
     def _sync(self) -> None:
         if self._wal_fd is None:
-            self._wal_fd = os.open(f"{self._absolute}-wal", os.O_RDONLY)
-            # The WAL file's own directory entry must be durable too, once.
-            directory = os.open(self._absolute.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+            with self._wal_lock:  # several groups may sync at once
+                if self._wal_fd is None:
+                    wal = os.open(f"{self._absolute}-wal", os.O_RDONLY)
+                    # The WAL file's own directory entry must be durable too, once.
+                    directory = os.open(self._absolute.parent, os.O_RDONLY)
+                    try:
+                        os.fsync(directory)
+                    finally:
+                        os.close(directory)
+                    self._wal_fd = wal
         if sys.platform == "darwin":  # pragma: no cover - fsync does not flush there
             import fcntl  # noqa: PLC0415
 
