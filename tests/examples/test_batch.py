@@ -1,0 +1,74 @@
+"""examples/batch: a folder of images, one purpose, a summary with audit ids."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from tests.examples.conftest import (
+    example_env,
+    make_shelf_photos,
+    read_events,
+    run_batch,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from vision_audit.emulator import Emulator
+
+AUDIT_ID = re.compile(r"^(?P<name>\S+): audit id (?P<id>[0-9a-f]{32}): (?P<tags>.*)$")
+
+
+class TestBatch:
+    """Every image is analyzed under the purpose, audited, and reported."""
+
+    def test_folder(
+        self, tmp_path: Path, store_url: str, emulator: Emulator, emulator_key: str
+    ) -> None:
+        """Results carry the ids the store knows; a broken upload fails alone."""
+        photos = make_shelf_photos(tmp_path / "shelves")
+        env = example_env(emulator.endpoint, emulator_key)
+
+        completed = run_batch(photos, store_url, env)
+
+        assert 1 == completed.returncode, completed.stderr
+        lines = completed.stdout.splitlines()
+        printed = {m["name"]: m for m in map(AUDIT_ID.match, lines) if m}
+        assert ["aisle-01.jpg", "aisle-02.jpg"] == sorted(printed)
+        # The allow list keeps shelf tags only: the shopper never reaches the job.
+        assert "shelf, bottle, product" == printed["aisle-01.jpg"]["tags"]
+        assert "shelf" == printed["aisle-02.jpg"]["tags"]
+        assert "aisle-03.png: failed (InvalidRequest)" in lines
+        assert "summary: 3 images, 2 analyzed, 0 denied, 1 failed" == lines[-1], (
+            completed.stdout
+        )
+        events = [r.event for r in read_events(store_url)]
+        completed_ids = {
+            e.analysis_id for e in events if e.type == "analysis.completed"
+        }
+        assert {m["id"] for m in printed.values()} == completed_ids
+        assert 1 == sum(e.type == "analysis.failed" for e in events)
+        assert {"retail-shelf-analytics"} == {e.purpose for e in events}
+        # One run label on every request, failures included.
+        run = lines[0].split()[2].rstrip(":")
+        requested = [e for e in events if e.type == "analysis.requested"]
+        assert 3 == len(requested)
+        assert all(run == e.data["labels"]["batch_run"] for e in requested)
+
+    def test_feature_outside_the_purpose(
+        self, tmp_path: Path, store_url: str, emulator: Emulator, emulator_key: str
+    ) -> None:
+        """Asking for people, which the purpose forbids, is denied image by image."""
+        photos = make_shelf_photos(tmp_path / "shelves")
+        env = example_env(emulator.endpoint, emulator_key)
+
+        completed = run_batch(photos, store_url, env, "tags", "people")
+
+        assert 1 == completed.returncode
+        assert "aisle-01.jpg: denied (feature-not-allowed)" in completed.stdout
+        assert completed.stdout.endswith(
+            "summary: 3 images, 0 analyzed, 3 denied, 0 failed\n"
+        )
+        types = [r.event.type for r in read_events(store_url)]
+        assert ["analysis.denied"] * 3 == types
