@@ -1,0 +1,52 @@
+"""The built wheel carries what an installed vision-audit needs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+class TestWheel:
+    """Build the wheel as pip would and look inside."""
+
+    def test_templates_policy_and_entry_points(self, tmp_path: Path) -> None:
+        """Report templates, the demo policy, py.typed and the entry points are in."""
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--quiet",
+                "-w",
+                str(tmp_path),
+                str(ROOT),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        (wheel,) = tmp_path.glob("vision_audit-*.whl")
+
+        with zipfile.ZipFile(wheel) as archive:
+            names = set(archive.namelist())
+            entry_points = next(
+                archive.read(n).decode()
+                for n in names
+                if n.endswith("entry_points.txt")
+            )
+
+        assert "vision_audit/_report_templates/report.html.j2" in names
+        assert "vision_audit/_report_templates/report.css" in names
+        assert "vision_audit/demo/policy.toml" in names
+        assert "vision_audit/py.typed" in names
+        assert "vision-audit = vision_audit.__main__:main" in entry_points
+        assert (
+            "vision_audit = vision_audit.instrumentation:VisionAuditInstrumentor"
+            in entry_points
+        )
