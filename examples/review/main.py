@@ -42,10 +42,13 @@ PROMPT = "decision? [a]pprove [r]eject [o]verride [e]scalate [s]kip [q]uit: "
 def ask(prompt: str) -> str:
     """One answer from standard input; end of input quits the session."""
     try:
-        return input(prompt).strip()
+        answer = input(prompt).strip()
     except EOFError:
         print()
         return "q"
+    if not sys.stdin.isatty():
+        print(answer)  # a scripted session reads like a typed one
+    return answer
 
 
 def tags(prompt: str) -> list[str]:
@@ -109,15 +112,14 @@ def decide(
 def session(store: AuditStore, *, reviewer: str, policy: str | None) -> None:
     """List the queue, then go through it, oldest first."""
     queue = list_pending_reviews(store)
-    print(f"{len(queue)} analyses pending review")
+    print(f"{len(queue)} pending review")
     for item in queue:
         print(f"  {item.analysis_id}  {item.purpose}  {when(item)}")
     for number, item in enumerate(queue, start=1):
         print(f"\n[{number}/{len(queue)}] analysis {item.analysis_id}")
-        show(get_review(store, item.analysis_id))
-        if not decide(
-            store, get_review(store, item.analysis_id), reviewer=reviewer, policy=policy
-        ):
+        case = get_review(store, item.analysis_id)
+        show(case)
+        if not decide(store, case, reviewer=reviewer, policy=policy):
             break
 
 

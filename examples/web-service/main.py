@@ -41,14 +41,20 @@ from vision_audit import (
 )
 
 MAX_UPLOAD = 20 * 1024 * 1024  # the service's own limit: 20 MB
-SERVER_ERRORS = HTTPStatus.INTERNAL_SERVER_ERROR
-FEATURES = [VisualFeatures.TAGS, VisualFeatures.CAPTION]
+FEATURES = [VisualFeatures.TAGS]
+# What the service says about the image itself: the caller's to fix. Anything else
+# (a bad key, throttling, an outage) is ours, and the caller sees a bad gateway.
+IMAGE_ERRORS = {
+    HTTPStatus.BAD_REQUEST,
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+}
 
 
 class AnalyzeHandler(BaseHTTPRequestHandler):
     """``POST /analyze``: image bytes in, tags out; ``GET /healthz``: liveness."""
 
-    client: ImageAnalysisClient  # set on the subclass made by serve()
+    client: ImageAnalysisClient  # set on the subclass main() makes
 
     def do_GET(self) -> None:
         """Answer the liveness probe."""
@@ -83,10 +89,9 @@ class AnalyzeHandler(BaseHTTPRequestHandler):
             self._reply(HTTPStatus.FORBIDDEN, {"error": "withheld by a reviewer"})
             return
         except HttpResponseError as err:
-            # The service refused the image (4xx: the caller's fault) or failed.
             status = err.status_code or HTTPStatus.BAD_GATEWAY
-            failed = status >= SERVER_ERRORS
-            code = HTTPStatus.BAD_GATEWAY if failed else HTTPStatus.BAD_REQUEST
+            callers_fault = status in IMAGE_ERRORS
+            code = HTTPStatus.BAD_REQUEST if callers_fault else HTTPStatus.BAD_GATEWAY
             self._reply(code, {"error": err.error.code if err.error else str(status)})
             return
         tags = [
@@ -94,10 +99,6 @@ class AnalyzeHandler(BaseHTTPRequestHandler):
             for tag in (result.tags.list if result.tags else [])
         ]
         self._reply(HTTPStatus.OK, {"audit_id": get_audit_id(result), "tags": tags})
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        """One access-log line on standard error, as the base class does."""
-        sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
     def _reply(self, status: HTTPStatus, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode()

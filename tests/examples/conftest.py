@@ -77,8 +77,8 @@ def make_shelf_photos(folder: Path) -> Path:
     """
     Fill *folder* with what a shelf camera uploads, and return it.
 
-    Two good photos (one catching a shopper), a broken upload and a file that is not
-    an image at all.
+    Three good photos (two catching a shopper), a broken upload and a file that is
+    not an image at all.
     """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "aisle-01.jpg").write_bytes(
@@ -97,6 +97,16 @@ def make_shelf_photos(folder: Path) -> Path:
         )
     )
     (folder / "aisle-03.png").write_bytes(b"\x89PNG\r\n\x1a\n broken upload")
+    (folder / "aisle-04.jpg").write_bytes(
+        make_test_image(
+            seed=4,
+            script={
+                "tags": {"shelf": 0.91, "woman": 0.94, "bottle": 0.72},
+                "caption": "a woman holding a bottle in front of a shelf",
+                "people": 1,
+            },
+        )
+    )
     (folder / "notes.txt").write_text("not an image")
     return folder
 
@@ -127,7 +137,7 @@ def run_batch(
 def _batched_store(
     tmp_path: Path, store_url: str, emulator: Emulator, emulator_key: str
 ) -> str:
-    """A store the batch example filled, with one result waiting for review."""
+    """A store the batch example filled, with two results waiting for review."""
     photos = make_shelf_photos(tmp_path / "shelves")
     env = example_env(emulator.endpoint, emulator_key)
 

@@ -35,12 +35,13 @@ class TestBatch:
         assert 1 == completed.returncode, completed.stderr
         lines = completed.stdout.splitlines()
         printed = {m["name"]: m for m in map(AUDIT_ID.match, lines) if m}
-        assert ["aisle-01.jpg", "aisle-02.jpg"] == sorted(printed)
+        assert ["aisle-01.jpg", "aisle-02.jpg", "aisle-04.jpg"] == sorted(printed)
         # The allow list keeps shelf tags only: the shopper never reaches the job.
         assert "shelf, bottle, product" == printed["aisle-01.jpg"]["tags"]
         assert "shelf" == printed["aisle-02.jpg"]["tags"]
+        assert "shelf, bottle" == printed["aisle-04.jpg"]["tags"]
         assert "aisle-03.png: failed (InvalidRequest)" in lines
-        assert "summary: 3 images, 2 analyzed, 0 denied, 1 failed" == lines[-1], (
+        assert "summary: 4 images, 3 analyzed, 0 denied, 1 failed" == lines[-1], (
             completed.stdout
         )
         events = [r.event for r in read_events(store_url)]
@@ -53,7 +54,7 @@ class TestBatch:
         # One run label on every request, failures included.
         run = lines[0].split()[2].rstrip(":")
         requested = [e for e in events if e.type == "analysis.requested"]
-        assert 3 == len(requested)
+        assert 4 == len(requested)
         assert all(run == e.data["labels"]["batch_run"] for e in requested)
 
     def test_feature_outside_the_purpose(
@@ -68,7 +69,7 @@ class TestBatch:
         assert 1 == completed.returncode
         assert "aisle-01.jpg: denied (feature-not-allowed)" in completed.stdout
         assert completed.stdout.endswith(
-            "summary: 3 images, 0 analyzed, 3 denied, 0 failed\n"
+            "summary: 4 images, 0 analyzed, 4 denied, 0 failed\n"
         )
         types = [r.event.type for r in read_events(store_url)]
-        assert ["analysis.denied"] * 3 == types
+        assert ["analysis.denied"] * 4 == types
