@@ -509,3 +509,16 @@ def _narrate(run: DemoRun, inputs: int, stream: IO[str]) -> None:
     }
     for name, path in run.outputs.items():
         print(f"  {name:<12} {path}  ({described[name]})", file=stream)
+    store = run.outputs.get("audit store")
+    if store is not None:
+        url = f"sqlite:///{store}"
+        print("Next, try:", file=stream)
+        for command in (
+            f"vision-audit review list --store {url}",
+            (
+                f"vision-audit verify --store {url} --public-key "
+                f"{run.outputs['public key']}"
+            ),
+            f"vision-audit export --store {url} --output audit-export.jsonl",
+        ):
+            print(f"  {command}", file=stream)
