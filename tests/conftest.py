@@ -1,14 +1,18 @@
-"""Shared fixtures: one emulator per session, SDK clients pointed at it."""
+"""Shared fixtures: one emulator and one PostgreSQL server per session, SDK clients."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from azure.ai.vision.imageanalysis import ImageAnalysisClient
 from azure.core.credentials import AzureKeyCredential
+from vision_audit import environment_variables as env
 from vision_audit.emulator import Emulator
 from vision_audit.testing import make_test_image
 
@@ -18,6 +22,7 @@ if TYPE_CHECKING:
 EMULATOR_KEY = "test-key-0123456789abcdef"
 RESOURCES = Path(__file__).parent / "resources"
 SPEC_DIR = RESOURCES / "image-analysis-2023-10-01"
+SETUP_POSTGRES = Path(__file__).parents[1] / "scripts" / "setup-postgres"
 
 
 @pytest.fixture(name="images_dir", scope="session")
@@ -114,3 +119,51 @@ def _post(emulator: Emulator):
             connection.close()
 
     return post
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in {"", "0", "false", "no"}
+
+
+@pytest.fixture(name="postgres_url", scope="session")
+def _postgres_url() -> Iterator[str]:
+    """
+    A PostgreSQL server for the session.
+
+    ``VISION_AUDIT_TEST_POSTGRES_URL`` when set; otherwise a throwaway server started
+    with ``scripts/setup-postgres`` and stopped at the end. Where none can be had,
+    the PostgreSQL tests are skipped, except in CI (``CI=true``), where they fail.
+    """
+    url = os.environ.get(env.VISION_AUDIT_TEST_POSTGRES_URL)
+    if url:
+        yield url
+        return
+    # Not under pytest's private temporary folder: the server's user must reach it.
+    folder = tempfile.mkdtemp(prefix="vision-audit-pg-")
+    try:
+        completed = subprocess.run(
+            ["/bin/sh", str(SETUP_POSTGRES), "--dir", str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        completed = None
+        problem = str(err)
+    else:
+        problem = completed.stderr.strip()
+    if completed is None or completed.returncode != 0:
+        message = f"no PostgreSQL server for the tests: {problem}"
+        if _in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield completed.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run(
+            ["/bin/sh", str(SETUP_POSTGRES), "--stop", str(folder)],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )

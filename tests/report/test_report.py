@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pypdf
 import pytest
+from tests.report.conftest import HOSTILE_TAG, POLICY, sample_events
 from vision_audit.__main__ import main
-from vision_audit.models import AuditEvent
 from vision_audit.report import build_report, generate_report
 from vision_audit.report.pdf import TemplateOnlyFetcher, URLRefusedError
 from vision_audit.report.render import find_templates
@@ -19,133 +18,13 @@ from vision_audit.store import open_store
 if TYPE_CHECKING:
     from pathlib import Path
 
-HOSTILE_TAG = "<img src=file:///etc/passwd>"
-CSS_TAG = "x</td><style>*{display:none}</style>"
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-POLICY = "sha256:" + "ab" * 32
-
-
-def _analysis(store, n: int, *, purpose: str, outcome: str, minutes: int) -> str:
-    analysis_id = f"{n:032x}"
-    when = T0 + timedelta(minutes=minutes)
-    common = {
-        "analysis_id": analysis_id,
-        "purpose": purpose,
-        "actor": "svc-" + purpose,
-        "policy_id": POLICY,
-        "trace_id": f"{n:032x}",
-        "span_id": f"{n:016x}",
-    }
-    if outcome == "denied":
-        store.append(
-            AuditEvent(
-                type="analysis.denied",
-                time=when,
-                data={
-                    "features": ["people"],
-                    "reason": "consent-missing",
-                    "mode": "enforce",
-                },
-                **common,
-            )
-        )
-        return analysis_id
-    store.append(
-        AuditEvent(
-            type="analysis.requested",
-            time=when,
-            consent_ref="consent-1" if purpose == "claims" else None,
-            data={"features": ["tags", "caption"], "operation": "analyze"},
-            **common,
-        )
-    )
-    if outcome == "failed":
-        store.append(
-            AuditEvent(
-                type="analysis.failed",
-                time=when + timedelta(seconds=1),
-                data={
-                    "status_code": 500,
-                    "error_code": "InternalServerError",
-                    "inner_error_code": None,
-                    "duration_ms": 5.0,
-                },
-                **common,
-            )
-        )
-        return analysis_id
-    store.append(
-        AuditEvent(
-            type="tags.filtered",
-            time=when + timedelta(seconds=1),
-            data={
-                "tags": {
-                    "kept": [],
-                    "dropped": [
-                        {"name": HOSTILE_TAG, "confidence": 0.9, "rule": "block-list"},
-                        {
-                            "name": CSS_TAG,
-                            "confidence": 0.8,
-                            "rule": "not-in-allow-list",
-                        },
-                    ],
-                },
-                "objects": {"kept": [], "dropped": []},
-            },
-            **common,
-        )
-    )
-    store.append(
-        AuditEvent(
-            type="analysis.completed",
-            time=when + timedelta(seconds=1),
-            data={
-                "duration_ms": 10.0,
-                "flags": ["people"],
-                "model_version": "m1",
-                "results": {"people": {"count": 2}},
-                "review_required": True,
-            },
-            **common,
-        )
-    )
-    store.append(
-        AuditEvent(
-            type="review.required",
-            time=when + timedelta(seconds=1),
-            data={
-                "health_categories": ["medicine"],
-                "review": {"required": True, "deadline_seconds": 3600},
-            },
-            **common,
-        )
-    )
-    return analysis_id
-
 
 @pytest.fixture(name="store_url")
 def _store_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     store = open_store(url)
-    decided = _analysis(store, 1, purpose="claims", outcome="ok", minutes=0)
-    _analysis(store, 2, purpose="claims", outcome="ok", minutes=60 * 24)
-    _analysis(store, 3, purpose="retail", outcome="failed", minutes=5)
-    _analysis(store, 4, purpose="retail", outcome="denied", minutes=6)
-    store.append(
-        AuditEvent(
-            type="review.decided",
-            time=T0 + timedelta(minutes=30),
-            analysis_id=decided,
-            actor="reviewer-1",
-            data={
-                "decision": "override",
-                "reviewer": "reviewer-1",
-                "add_tags": [],
-                "remove_tags": ["x"],
-                "supersedes": None,
-            },
-        )
-    )
+    for event in sample_events():
+        store.append(event)
     store.close()
     return url
 
@@ -198,6 +77,18 @@ class TestFigures:
         assert [POLICY] == [p.policy_id for p in data.policies]
         assert 2 == data.exceptions_total
         assert data.integrity.verified
+
+    def test_without_content_digests(self, store_url: str) -> None:
+        """Links and signatures only: still verified, and the cover says what not."""
+        data = build_report(
+            store_url, since="2026-03-01", until="2026-03-31", verify_content=False
+        )
+
+        assert data.integrity.verified
+        assert (
+            "VERIFIED: every link and signature matches; personal content digests "
+            "were not checked"
+        ) == data.integrity.status
 
     def test_period_bounds(self, store_url: str) -> None:
         """The start is included, until excluded; a bare until date covers that day."""

@@ -6,9 +6,6 @@ import json
 import os
 import secrets
 import sqlite3
-import subprocess
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,11 +16,11 @@ from vision_audit.store.postgres import PostgresAuditStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 BACKENDS = ["memory", "sqlite", "postgresql"]
-SETUP_POSTGRES = Path(__file__).parents[2] / "scripts" / "setup-postgres"
 
 _KEY_VARIABLES = (
     env.VISION_AUDIT_SIGNING_KEY,
@@ -252,54 +249,6 @@ class PostgresTamper(Tamper):
 
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in {"", "0", "false", "no"}
-
-
-@pytest.fixture(name="postgres_url", scope="session")
-def _postgres_url() -> Iterator[str]:
-    """
-    A PostgreSQL server for the session.
-
-    ``VISION_AUDIT_TEST_POSTGRES_URL`` when set; otherwise a throwaway server started
-    with ``scripts/setup-postgres`` and stopped at the end. Where none can be had,
-    the PostgreSQL tests are skipped, except in CI (``CI=true``), where they fail.
-    """
-    url = os.environ.get(env.VISION_AUDIT_TEST_POSTGRES_URL)
-    if url:
-        yield url
-        return
-    # Not under pytest's private temporary folder: the server's user must reach it.
-    folder = tempfile.mkdtemp(prefix="vision-audit-pg-")
-    try:
-        completed = subprocess.run(
-            ["/bin/sh", str(SETUP_POSTGRES), "--dir", str(folder)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        completed = None
-        problem = str(err)
-    else:
-        problem = completed.stderr.strip()
-    if completed is None or completed.returncode != 0:
-        message = f"no PostgreSQL server for the tests: {problem}"
-        if _in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        yield completed.stdout.strip().splitlines()[-1]
-    finally:
-        subprocess.run(
-            ["/bin/sh", str(SETUP_POSTGRES), "--stop", str(folder)],
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
 
 
 class Backend:

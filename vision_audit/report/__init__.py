@@ -51,12 +51,13 @@ def build_report(
     title: str | None = None,
     exception_cap: int = DEFAULT_EXCEPTION_CAP,
     progress: Callable[[str], None] | None = None,
+    verify_content: bool = True,
 ) -> ReportData:
     """
     Verify the store and compute every figure of the report, without rendering.
 
     Args:
-        store_url: ``sqlite:///path/audit.db``.
+        store_url: ``sqlite:///path/audit.db`` or ``postgresql://...``.
         since: First moment of the period (a date, or an ISO-8601 time; UTC when
             no zone is given).
         until: End of the period, excluded; a bare date means the end of that day.
@@ -64,6 +65,8 @@ def build_report(
         title: The report's title.
         exception_cap: How many exceptions the appendix lists.
         progress: Called with a short message as each stage starts.
+        verify_content: Also check personal content against its digests; when
+            False, links and signatures only, and the cover says so.
 
     Returns:
         The report's figures.
@@ -79,6 +82,7 @@ def build_report(
         parse_period(since, until),
         exception_cap=exception_cap,
         progress=progress,
+        verify_content=verify_content,
     )
     return build_report_data(facts, title=title, organization=organization)
 
@@ -95,12 +99,13 @@ def generate_report(
     title: str | None = None,
     progress: Callable[[str], None] | None = None,
     pdf_options: dict[str, Any] | None = None,
+    verify_content: bool = True,
 ) -> Path:
     """
     Write the compliance report of *store_url* over a period, as PDF or HTML.
 
     Args:
-        store_url: ``sqlite:///path/audit.db``.
+        store_url: ``sqlite:///path/audit.db`` or ``postgresql://...``.
         since: First moment of the period (date or ISO-8601 time, UTC by default).
         until: End of the period, excluded; a bare date means the end of that day.
         out: The file to write.
@@ -112,6 +117,8 @@ def generate_report(
         progress: Called with a short message as each stage starts.
         pdf_options: Overlay on WeasyPrint's options (e.g.
             ``{"uncompressed_pdf": True}``).
+        verify_content: Also check personal content against its digests; when
+            False, links and signatures only, and the cover says so.
 
     Returns:
         The path written.
@@ -134,6 +141,7 @@ def generate_report(
         organization=organization,
         title=title,
         progress=step,
+        verify_content=verify_content,
     )
     step("rendering HTML")
     html = render_html(data, templates=folder)

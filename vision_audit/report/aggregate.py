@@ -479,8 +479,13 @@ def _integrity(facts: StoreFacts) -> Integrity:
     span = facts.sequence_range
     if found.head_sequence is None:
         status = "EMPTY STORE: nothing to verify"
-    elif found.ok:
+    elif found.ok and found.content_checked:
         status = "VERIFIED: every link, content digest and signature matches"
+    elif found.ok:
+        status = (
+            "VERIFIED: every link and signature matches; personal content digests "
+            "were not checked"
+        )
     else:
         status = (
             f"NOT VERIFIED: {found.kind or 'damage'} at sequence "
