@@ -128,6 +128,17 @@ class DemoRun:
     reviews_pending: int = 0
 
 
+def _call_fields(call: DemoCall) -> dict[str, Any]:
+    """The fields every record of *call* has, whatever its outcome."""
+    return {
+        "name": call.name,
+        "purpose": call.purpose,
+        "actor": call.actor,
+        "mode": "url" if call.by_url else "bytes",
+        "features": tuple(f.value for f in call.features),
+    }
+
+
 def _record(call: DemoCall, result: ImageAnalysisResult, elapsed: float) -> CallRecord:
     tags = tuple(
         (t.name, round(t.confidence, 4))
@@ -140,11 +151,7 @@ def _record(call: DemoCall, result: ImageAnalysisResult, elapsed: float) -> Call
     )
     lines = sum(len(b.lines) for b in result.read.blocks) if result.read else 0
     return CallRecord(
-        name=call.name,
-        purpose=call.purpose,
-        actor=call.actor,
-        mode="url" if call.by_url else "bytes",
-        features=tuple(f.value for f in call.features),
+        **_call_fields(call),
         outcome="ok",
         status=200,
         duration_ms=elapsed * 1000,
@@ -160,11 +167,7 @@ def _record(call: DemoCall, result: ImageAnalysisResult, elapsed: float) -> Call
 
 def _failure(call: DemoCall, error: HttpResponseError, elapsed: float) -> CallRecord:
     return CallRecord(
-        name=call.name,
-        purpose=call.purpose,
-        actor=call.actor,
-        mode="url" if call.by_url else "bytes",
-        features=tuple(f.value for f in call.features),
+        **_call_fields(call),
         outcome="error",
         status=error.status_code or 0,
         duration_ms=elapsed * 1000,
@@ -174,11 +177,7 @@ def _failure(call: DemoCall, error: HttpResponseError, elapsed: float) -> CallRe
 
 def _denial(call: DemoCall, error: ConsentRequiredError, elapsed: float) -> CallRecord:
     return CallRecord(
-        name=call.name,
-        purpose=call.purpose,
-        actor=call.actor,
-        mode="url" if call.by_url else "bytes",
-        features=tuple(f.value for f in call.features),
+        **_call_fields(call),
         outcome="denied",
         status=0,
         duration_ms=elapsed * 1000,

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Final
 
 from vision_audit import attributes as attrs
 
-__all__ = ["EXTRACTORS", "Extractor", "Facts"]
+__all__ = ["EXTRACTORS", "Extractor", "Facts", "wire_lines", "wire_values"]
 
 Facts = dict[str, Any]
 """JSON-ready facts about one feature's result (no personal content)."""
@@ -19,7 +19,7 @@ properties deserialize on every access, ten times slower than the dict underneat
 """
 
 
-def _values(result: Result, key: str) -> list[Mapping[str, Any]] | None:
+def wire_values(result: Result, key: str) -> list[Mapping[str, Any]] | None:
     """The ``values`` of one feature's result, read from the wire data."""
     section = result.get(key)
     if not isinstance(section, Mapping):
@@ -28,7 +28,8 @@ def _values(result: Result, key: str) -> list[Mapping[str, Any]] | None:
     return values if isinstance(values, list) else None
 
 
-def _read_lines(result: Result) -> list[Mapping[str, Any]] | None:
+def wire_lines(result: Result) -> list[Mapping[str, Any]] | None:
+    """The lines read, across blocks, from the wire data."""
     section = result.get("readResult")
     if not isinstance(section, Mapping):
         return None
@@ -74,7 +75,7 @@ class TagsExtractor(Extractor):
 
     def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
         """Every tag, highest confidence first, as the service orders them."""
-        values = _values(result, "tagsResult")
+        values = wire_values(result, "tagsResult")
         if values is None:
             return None
         tags = [
@@ -99,7 +100,7 @@ class ObjectsExtractor(Extractor):
 
     def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
         """Each object's first tag and confidence (boxes are not evidence)."""
-        values = _values(result, "objectsResult")
+        values = wire_values(result, "objectsResult")
         if values is None:
             return None
         objects = [
@@ -127,7 +128,7 @@ class PeopleExtractor(Extractor):
 
     def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
         """People at or above the threshold, and every detection."""
-        values = _values(result, "peopleResult")
+        values = wire_values(result, "peopleResult")
         if values is None:
             return None
         confidences = [p["confidence"] for p in values]
@@ -152,7 +153,7 @@ class ReadExtractor(Extractor):
 
     def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
         """Lines and words read."""
-        lines = _read_lines(result)
+        lines = wire_lines(result)
         if lines is None:
             return None
         words = sum(len(line.get("words", ())) for line in lines)
@@ -164,7 +165,7 @@ class ReadExtractor(Extractor):
 
     def content(self, result: Result) -> dict[str, Any]:
         """The lines read."""
-        lines = _read_lines(result)
+        lines = wire_lines(result)
         return {} if lines is None else {"read_text": [line["text"] for line in lines]}
 
 
@@ -200,7 +201,7 @@ class DenseCaptionsExtractor(Extractor):
 
     def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
         """The number of region captions."""
-        values = _values(result, "denseCaptionsResult")
+        values = wire_values(result, "denseCaptionsResult")
         return None if values is None else {"count": len(values)}
 
     def span_attributes(self, facts: Facts) -> dict[str, Any]:
@@ -209,7 +210,7 @@ class DenseCaptionsExtractor(Extractor):
 
     def content(self, result: Result) -> dict[str, Any]:
         """Each region caption's text."""
-        values = _values(result, "denseCaptionsResult")
+        values = wire_values(result, "denseCaptionsResult")
         return {} if values is None else {"dense_captions": [d["text"] for d in values]}
 
 
@@ -220,7 +221,7 @@ class SmartCropsExtractor(Extractor):
 
     def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
         """Count and aspect ratios."""
-        values = _values(result, "smartCropsResult")
+        values = wire_values(result, "smartCropsResult")
         if values is None:
             return None
         ratios = [c["aspectRatio"] for c in values]

@@ -18,7 +18,11 @@ from vision_audit import attributes as attrs
 from vision_audit import events
 from vision_audit._fingerprint import fingerprint_image, redact_url
 from vision_audit.context import AuditContext, get_audit_context
-from vision_audit.instrumentation._extractors import EXTRACTORS
+from vision_audit.instrumentation._extractors import (
+    EXTRACTORS,
+    wire_lines,
+    wire_values,
+)
 from vision_audit.models import AnalysisCall, RecordedEvent
 from vision_audit.review._gate import open_review_gate
 from vision_audit.sinks import Recorder
@@ -63,24 +67,10 @@ def _remember(result: object, analysis_id: str) -> None:
     _audit_ids[key] = analysis_id
 
 
-def _section_values(result: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
-    section = result.get(key)
-    values = section.get("values") if isinstance(section, Mapping) else None
-    return values if isinstance(values, list) else []
-
-
-def _lines(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    section = result.get("readResult")
-    if not isinstance(section, Mapping):
-        return []
-    blocks = section.get("blocks", ())
-    return [line for block in blocks for line in block.get("lines", ())]
-
-
 def _keep(result: Mapping[str, Any], key: str, dropped: set[int]) -> None:
     if not dropped:
         return
-    values = _section_values(result, key)
+    values = wire_values(result, key) or []
     values[:] = [value for value in values if id(value) not in dropped]
 
 
@@ -456,8 +446,10 @@ class CallTracer:
         engine = self.settings.policy
         if engine is None or not isinstance(result, Mapping):
             return None
-        tags = _section_values(result, "tagsResult")
-        objects = [o for o in _section_values(result, "objectsResult") if o.get("tags")]
+        tags = wire_values(result, "tagsResult") or []
+        objects = [
+            o for o in wire_values(result, "objectsResult") or [] if o.get("tags")
+        ]
         caption = result.get("captionResult")
         outcome = engine.evaluate_result(
             purpose=context.purpose,
@@ -466,15 +458,15 @@ class CallTracer:
                 (o["tags"][0]["name"], o["tags"][0]["confidence"]) for o in objects
             ],
             people_confidences=[
-                p["confidence"] for p in _section_values(result, "peopleResult")
+                p["confidence"] for p in wire_values(result, "peopleResult") or []
             ],
-            text_lines=len(_lines(result)),
+            text_lines=len(wire_lines(result) or ()),
             caption=(caption["text"], caption["confidence"])
             if isinstance(caption, Mapping)
             else None,
             dense_captions=[
                 (d["text"], d["confidence"])
-                for d in _section_values(result, "denseCaptionsResult")
+                for d in wire_values(result, "denseCaptionsResult") or []
             ],
         )
         if outcome.filtered:
