@@ -11,11 +11,18 @@ with ``durability="power"`` (acknowledged once synced) unless a row says otherwi
 Ceiling (SQLite rows): the same threads through a bare leader/follower group commit
 whose only work is one ``fdatasync`` per group: the most any store written in Python
 can acknowledge on this machine, where each acknowledgment costs a thread wake-up and
-a turn of the GIL.
+a turn of the GIL. ``+ envelope``: the same, each caller first doing the envelope work
+that every append does on its own thread (``prepare()``: checks, canonical JSON,
+salted content digests, subject pseudonym), so the most this store could reach with
+its writes free. ``envelope only``: that work alone on the same threads, nothing
+queued, written or synced. Neither bound writes to SQLite.
 
 Verify: a store of ``--verify-events`` realistic events (a signed checkpoint every
 1,000) is verified with links and signatures, then with personal content digests too;
-the floor beside them is reading every envelope and hashing it, nothing else.
+the floor beside them is reading every envelope and hashing it, nothing else. Then
+one subject is erased from it: ``erase_subject()`` finds the subject's events by a
+scan of the envelopes (SQLite keeps no index of pseudonyms), removes their content
+and records the erasure, all timed.
 
 PostgreSQL: the server in ``VISION_AUDIT_TEST_POSTGRES_URL``, else a throwaway one
 started with ``scripts/setup-postgres`` (``--no-postgres`` to skip it).
@@ -210,8 +217,10 @@ class _Waiter:
 class Ceiling:
     """A leader/follower group commit whose only work is one fdatasync per group."""
 
-    def __init__(self, path: Path) -> None:
-        """Preallocate the file it syncs."""
+    def __init__(self, path: Path, *, envelope: bool = False) -> None:
+        """Preallocate the file it syncs; with *envelope*, prepare each event first."""
+        self.envelope = envelope
+        self.pseudonymize = Pseudonymizer(os.urandom(32))  # a cold cache, as a store's
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         os.write(self.fd, b"\0" * 65536)
         os.fsync(self.fd)
@@ -221,7 +230,8 @@ class Ceiling:
 
     def append(self, event: AuditEvent) -> None:
         """Queue; lead a group when no one does; hand over, sync, wake the group."""
-        del event
+        if self.envelope:
+            prepare(event, self.pseudonymize)
         me = _Waiter()
         with self.lock:
             self.pending.append(me)
@@ -248,6 +258,21 @@ class Ceiling:
     def close(self) -> None:
         """Close the file."""
         os.close(self.fd)
+
+
+class EnvelopeOnly:
+    """The envelope work of an append, and nothing else."""
+
+    def __init__(self) -> None:
+        """Use a new pseudonym key, with a cold cache, as a new store does."""
+        self.pseudonymize = Pseudonymizer(os.urandom(32))
+
+    def append(self, event: AuditEvent) -> None:
+        """Prepare *event* as a store's append does, on the caller's thread."""
+        prepare(event, self.pseudonymize)
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 def run_threads(
@@ -303,8 +328,8 @@ class Backend(Protocol):
     def naive(self) -> Writer:
         """A new naive writer."""
 
-    def ceiling(self) -> Writer | None:
-        """The bare group commit, where it means something."""
+    def ceiling(self, *, envelope: bool = False) -> Writer | None:
+        """The bare group commit where it means something (*envelope*: prepare too)."""
 
 
 class SQLiteBackend:
@@ -340,9 +365,9 @@ class SQLiteBackend:
         """A naive writer on a new file."""
         return NaiveSQLite(self._path())
 
-    def ceiling(self) -> Writer | None:
+    def ceiling(self, *, envelope: bool = False) -> Writer | None:
         """The bare group commit on a file of the same disk."""
-        return Ceiling(self._path())
+        return Ceiling(self._path(), envelope=envelope)
 
 
 class PostgresBackend:
@@ -380,7 +405,7 @@ class PostgresBackend:
         """A naive writer in a new schema."""
         return NaivePostgres(self.url, self._schema())
 
-    def ceiling(self) -> Writer | None:
+    def ceiling(self, *, envelope: bool = False) -> Writer | None:  # noqa: ARG002
         """Not measured: the server's own commit path is the bound."""
         return None
 
@@ -449,7 +474,8 @@ def measure_appends(backend: Backend, events: int, rounds: int) -> None:
     print(f"\n{backend.name}: durable appends, events/s (median of {rounds} rounds)")
     print(
         f"  {'threads':>7}  {'store (power)':>13}  {'events/commit':>13}  "
-        f"{'naive (fsync/event)':>19}  {'ratio':>6}  {'ceiling':>8}"
+        f"{'naive (fsync/event)':>19}  {'ratio':>6}  {'ceiling':>8}  "
+        f"{'+ envelope':>10}  {'envelope only':>13}"
     )
     for threads in THREADS:
         ours: list[float] = []
@@ -467,11 +493,15 @@ def measure_appends(backend: Backend, events: int, rounds: int) -> None:
         if probe is not None:
             probe.close()
             bound = _median_rate(_made(backend.ceiling), threads, events, rounds)
-            ceiling = f"{bound:>8,.0f}"
+            with_envelope = _median_rate(
+                _made(lambda: backend.ceiling(envelope=True)), threads, events, rounds
+            )
+            alone = _median_rate(EnvelopeOnly, threads, events, rounds)
+            ceiling = f"{bound:>8,.0f}  {with_envelope:>10,.0f}  {alone:>13,.0f}"
         mine = statistics.median(ours)
         print(
             f"  {threads:>7}  {mine:>13,.0f}  {statistics.median(per_commit):>13.1f}  "
-            f"{naive:>19,.0f}  {mine / naive:>5.1f}x  {ceiling:>8}"
+            f"{naive:>19,.0f}  {mine / naive:>5.1f}x  {ceiling}"
         )
     for threads in (1, 8):
         rate = _median_rate(
@@ -539,6 +569,9 @@ def measure_verify(backend: Backend, count: int, rounds: int) -> None:
                 started = time.perf_counter()
                 hashed = sum(1 for _, _, data in snapshot[0] if hashlib.sha256(data))
                 floor.append(hashed / (time.perf_counter() - started))
+        started = time.perf_counter()
+        erased = store.erase_subject("policyholder-1")
+        erase_ms = (time.perf_counter() - started) * 1e3
     finally:
         store.close()
     bare = statistics.median(floor)
@@ -548,6 +581,12 @@ def measure_verify(backend: Backend, count: int, rounds: int) -> None:
     print(
         f"  floor (read + SHA-256 only):   {bare:>10,.0f}  (links + signatures at "
         f"{statistics.median(links) / bare:.0%} of it)"
+    )
+    print(
+        f"  erase_subject, one subject:    {erase_ms:>10,.1f} ms  (found by "
+        f"{'a scan' if isinstance(store, SQLiteAuditStore) else 'an index'}; "
+        f"{erased.event.data['events']} events, "
+        f"{erased.event.data['records']} records)"
     )
 
 

@@ -3,11 +3,46 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import warnings
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from PIL import Image
 from vision_audit._fingerprint import fingerprint_image, redact_url
 from vision_audit.testing import make_test_image
+
+
+def _pillow_says(data: bytes) -> tuple[str, int | None, int | None]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                return image.format or "unknown", *image.size
+    except Exception:  # noqa: BLE001 - whatever Pillow refuses is "unknown"
+        return "unknown", None, None
+
+
+def _jpeg(mode: str, size: tuple[int, int], **options: object) -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size).save(buffer, "JPEG", **options)
+    return buffer.getvalue()
+
+
+JPEG_VARIANTS = {
+    "baseline": _jpeg("RGB", (640, 480)),
+    "grey": _jpeg("L", (50, 60)),
+    "cmyk": _jpeg("CMYK", (123, 45)),
+    "progressive": _jpeg("RGB", (4000, 3), progressive=True),
+    "optimized": _jpeg("RGB", (1, 1), optimize=True),
+    "exif": _jpeg(
+        "RGB", (320, 200), exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00"
+    ),
+    "large icc profile": _jpeg("RGB", (64, 64), icc_profile=b"p" * 70_000),
+    "dpi": _jpeg("RGB", (300, 300), dpi=(300, 300)),
+    "comment": _jpeg("L", (77, 99), comment=b"taken by the claims desk"),
+}
 
 
 class TestFingerprintImage:
@@ -22,6 +57,46 @@ class TestFingerprintImage:
         assert hashlib.sha256(data).hexdigest() == fingerprint.sha256
         assert (len(data), "JPEG", 123, 45) == (
             fingerprint.size,
+            fingerprint.format,
+            fingerprint.width,
+            fingerprint.height,
+        )
+
+    @pytest.mark.parametrize("name", sorted(JPEG_VARIANTS))
+    def test_jpeg_header_read_as_pillow_reads_it(self, name: str) -> None:
+        """The JPEG header reader agrees with Pillow on every kind of JPEG."""
+        data = JPEG_VARIANTS[name]
+
+        fingerprint = fingerprint_image(data)
+
+        assert _pillow_says(data) == (
+            fingerprint.format,
+            fingerprint.width,
+            fingerprint.height,
+        )
+
+    def test_multi_picture_file(self) -> None:
+        """A phone's multi-picture JPEG is told from a plain one, as Pillow does."""
+        buffer = io.BytesIO()
+        frames = [Image.new("RGB", (80, 60)), Image.new("RGB", (80, 60))]
+        frames[0].save(buffer, "MPO", save_all=True, append_images=frames[1:])
+
+        fingerprint = fingerprint_image(buffer.getvalue())
+
+        assert ("MPO", 80, 60) == (
+            fingerprint.format,
+            fingerprint.width,
+            fingerprint.height,
+        )
+
+    @pytest.mark.parametrize("keep", [3, 20, 200, 600])
+    def test_jpeg_cut_before_its_pixels(self, keep: int) -> None:
+        """A JPEG cut inside its header has no size: format unknown, as for Pillow."""
+        data = JPEG_VARIANTS["exif"][:keep]
+
+        fingerprint = fingerprint_image(data)
+
+        assert ("unknown", None, None) == (
             fingerprint.format,
             fingerprint.width,
             fingerprint.height,

@@ -6,6 +6,7 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
 from PIL import Image, UnidentifiedImageError
@@ -34,16 +35,112 @@ class ImageFingerprint:
         }
 
 
+_SOF: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+"""JPEG start-of-frame markers: the segment that holds the image's size."""
+_SKIPPED: Final = frozenset(
+    {0xC4, 0xCC, 0xDC, 0xDD, 0xDE, 0xDF, 0xFE, *range(0xE0, 0xF0)}
+)
+"""JPEG segments before the scan that say nothing of the size: tables, APPn, COM."""
+_MARK: Final = 0xFF
+_SOS: Final = 0xDA
+_DQT: Final = 0xDB
+_DQT_16_BITS: Final = 0x10
+_FRAME_LENGTH: Final = 6
+"""Precision, height, width, components: the bytes a frame segment must hold."""
+_FRAME_BITS: Final = 8
+_FRAME_LAYERS: Final = (1, 3, 4)
+_APP_HEAD: Final = 12
+
+
+def _frame_size(data: bytes, start: int, stop: int) -> tuple[int, int] | None:
+    """Width and height in a start-of-frame segment, if Pillow would take it."""
+    frame = data[start : start + 6]
+    if stop - start < _FRAME_LENGTH or frame[0] != _FRAME_BITS:
+        return None
+    height = int.from_bytes(frame[1:3], "big")
+    width = int.from_bytes(frame[3:5], "big")
+    if not width or not height or frame[5] not in _FRAME_LAYERS:
+        return None
+    return width, height
+
+
+def _segment_ok(marker: int, data: bytes, start: int, stop: int) -> bool:
+    """True for a segment before the scan that Pillow reads without complaint."""
+    if marker == _DQT:  # whole quantization tables, of 8 or 16 bits
+        at = start
+        while at < stop:
+            at += 1 + (64 if data[at] < _DQT_16_BITS else 128)
+        return at == stop
+    head = data[start : start + 5]
+    short = stop - start < _APP_HEAD  # what Pillow reads of JFIF and Adobe segments
+    return (
+        marker in _SKIPPED
+        and not (
+            head[:4] == b"MPF\x00"  # JPEG or MPO: Pillow counts the pictures
+            or (short and (head[:4] == b"JFIF" or head == b"Adobe"))
+        )
+    )
+
+
+def _jpeg_header(data: bytes) -> tuple[str, int, int] | None:
+    """
+    Width and height from the start-of-frame segment of a JPEG.
+
+    The segments are followed up to the start of the scan, as Pillow does. None for
+    anything unusual (a multi-picture file, an odd frame header or marker, a short
+    segment, a broken or truncated chain): Pillow then decides, as it would anyway.
+    """
+    end = len(data)
+    at = 2
+    size: tuple[int, int] | None = None
+    while at + 4 <= end and data[at] == _MARK:
+        marker = data[at + 1]
+        if marker == _MARK:  # fill byte
+            at += 1
+            continue
+        start, stop = at + 4, at + 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+        if stop < start or stop > end:
+            break
+        if marker == _SOS:  # start of scan: the header is complete
+            return None if size is None else ("JPEG", *size)
+        if marker in _SOF:
+            if size is not None:
+                break
+            size = _frame_size(data, start, stop)
+            if size is None:
+                break
+        elif not _segment_ok(marker, data, start, stop):
+            break
+        at = stop
+    return None
+
+
+def _fast_header(data: bytes) -> tuple[str, int, int] | None:
+    """Format, width and height of a JPEG from its header, or None."""
+    if data[:3] != b"\xff\xd8\xff":
+        return None
+    header = _jpeg_header(data)
+    limit = Image.MAX_IMAGE_PIXELS
+    if header is not None and limit and header[1] * header[2] > 2 * limit:
+        return None  # Pillow refuses it as a decompression bomb
+    return header
+
+
 def fingerprint_image(data: bytes | bytearray | memoryview) -> ImageFingerprint:
     """
     Digest *data* and read format and size from its header, without decoding pixels.
 
-    Bytes that are no image still get a digest and size, with format ``unknown``:
-    the service will refuse them, and the audit trail says what was sent.
+    A JPEG's header is read directly (the segments before the scan); other formats,
+    and anything unusual in a JPEG, by Pillow. Bytes that are no image still
+    get a digest and size, with format ``unknown``: the service will refuse them, and
+    the audit trail says what was sent.
     """
     # bytes go to BytesIO without a copy; other buffers are copied once.
     buffer = data if isinstance(data, bytes) else bytes(data)
     digest = hashlib.sha256(buffer).hexdigest()
+    header = _fast_header(buffer)
+    if header is not None:
+        return ImageFingerprint(digest, len(buffer), *header)
     image_format, width, height = "unknown", None, None
     try:
         with warnings.catch_warnings():

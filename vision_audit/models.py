@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import os
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -24,8 +25,17 @@ SCHEMA_VERSION: Final = 1
 
 
 def new_id() -> str:
-    """A new random identifier (UUID4, 32 lowercase hex digits)."""
-    return uuid.uuid4().hex
+    """
+    A new unique identifier: 32 lowercase hex digits, in creation order to the ms.
+
+    The UUIDv7 layout (RFC 9562): 48 bits of Unix time in milliseconds, then 74
+    random bits around the version and variant. Ids made in a later millisecond sort
+    after, so an index of them grows at its end instead of at a random page.
+    """
+    value = time.time_ns() // 1_000_000 << 80 | int.from_bytes(os.urandom(10))
+    # Version 7 and variant 0b10 in their places.
+    value = value & ~(0xF << 76 | 0x3 << 62) | 0x7 << 76 | 0x2 << 62
+    return f"{value:032x}"
 
 
 def utc_now() -> datetime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 
 import pytest
 from azure.ai.vision.imageanalysis import ImageAnalysisClient
@@ -24,6 +25,20 @@ from vision_audit import (
 from vision_audit.testing import make_test_image
 
 TAGS = [VisualFeatures.TAGS]
+
+
+class _StampHandler(logging.Handler):
+    """Notes when each audit event's log line arrives, and the lines themselves."""
+
+    def __init__(self, seen: dict[str, float]) -> None:
+        super().__init__(logging.INFO)
+        self.seen = seen
+        self.lines: list[dict[str, object]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = json.loads(record.getMessage())
+        self.seen[line["event"]] = time.perf_counter()
+        self.lines.append(line)
 
 
 def _only_span(span_exporter):
@@ -209,6 +224,59 @@ class TestEvents:
         assert all(
             r["level"] == "info" and r["timestamp"].endswith("Z") for r in records
         )
+
+    def test_requested_logged_while_the_request_is_out(
+        self, instrumented, client, emulator, span_exporter
+    ) -> None:
+        """The request's log line does not wait for the answer, and keeps its ids."""
+        image = make_test_image(width=211, height=97)
+        emulator.script(image, {"latencyMs": 300})
+        seen: dict[str, float] = {}
+        handler = _StampHandler(seen)
+        audit_log = logging.getLogger("vision_audit.audit")
+        audit_log.addHandler(handler)
+        audit_log.setLevel(logging.INFO)
+        try:
+            with audit_context(purpose="claims", actor="adjuster-7"):
+                client.analyze(image_data=image, visual_features=TAGS)
+            returned = time.perf_counter()
+        finally:
+            audit_log.removeHandler(handler)
+            audit_log.setLevel(logging.NOTSET)
+
+        span = _only_span(span_exporter)
+        assert returned - seen["analysis.requested"] > 0.2  # logged during the wait
+        assert seen["analysis.requested"] < seen["analysis.completed"]
+        assert [handler.lines[0]["trace_id"], handler.lines[0]["actor"]] == [
+            format(span.context.trace_id, "032x"),
+            "adjuster-7",
+        ]
+        assert ["analysis.requested", "analysis.completed"] == [
+            e.name for e in span.events
+        ]
+
+    def test_fast_failure_keeps_the_order(
+        self, instrumented, fresh_client, caplog, span_exporter, log_exporter
+    ) -> None:
+        """A call that fails at once still logs requested before failed, everywhere."""
+        with (
+            caplog.at_level(logging.INFO, logger="vision_audit.audit"),
+            pytest.raises(HttpResponseError),
+        ):
+            fresh_client.analyze(image_data=b"not an image", visual_features=TAGS)
+
+        logged = [
+            json.loads(r.getMessage())["event"]
+            for r in caplog.records
+            if r.name == "vision_audit.audit"
+        ]
+        span = _only_span(span_exporter)
+        expected = ["analysis.requested", "analysis.failed"]
+        assert expected == logged
+        assert expected == [e.name for e in span.events]
+        assert expected == [
+            ld.log_record.event_name for ld in log_exporter.get_finished_logs()
+        ]
 
     def test_host_logging_controls_the_logger(
         self, instrumented, client, caplog
@@ -429,6 +497,35 @@ class TestAio:
                 if s.name == "vision_audit.analyze"
             ]
         )
+
+    def test_cancelled_call_recorded(
+        self, instrumented, emulator, emulator_key, store
+    ) -> None:
+        """A call cancelled while on the wire ends as analysis.failed, not silence."""
+        image = make_test_image(width=233, height=71)
+        emulator.script(image, {"latencyMs": 2000})
+
+        async def run() -> None:
+            async with AsyncClient(
+                emulator.endpoint, AzureKeyCredential(emulator_key)
+            ) as client:
+                call = asyncio.create_task(
+                    client.analyze(image_data=image, visual_features=TAGS)
+                )
+                await asyncio.sleep(0.3)
+                call.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await call
+
+        asyncio.run(run())
+
+        requested, failed = (r.event for r in store.records)
+        assert ["analysis.requested", "analysis.failed"] == [
+            requested.type,
+            failed.type,
+        ]
+        assert requested.analysis_id == failed.analysis_id
+        assert "asyncio.exceptions.CancelledError" == failed.data["error_type"]
 
     def test_instrument_aio_client(
         self, emulator, emulator_key, make_store, tracer_provider

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import selectors
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from tests.store.conftest import environment_without_keys
 from vision_audit.exceptions import AuditWriteError, StoreError
-from vision_audit.models import AuditEvent
+from vision_audit.models import AuditEvent, new_id
 from vision_audit.store import SQLiteAuditStore, open_store
 from vision_audit.store._keys import generate_signing_key, private_key_pem
 
@@ -317,3 +320,111 @@ class TestDurabilityOption:
         """Anything else is a ValueError naming the accepted values."""
         with pytest.raises(ValueError, match="'process' or 'power'"):
             SQLiteAuditStore(tmp_path / "audit.db", durability="eventually")
+
+    @pytest.mark.parametrize(("durability", "level"), [("process", 1), ("power", 2)])
+    def test_commit_syncs_for_power(self, tmp_path, durability, level):
+        """Power durability commits with synchronous=FULL, process with NORMAL."""
+        with SQLiteAuditStore(tmp_path / "audit.db", durability=durability) as store:
+            store.append(_event())
+            (found,) = store._conn.execute("PRAGMA synchronous").fetchone()  # noqa: SLF001
+
+        assert level == found
+
+
+def _indexes(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' "
+                "AND tbl_name = 'va_events' AND name LIKE 'va_%'"
+            )
+        }
+
+
+class TestSubjectErasure:
+    """No index of pseudonyms: erase_subject() scans, mostly before its transaction."""
+
+    def test_no_subject_index(self, tmp_path):
+        """A new store indexes event ids and times, not pseudonyms."""
+        path = tmp_path / "audit.db"
+        SQLiteAuditStore(path).close()
+
+        assert {"va_events_event_id", "va_events_time"} == _indexes(path)
+
+    def test_store_with_subject_index(self, tmp_path):
+        """A store made with the index of pseudonyms still appends and erases."""
+        path = tmp_path / "audit.db"
+        with SQLiteAuditStore(path) as store:
+            store.append(_event(0, subject_ref="alice", content={"caption": "a"}))
+        with sqlite3.connect(path) as conn:
+            conn.execute(
+                "CREATE INDEX va_events_subject ON va_events (subject_ref) "
+                "WHERE subject_ref IS NOT NULL"
+            )
+
+        with SQLiteAuditStore(path) as store:
+            store.append(_event(1, subject_ref="alice", content={"caption": "b"}))
+            store.append(_event(2, subject_ref="bob", content={"caption": "c"}))
+            erased = store.erase_subject("alice")
+            contents = [event.event.content for event in store.iter_events()]
+            ok = store.verify().ok
+
+        assert "va_events_subject" in _indexes(path)
+        assert {"events": 2, "records": 4} == erased.event.data
+        assert [None, None, {"caption": "c"}, None] == contents
+        assert ok
+
+    def test_events_after_the_first_scan(self, tmp_path, monkeypatch):
+        """Events appended between the scan and the transaction are erased too."""
+        store = SQLiteAuditStore(tmp_path / "audit.db")
+        for number in range(3):
+            store.append(_event(number, subject_ref=f"s{number % 2}", content={"c": 1}))
+        look = store._look_for_subject  # noqa: SLF001
+
+        def look_then_append(pseudonym: str) -> None:
+            look(pseudonym)
+            store.append(_event(9, subject_ref="s0", content={"c": 2}))
+
+        monkeypatch.setattr(store, "_look_for_subject", look_then_append)
+        erased = store.erase_subject("s0")
+        left = {e.event.event_id: e.event.content for e in store.iter_events()}
+        store.close()
+
+        assert {"events": 3, "records": 6} == erased.event.data
+        assert {"e0": None, "e1": {"c": 1}, "e2": None, "e9": None} == {
+            key: value for key, value in left.items() if key.startswith("e")
+        }
+
+    def test_content_of_the_reference_already_purged(self, tmp_path):
+        """Events whose raw reference was purged are still found by pseudonym."""
+        with SQLiteAuditStore(tmp_path / "audit.db") as store:
+            store.append(_event(0, subject_ref="alice", content={"caption": "a"}))
+            store.purge_content(older_than=timedelta(0), data_class="subject_ref")
+            erased = store.erase_subject("alice")
+
+        assert {"events": 1, "records": 1} == erased.event.data
+
+
+class TestEventIds:
+    """Default event ids are in time order, so their unique index grows at its end."""
+
+    def test_uuid7_layout(self):
+        """32 lowercase hex digits with the UUIDv7 version and variant, all unique."""
+        ids = [new_id() for _ in range(10_000)]
+
+        assert len(set(ids)) == len(ids)
+        assert all(re.fullmatch(r"[0-9a-f]{32}", value) for value in ids)
+        assert {(7, uuid.RFC_4122)} == {
+            (uuid.UUID(hex=value).version, uuid.UUID(hex=value).variant)
+            for value in ids
+        }
+
+    def test_later_ids_sort_after(self):
+        """An id made in a later millisecond sorts after; its first 12 digits are it."""
+        before = new_id()
+        time.sleep(0.002)
+        after = new_id()
+
+        assert before < after
+        assert abs(int(after[:12], 16) - time.time_ns() // 1_000_000) < 60_000

@@ -23,6 +23,7 @@ from vision_audit.instrumentation._extractors import (
     wire_lines,
     wire_values,
 )
+from vision_audit.instrumentation._pending import Deferred
 from vision_audit.models import AnalysisCall, RecordedEvent
 from vision_audit.review._gate import open_review_gate
 from vision_audit.sinks import Recorder
@@ -325,9 +326,13 @@ class CallTracer:
         context: AuditContext,
         span: Span,
         verdict: PreCheck | None = None,
-    ) -> None:
+    ) -> Deferred:
         """
         Record ``analysis.requested`` before any byte is sent.
+
+        Returns:
+            Its log line and span event, to be sent while the request is on the wire
+            (see :mod:`._pending`): join them before recording anything else.
 
         Raises:
             AuditWriteError: Not recorded, in fail-closed mode.
@@ -342,8 +347,13 @@ class CallTracer:
             policy_id=self.policy_id,
             policy=verdict.as_dict() if verdict is not None and violations else None,
         )
-        recorded = self.recorder.record(event, span)
-        self._mark_recorded(span, recorded)
+        recorded = self.recorder.store(event, span)
+
+        def telemetry() -> None:
+            self.recorder.telemetry(event, recorded, span)
+            self._mark_recorded(span, recorded)
+
+        return Deferred(telemetry)
 
     def completed(
         self,
@@ -527,13 +537,19 @@ class CallTracer:
         span: Span,
         error: BaseException,
         elapsed_s: float,
+        *,
+        after: Deferred | None = None,
     ) -> None:
         """
         Record ``analysis.failed``; never raises (the SDK's error goes on as it is).
 
-        A failure to record it is logged and marked on the span: the request it
-        describes was already recorded as requested.
+        A cancelled or interrupted call is recorded too, with its error type. A
+        failure to record it is logged and marked on the span: the request it
+        describes was already recorded as requested. *after*: the request's
+        telemetry, joined first so that the sinks see the events in order.
         """
+        if after is not None:
+            after.join()
         status, code, inner = _error_codes(error)
         error_type = _qualified_name(error)
         if span.is_recording():
@@ -613,20 +629,21 @@ def make_sync_wrapper(
         ) as span:
             verdict = tracer.check_policy(call, context, span)
             try:
-                tracer.requested(call, context, span, verdict)
+                telemetry = tracer.requested(call, context, span, verdict)
             except Exception as err:
                 tracer.mark_audit_failure(span, err)
                 raise
             started = time.perf_counter()
             try:
                 result = wrapped(*args, **kwargs)
-            except Exception as err:
-                tracer.failed(call, context, span, err, time.perf_counter() - started)
+            except BaseException as err:
+                elapsed = time.perf_counter() - started
+                tracer.failed(call, context, span, err, elapsed, after=telemetry)
                 raise
+            elapsed = time.perf_counter() - started
+            telemetry.join()
             try:
-                tracer.completed(
-                    call, context, span, result, time.perf_counter() - started
-                )
+                tracer.completed(call, context, span, result, elapsed)
             except Exception as err:
                 tracer.mark_audit_failure(span, err)
                 raise
@@ -660,24 +677,22 @@ def make_async_wrapper(
         ) as span:
             verdict = tracer.check_policy(call, context, span)
             try:
-                tracer.requested(call, context, span, verdict)
+                telemetry = tracer.requested(call, context, span, verdict)
             except Exception as err:
                 tracer.mark_audit_failure(span, err)
                 raise
             started = time.perf_counter()
             try:
                 result = await wrapped(*args, **kwargs)
-            except Exception as err:
-                tracer.failed(call, context, span, err, time.perf_counter() - started)
+            except BaseException as err:
+                elapsed = time.perf_counter() - started
+                tracer.failed(call, context, span, err, elapsed, after=telemetry)
                 raise
+            elapsed = time.perf_counter() - started
+            telemetry.join()
             try:
                 gate = tracer.completed(
-                    call,
-                    context,
-                    span,
-                    result,
-                    time.perf_counter() - started,
-                    hold=False,
+                    call, context, span, result, elapsed, hold=False
                 )
                 if gate is not None:  # a review gate waits without blocking the loop
                     await gate.hold_async(result)

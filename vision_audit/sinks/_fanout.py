@@ -51,6 +51,20 @@ class Recorder:
         Raises:
             AuditWriteError: The store failed and the mode is ``raise``.
         """
+        recorded = self.store(event, span)
+        self.telemetry(event, recorded, span)
+        return recorded
+
+    def store(self, event: AuditEvent, span: Span) -> RecordedEvent | None:
+        """
+        Record *event* in the store only; :meth:`telemetry` must follow.
+
+        Returns:
+            What the store recorded, or None when it failed in log mode.
+
+        Raises:
+            AuditWriteError: The store failed and the mode is ``raise``.
+        """
         recorded: RecordedEvent | None = None
         try:
             recorded = self._settings.store.append(event)
@@ -64,7 +78,6 @@ class Recorder:
                     f"{err}"
                 )
                 raise AuditWriteError(msg) from err
-        self._telemetry(event, recorded, span)
         return recorded
 
     def _store_failed(self, event: AuditEvent, error: Exception, span: Span) -> None:
@@ -81,10 +94,10 @@ class Recorder:
         except Exception:  # noqa: BLE001 - reporting must not mask the failure
             _internal.exception("vision-audit could not report a failed audit write")
 
-    def _telemetry(
+    def telemetry(
         self, event: AuditEvent, recorded: RecordedEvent | None, span: Span
     ) -> None:
-        # Telemetry never breaks the caller; the store already has the event.
+        """Log *event* and add it to *span*; never raises (the store has the event)."""
         try:
             self._log.emit(event, recorded)
         except Exception:  # noqa: BLE001

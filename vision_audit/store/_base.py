@@ -9,13 +9,13 @@ SQLite, PostgreSQL and memory:
 - group commit, leader/follower style: the first caller to find no write in progress
   becomes the writer. It drains the queue, reads the head inside an exclusive
   transaction, chains and inserts the whole batch, commits once, and wakes every
-  waiter of the batch; if more events queued meanwhile, it hands the writer's role to
-  one of their callers. Exactly one thread writes at a time, as with a dedicated
-  writer thread, but an uncontended append costs no thread switch;
-- with ``durability="power"`` on a store that commits without syncing (SQLite), each
-  waiter then makes sure a sync that started after its commit has finished, joining
-  one already running when it can, so one sync serves many events and syncs overlap
-  with the next group's commit;
+  waiter of the batch; it writes the batches queued meanwhile for ``_LEAD_BUDGET``
+  more, then hands the writer's role to one of their callers. Exactly one thread
+  writes at a time, as with a dedicated writer thread, but an uncontended append
+  costs no thread switch;
+- with ``durability="power"``, the store's commit itself waits for the disk (SQLite:
+  ``synchronous=FULL``; PostgreSQL: ``synchronous_commit = on``), so one sync
+  serves the whole group and no waiter is woken before it;
 - checkpoints are signed in the same transaction as the events they cover, every
   ``checkpoint_every`` events, ``checkpoint_interval`` seconds after the first
   unsigned event (a small timer thread), and on close;
@@ -85,7 +85,6 @@ ContentRow = tuple[int, str, str, str, bytes, bytes]
 DEFAULT_CHECKPOINT_EVERY: Final = 1000
 DEFAULT_CHECKPOINT_INTERVAL: Final = 60.0
 _MAX_BATCH: Final = 2048
-_MAX_SYNCS: Final = 4
 _LEAD_BUDGET: Final = 0.002
 """Seconds a caller keeps writing others' events once its own is written."""
 _DURABILITIES: Final = ("process", "power")
@@ -180,10 +179,6 @@ class BaseAuditStore(ABC):
         self._key_id = (
             key_id(signing_key.public_key()) if signing_key is not None else None
         )
-        # Power durability by sync after commit: which batches are known synced.
-        self._sync_cond = threading.Condition()
-        self._synced = 0
-        self._syncing: list[int] = []
         self._at_exit: Callable[[], None] | None = None
 
     # -- hooks for subclasses ---------------------------------------------------------
@@ -218,6 +213,15 @@ class BaseAuditStore(ABC):
         Selects the records of events older than *before* (an ISO time), of
         *data_class* (a content name) when given, or of events whose subject
         pseudonym is *subject*. Returns (events touched, records emptied).
+        """
+
+    def _look_for_subject(self, pseudonym: str) -> None:  # noqa: B027 - optional
+        """
+        Find a subject's events before the write transaction, when that is slow.
+
+        Called by ``erase_subject()`` outside the writer's transaction, so that a
+        store that scans for pseudonyms does most of the scan without blocking
+        appends; :meth:`_remove_content` then looks only at what came after.
         """
 
     @abstractmethod
@@ -282,14 +286,6 @@ class BaseAuditStore(ABC):
         having written nothing, when the store cannot, or when the head has moved
         (another process appended); the batch then goes through :meth:`_begin`.
         """
-        return False
-
-    def _sync(self) -> None:  # noqa: B027 - a hook that most stores leave empty
-        """Make every committed transaction survive a power loss, if commit does not."""
-
-    @property
-    def _sync_after_commit(self) -> bool:
-        """True when power durability needs :meth:`_sync` after commit."""
         return False
 
     def _is_conflict(self, error: BaseException) -> bool:  # noqa: ARG002 - a hook
@@ -400,7 +396,13 @@ class BaseAuditStore(ABC):
         if self._pseudonymize is None:
             msg = f"{self.name}: opened read-only; no event can be recorded"
             raise AuditWriteError(msg)
-        item = _Item(event=event)
+        try:
+            prepared = prepare(event, self._pseudonymize)
+        except (CanonicalizationError, TypeError, ValueError) as err:
+            event_id = getattr(event, "event_id", "?")
+            msg = f"{self.name}: event {event_id} not recorded: {err}"
+            raise AuditWriteError(msg) from err
+        item = _Item(event=event, prepared=prepared)
         sequence, prev_hash, hash_ = self._submit(item)
         if item.prepared is None:  # pragma: no cover - answered items are prepared
             msg = f"{self.name}: the writer gave no answer"
@@ -437,18 +439,15 @@ class BaseAuditStore(ABC):
             raise AuditWriteError(msg)
         return item.result
 
-    def _lead(self, own: _Item) -> None:  # noqa: C901 - one loop, every exit guarded
+    def _lead(self, own: _Item) -> None:
         """
         Write queued batches, *own* among them, while more keep coming; then step down.
 
-        Waiters are woken right after their batch commits. With power durability,
-        the role passes on right after the commit, and this thread then syncs its
-        batch while the next one commits. Otherwise, once *own* is written, the role
-        passes on after ``_LEAD_BUDGET`` seconds, so that no caller serves the others
-        for long.
+        Waiters are woken right after their batch commits (with power durability,
+        the commit has synced the log). Once *own* is written, the role passes on
+        after ``_LEAD_BUDGET`` seconds, so that no caller serves the others for long.
         """
         deadline: float | None = None
-        sync = self.durability == "power" and self._sync_after_commit
         try:
             while True:
                 with self._state_lock:
@@ -462,16 +461,10 @@ class BaseAuditStore(ABC):
                         return
                 try:
                     self._write(batch)
-                    if sync:
-                        with self._state_lock:
-                            self._hand_over()
-                        self._sync_batch(batch)
                 finally:
                     for item in batch:
                         if item is not own:
                             item.lock.release()
-                if sync:
-                    return
                 deadline = time.monotonic() + _LEAD_BUDGET
         except BaseException:
             with self._state_lock:
@@ -494,49 +487,12 @@ class BaseAuditStore(ABC):
         else:
             self._leading = False
 
-    def _sync_batch(self, batch: list[_Item]) -> None:
-        written = [item for item in batch if item.error is None and item.batch]
-        if not written:
-            return
-        try:
-            self._make_durable(written[0].batch)
-        except OSError as err:
-            problem = StoreError(f"committed, but the sync to disk failed: {err}")
-            for item in written:
-                item.error = problem
-                item.result = None
-
-    def _make_durable(self, batch: int) -> None:
-        """Wait for a sync begun after *batch* committed; start one if need be."""
-        cond = self._sync_cond
-        with cond:
-            while True:
-                if self._synced >= batch:
-                    return
-                covered = any(target >= batch for target in self._syncing)
-                if covered or len(self._syncing) >= _MAX_SYNCS:
-                    cond.wait()
-                    continue
-                target = self._batches
-                self._syncing.append(target)
-                break
-        ok = False
-        try:
-            self._sync()
-            ok = True
-        finally:
-            with cond:
-                self._syncing.remove(target)
-                if ok:
-                    self._synced = max(self._synced, target)
-                cond.notify_all()
-
     def _write(self, items: list[_Item]) -> None:
         """Prepare *items*, then chain and commit them in one transaction."""
         pseudonymize = self._pseudonym_function()
         ready: list[_Item] = []
         for item in items:
-            if item.event is not None:
+            if item.event is not None and item.prepared is None:
                 try:
                     item.prepared = prepare(item.event, pseudonymize)
                 except (CanonicalizationError, TypeError, ValueError) as err:
@@ -768,6 +724,7 @@ class BaseAuditStore(ABC):
             msg = "subject_ref must be a non-empty string"
             raise ValueError(msg)
         pseudonym = self._pseudonym_function()(subject_ref)
+        self._look_for_subject(pseudonym)
 
         def make() -> Prepared:
             events, records = self._remove_content(
