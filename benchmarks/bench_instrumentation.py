@@ -8,19 +8,31 @@ SDK (batch processor) and logs JSON at INFO to a file handler. Run twice: with t
 default durability ("process": survives a kill of the process, not a power loss) and
 with "power" (fsync before each acknowledgement).
 
+Then, where the added time goes: a further run of audited calls (default
+durability) with timers around the parts of the wrapper, on the caller's thread only
+(the request's log line and span event are sent from a pool thread while the request
+is out, so they are not on it): the SDK call inside the wrapper against the bare
+calls of the first run, the image fingerprint, the two durable appends, the log line
+and span event of ``analysis.completed``, and the rest (span, context, policy-free
+bookkeeping, reading the result, building the events) by difference.
+
 Run: ``make bench`` or ``.venv/bin/python benchmarks/bench_instrumentation.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import secrets
 import statistics
 import tempfile
+import threading
 import time
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from _common import emulator_process, percentile, photo_200kb
 from azure.ai.vision.imageanalysis import ImageAnalysisClient
@@ -32,7 +44,10 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 from vision_audit import audit_context, instrument_client
+from vision_audit.instrumentation import _wrappers
+from vision_audit.sinks import Recorder
 from vision_audit.store import open_store
+from vision_audit.store._base import BaseAuditStore
 
 FEATURES = ["tags", "caption", "objects", "people"]
 WARMUP = 20
@@ -75,6 +90,89 @@ def _measure(
     return bare_ms, audited_ms
 
 
+class _Phases:
+    """Wall time of named parts of the wrapper, per call, on the caller's thread."""
+
+    def __init__(self) -> None:
+        self.now: dict[str, float] = defaultdict(float)
+        self.calls: list[dict[str, float]] = []
+        self.undo: list[tuple[Any, str, Any]] = []
+
+    def time(self, owner: Any, name: str, label: str) -> None:  # noqa: ANN401
+        """Time every call of ``owner.name`` made on the main thread as *label*."""
+        original = getattr(owner, name)
+        main = threading.main_thread()
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            if threading.current_thread() is not main:
+                return original(*args, **kwargs)
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.now[label] += (time.perf_counter() - started) * 1000
+
+        setattr(owner, name, timed)
+        self.undo.append((owner, name, original))
+
+    def restore(self) -> None:
+        """Put every timed function back."""
+        for owner, name, original in reversed(self.undo):
+            setattr(owner, name, original)
+
+    def median(self, label: str) -> float:
+        """Median milliseconds per call spent in *label*."""
+        return statistics.median(call.get(label, 0.0) for call in self.calls)
+
+
+def _breakdown(
+    endpoint: str, key: str, image: bytes, *, rounds: int, folder: Path, bare_p50: float
+) -> None:
+    phases = _Phases()
+    phases.time(ImageAnalysisClient, "analyze", "sdk")
+    phases.time(_wrappers, "fingerprint_image", "fingerprint")
+    phases.time(BaseAuditStore, "append", "appends")
+    phases.time(Recorder, "telemetry", "telemetry")
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(_Discard()))
+    store = open_store(f"sqlite:///{folder / 'audit-breakdown.db'}")
+    audited = instrument_client(
+        ImageAnalysisClient(endpoint, AzureKeyCredential(key)),
+        store=store,
+        tracer_provider=provider,
+    )
+    totals: list[float] = []
+    try:
+        with audit_context(purpose="benchmark", actor="bench", subject_ref="subject-1"):
+            for index in range(rounds + WARMUP):
+                phases.now.clear()
+                started = time.perf_counter()
+                audited.analyze(image_data=image, visual_features=FEATURES)
+                total = (time.perf_counter() - started) * 1000
+                if index >= WARMUP:
+                    totals.append(total)
+                    phases.calls.append(dict(phases.now))
+    finally:
+        phases.restore()
+        audited.close()
+        store.close()
+        provider.shutdown()
+    total = statistics.median(totals)
+    rows = [
+        ("SDK call, inside the wrapper, minus bare", phases.median("sdk") - bare_p50),
+        ("image fingerprint (SHA-256 + header)", phases.median("fingerprint")),
+        ("two durable appends", phases.median("appends")),
+        ("completed: log line + span event", phases.median("telemetry")),
+    ]
+    rest = total - bare_p50 - sum(value for _, value in rows)
+    print(
+        f"\nwhere the added {total - bare_p50:.2f} ms go (medians of {rounds} calls):"
+    )
+    for label, value in [*rows, ("the rest (by difference)", rest)]:
+        print(f"  {label:42} {value:6.3f} ms")
+
+
 def main() -> None:
     """Measure both durabilities and print medians, p95s and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
@@ -89,6 +187,7 @@ def main() -> None:
     print(f"image: {len(image) / 1024:.0f} KB JPEG; {args.rounds} interleaved rounds")
     print(f"{'':34} {'p50 ms':>8} {'p95 ms':>8} {'added p50':>10}")
     with emulator_process(key) as endpoint, tempfile.TemporaryDirectory() as folder:
+        bare_p50s: list[float] = []
         for durability in ("process", "power"):
             bare, audited = _measure(
                 endpoint,
@@ -99,12 +198,21 @@ def main() -> None:
                 folder=Path(folder),
             )
             bare_p50, audited_p50 = statistics.median(bare), statistics.median(audited)
+            bare_p50s.append(bare_p50)
             print(f"{'bare SDK call':34} {bare_p50:8.2f} {percentile(bare, 0.95):8.2f}")
             added = (audited_p50 - bare_p50) / bare_p50
             print(
                 f"{'instrumented, durability=' + durability:34} {audited_p50:8.2f} "
                 f"{percentile(audited, 0.95):8.2f} {added:+10.1%}"
             )
+        _breakdown(
+            endpoint,
+            key,
+            image,
+            rounds=args.rounds,
+            folder=Path(folder),
+            bare_p50=statistics.median(bare_p50s),
+        )
 
 
 if __name__ == "__main__":
