@@ -13,6 +13,7 @@ anything else, so every sink sees a call's events in order.
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Final
@@ -41,6 +42,17 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
+def _forget_pool() -> None:
+    # A forked child has none of its parent's threads: it makes a pool of its own.
+    global _pool, _pool_lock  # noqa: PLW0603
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 class Deferred:
     """Work that runs on the pool a little later, and that the caller joins."""
 
@@ -50,9 +62,11 @@ class Deferred:
         """Schedule *work*, in a copy of the current context."""
         self._go = threading.Event()
         context = contextvars.copy_context()
-        self._future: Future[None] | None = _executor().submit(
-            context.run, self._run, work
-        )
+        self._future: Future[None] | None = None
+        try:
+            self._future = _executor().submit(context.run, self._run, work)
+        except RuntimeError:  # the interpreter is shutting down: no new threads
+            context.run(work)
 
     def _run(self, work: Callable[[], None]) -> None:
         self._go.wait(START_AFTER)

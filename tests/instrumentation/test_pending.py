@@ -1,0 +1,89 @@
+"""The pool that sends a request's telemetry while the request is out."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+from vision_audit.instrumentation import _pending
+from vision_audit.instrumentation._pending import START_AFTER, Deferred
+
+
+class TestDeferred:
+    """Deferred work runs off the caller's thread, and join() waits for it."""
+
+    def test_runs_on_a_pool_thread_in_the_callers_context(self) -> None:
+        """The work sees the caller's context variables, on a vision-audit thread."""
+        import contextvars
+
+        marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker")
+        marker.set("caller")
+        seen: list[tuple[str, str]] = []
+
+        deferred = Deferred(
+            lambda: seen.append((marker.get(), threading.current_thread().name))
+        )
+        deferred.join()
+
+        assert "caller" == seen[0][0]
+        assert seen[0][1].startswith("vision-audit")
+
+    def test_join_starts_it_at_once(self) -> None:
+        """A call that comes back early does not wait out the start delay."""
+        ran = threading.Event()
+        deferred = Deferred(ran.set)
+
+        started = time.perf_counter()
+        deferred.join()
+
+        assert ran.is_set()
+        assert time.perf_counter() - started < START_AFTER * 50
+
+    def test_join_twice(self) -> None:
+        """join() is idempotent; the work runs once."""
+        runs: list[int] = []
+        deferred = Deferred(lambda: runs.append(1))
+
+        deferred.join()
+        deferred.join()
+
+        assert [1] == runs
+
+    def test_no_pool_at_shutdown(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """When no thread can be started any more, the work runs at once, inline."""
+
+        class Closed:
+            def submit(self, *_: object) -> None:
+                msg = "cannot schedule new futures after interpreter shutdown"
+                raise RuntimeError(msg)
+
+        monkeypatch.setattr(_pending, "_executor", Closed)
+        where: list[str] = []
+
+        Deferred(lambda: where.append(threading.current_thread().name)).join()
+
+        assert [threading.current_thread().name] == where
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+    def test_forked_child_gets_a_pool_of_its_own(self) -> None:
+        """A worker forked after the parent used the pool still has its work done."""
+        Deferred(lambda: None).join()  # the parent's pool exists, with idle threads
+
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            done = threading.Event()
+            deferred = Deferred(done.set)
+            deferred.join()
+            os._exit(0 if done.is_set() else 1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(child, os.WNOHANG)
+            if pid:
+                assert 0 == os.waitstatus_to_exitcode(status)
+                return
+            time.sleep(0.01)
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+        pytest.fail("the forked child hung on work sent to its parent's pool")
