@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import threading
 import time
 import uuid
@@ -503,6 +504,55 @@ class TestPseudonymKey:
 
         with pytest.raises(StoreError, match="another pseudonym key"):
             backend.open(pseudonym_key=b"x" * 32)
+
+
+def _exit_code(pid: int, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return -9
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+class TestFork:
+    """A pre-forking server: the parent opened the store, its workers write to it."""
+
+    def test_forked_workers_write_one_chain(self, backend):
+        """Workers forked after the parent wrote keep one chain with the parent."""
+        if backend.name == "memory":
+            pytest.skip("a memory store lives in one process")
+        key = generate_signing_key()
+        store = backend.open(signing_key=key, checkpoint_every=7)
+        for number in range(5):
+            store.append(_event(number))
+        workers = []
+        for worker in range(3):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                code = 1
+                try:
+                    for number in range(20):
+                        store.append(_event(100 * (worker + 1) + number))
+                    store.close()
+                    code = 0
+                finally:
+                    os._exit(code)
+            workers.append(pid)
+        for number in range(20):  # the parent goes on writing meanwhile
+            store.append(_event(500 + number))
+        codes = [_exit_code(pid) for pid in workers]
+        result = store.verify(public_keys=[key.public_key()])
+        recorded = {r.event.event_id for r in store.iter_events()}
+
+        assert [0, 0, 0] == codes
+        assert result.ok, result.message
+        expected = [*range(5), *range(100, 120), *range(200, 220), *range(300, 320)]
+        assert {f"event-{n:04d}" for n in [*expected, *range(500, 520)]} <= recorded
 
 
 class TestHostileContent:

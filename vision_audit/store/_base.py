@@ -20,13 +20,17 @@ SQLite, PostgreSQL and memory:
   ``checkpoint_every`` events, ``checkpoint_interval`` seconds after the first
   unsigned event (a small timer thread), and on close;
 - ``purge_content()`` and ``erase_subject()`` remove content and record the event
-  that says so in one transaction.
+  that says so in one transaction;
+- a process forked from one that holds the store (a pre-forking web server that
+  opened it before forking its workers) gets fresh locks and, on its first write, a
+  connection of its own: the parent's stays the parent's.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import threading
 import time
 import weakref
@@ -88,6 +92,18 @@ _MAX_BATCH: Final = 2048
 _LEAD_BUDGET: Final = 0.002
 """Seconds a caller keeps writing others' events once its own is written."""
 _DURABILITIES: Final = ("process", "power")
+
+
+_open_stores: weakref.WeakSet[BaseAuditStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_open_stores):
+        store._forked()  # noqa: SLF001 - the store's own hook
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Unknown:
@@ -311,13 +327,9 @@ class BaseAuditStore(ABC):
         if self._signing_key is not None and self._key_id is not None:
             pem = public_key_pem(self._signing_key.public_key()).decode("ascii")
             self._register_key(self._key_id, pem)
-            self._timer = threading.Thread(
-                target=self._sign_in_time,
-                name=f"vision-audit checkpoints {self.name}",
-                daemon=True,
-            )
-            self._timer.start()
+            self._start_timer()
         self._started = True
+        _open_stores.add(self)
         reference = weakref.ref(self)
 
         def close_at_exit() -> None:
@@ -327,6 +339,39 @@ class BaseAuditStore(ABC):
 
         self._at_exit = close_at_exit
         atexit.register(close_at_exit)
+
+    def _start_timer(self) -> None:
+        self._timer_wake = threading.Event()
+        self._timer = threading.Thread(
+            target=self._sign_in_time,
+            name=f"vision-audit checkpoints {self.name}",
+            daemon=True,
+        )
+        self._timer.start()
+
+    def _forked(self) -> None:
+        """
+        In a child process just forked: forget the parent's threads and connections.
+
+        The locks may have been held by threads that do not exist here; the queue
+        held their events, which are the parent's to write; the head may move before
+        this process writes. The storage opens a connection of its own on the first
+        write (:meth:`_abandon_connections`).
+        """
+        self._state_lock = threading.Lock()
+        self._idle = threading.Condition(self._state_lock)
+        self._pending = []
+        self._leading = False
+        self._writers = 0
+        self._head = _UNKNOWN
+        if self._closed:
+            return
+        self._abandon_connections()
+        if self._timer is not None:
+            self._start_timer()
+
+    def _abandon_connections(self) -> None:  # noqa: B027 - a hook, empty for memory
+        """Leave the parent's connections to it; open new ones when next needed."""
 
     def _sign_in_time(self) -> None:
         """The timer thread: sign an unsigned head after ``checkpoint_interval``."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import threading
 from typing import TYPE_CHECKING, Any, Final
@@ -170,6 +171,10 @@ SELECT 1
 _HEAD_MOVED: Final = ("va_events_pkey", "va_content_pkey")
 _TIME: Final = "(envelope::json ->> 'time')"
 _SUBJECT: Final = "(envelope::json ->> 'subject_ref')"
+
+
+_INHERITED: list[object] = []
+"""Connections a forked child took over from its parent, kept and never used."""
 
 
 def _import_psycopg() -> Any:  # noqa: ANN401 - the module, typed where it is used
@@ -408,10 +413,32 @@ class PostgresAuditStore(BaseAuditStore):
 
     @property
     def _writer_conn(self) -> psycopg.Connection[Any]:
-        if self._conn is None:  # pragma: no cover - only read-only stores lack it
-            msg = "is open read-only"
-            raise self._fail(msg)
+        if self._conn is None:
+            if self.read_only:  # pragma: no cover - read-only stores never write
+                msg = "is open read-only"
+                raise self._fail(msg)
+            self._conn = self._connect(autocommit=True)  # a forked child's own
         return self._conn
+
+    def _abandon_connections(self) -> None:
+        # The parent's sessions run over sockets this process shares. Closing them
+        # here, or letting them be collected, would end the parent's sessions (libpq
+        # says goodbye on the socket); so each socket is pointed at /dev/null in this
+        # process, and the connection kept, unused, for as long as the process lives.
+        for conn in (self._conn, self._reader):
+            if conn is None or conn.closed:
+                continue
+            with contextlib.suppress(OSError, self._psycopg.Error):
+                socket = conn.pgconn.socket
+                null = os.open(os.devnull, os.O_RDWR)
+                try:
+                    os.dup2(null, socket)
+                finally:
+                    os.close(null)
+            _INHERITED.append(conn)
+        self._conn = None
+        self._reader = None
+        self._reader_lock = threading.Lock()
 
     def _begin(self) -> ChainHead | None:
         conn = self._writer_conn

@@ -199,6 +199,9 @@ _MESSAGES: Final = (
 )
 
 
+_INHERITED: list[object] = []
+"""Connections a forked child took over from its parent, kept and never used."""
+
 _ROWS_PER_INSERT: Final = 256
 _ENCODE: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -484,9 +487,11 @@ class SQLiteAuditStore(BaseAuditStore):
 
     @property
     def _writer_conn(self) -> sqlite3.Connection:
-        if self._conn is None:  # pragma: no cover - only read-only stores lack it
-            msg = "is open read-only"
-            raise self._fail(msg)
+        if self._conn is None:
+            if self.read_only:  # pragma: no cover - read-only stores never write
+                msg = "is open read-only"
+                raise self._fail(msg)
+            self._conn = self._open_writer()  # in a forked child: one of its own
         return self._conn
 
     def _begin(self) -> ChainHead | None:
@@ -642,6 +647,13 @@ class SQLiteAuditStore(BaseAuditStore):
 
     def _describe(self, error: BaseException) -> str:
         return _describe_sqlite(error)
+
+    def _abandon_connections(self) -> None:
+        # The parent's connection is not closed here: closing may checkpoint or
+        # remove its WAL. It is kept, unused, for as long as this process lives.
+        if self._conn is not None:
+            _INHERITED.append(self._conn)
+            self._conn = None
 
     def _close_storage(self) -> None:
         if self._conn is not None:
