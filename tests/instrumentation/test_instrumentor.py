@@ -498,6 +498,44 @@ class TestAio:
             ]
         )
 
+    def test_store_writes_do_not_block_the_loop(
+        self, instrument, emulator, emulator_key, make_store
+    ) -> None:
+        """While a slow store records a call's events, the loop serves other tasks."""
+        store = make_store()
+        writes = store.append
+
+        def slow_append(event):
+            time.sleep(0.3)  # a disk that takes its time to sync
+            return writes(event)
+
+        store.append = slow_append
+        instrument(store=store)
+
+        async def run() -> int:
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            ticker = asyncio.create_task(tick())
+            async with AsyncClient(
+                emulator.endpoint, AzureKeyCredential(emulator_key)
+            ) as client:
+                await client.analyze(image_data=make_test_image(), visual_features=TAGS)
+            ticker.cancel()
+            return ticks
+
+        ticks = asyncio.run(run())
+
+        assert ["analysis.requested", "analysis.completed"] == [
+            r.event.type for r in store.records
+        ]
+        assert ticks >= 30  # 0.6 s of writes: about 60 ticks when the loop is free
+
     def test_cancelled_call_recorded(
         self, instrumented, emulator, emulator_key, store
     ) -> None:

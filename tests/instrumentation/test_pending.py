@@ -21,10 +21,14 @@ class TestDeferred:
         marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker")
         marker.set("caller")
         seen: list[tuple[str, str]] = []
+        ran = threading.Event()
 
-        deferred = Deferred(
-            lambda: seen.append((marker.get(), threading.current_thread().name))
-        )
+        def work() -> None:
+            seen.append((marker.get(), threading.current_thread().name))
+            ran.set()
+
+        deferred = Deferred(work)
+        assert ran.wait(5)  # on its own, after the start delay
         deferred.join()
 
         assert "caller" == seen[0][0]
@@ -87,3 +91,22 @@ class TestDeferred:
         os.kill(child, 9)
         os.waitpid(child, 0)
         pytest.fail("the forked child hung on work sent to its parent's pool")
+
+    def test_join_does_queued_work_itself(self) -> None:
+        """With every pool thread busy, join() takes the work back: no deadlock."""
+        release = threading.Event()
+        blockers = [Deferred(lambda: release.wait(30)) for _ in range(16)]
+        for blocker in blockers:
+            blocker._go.set()  # noqa: SLF001 - start them now, all pool threads busy
+        where: list[str] = []
+        queued = Deferred(lambda: where.append(threading.current_thread().name))
+
+        started = time.perf_counter()
+        queued.join()
+        took = time.perf_counter() - started
+        release.set()
+        for blocker in blockers:
+            blocker.join()
+
+        assert [threading.current_thread().name] == where
+        assert took < 5

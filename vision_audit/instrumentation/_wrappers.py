@@ -23,7 +23,7 @@ from vision_audit.instrumentation._extractors import (
     wire_lines,
     wire_values,
 )
-from vision_audit.instrumentation._pending import Deferred
+from vision_audit.instrumentation._pending import Deferred, off_loop
 from vision_audit.models import AnalysisCall, RecordedEvent
 from vision_audit.review._gate import open_review_gate
 from vision_audit.sinks import Recorder
@@ -364,18 +364,21 @@ class CallTracer:
         elapsed_s: float,
         *,
         hold: bool = True,
+        after: Deferred | None = None,
     ) -> ReviewGate | None:
         """
         Record ``analysis.completed`` with what came back, before the app sees it.
 
         When the purpose gates results for review, hold the result until a decision
         or the gate's timeout; with ``hold=False`` return the gate instead, for the
-        aio twin to await.
+        aio twin to await. *after*: the request's telemetry, joined first.
 
         Raises:
             AuditWriteError: Not recorded, in fail-closed mode.
             ReviewWithheldError: The review gate withheld the result.
         """
+        if after is not None:
+            after.join()
         outcome = self._apply_policy(result, context)
         capture = self.settings.capture_content and (
             outcome is None or outcome.capture_content
@@ -641,9 +644,8 @@ def make_sync_wrapper(
                 tracer.failed(call, context, span, err, elapsed, after=telemetry)
                 raise
             elapsed = time.perf_counter() - started
-            telemetry.join()
             try:
-                tracer.completed(call, context, span, result, elapsed)
+                tracer.completed(call, context, span, result, elapsed, after=telemetry)
             except Exception as err:
                 tracer.mark_audit_failure(span, err)
                 raise
@@ -657,7 +659,13 @@ def make_async_wrapper(
 ) -> Callable[
     [Callable[..., Awaitable[Any]], Any, tuple[Any, ...], dict[str, Any]], Any
 ]:
-    """The aio twin of :func:`make_sync_wrapper`."""
+    """
+    The aio twin of :func:`make_sync_wrapper`.
+
+    What writes to the store or digests the image runs on a pool thread
+    (:func:`._pending.off_loop`), so the event loop goes on serving other tasks
+    meanwhile, and concurrent tasks' events share the store's group commits.
+    """
 
     async def traced(
         wrapped: Callable[..., Awaitable[Any]],
@@ -667,7 +675,9 @@ def make_async_wrapper(
     ) -> Any:
         if _bypass(instance, tracer):
             return await wrapped(*args, **kwargs)
-        call, context = tracer.prepare(operation, instance, args, kwargs)
+        call, context = await off_loop(
+            tracer.prepare, operation, instance, args, kwargs
+        )
         with tracer.tracer.start_as_current_span(
             attrs.SPAN_NAME_ANALYZE,
             kind=SpanKind.CLIENT,
@@ -675,9 +685,11 @@ def make_async_wrapper(
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            verdict = tracer.check_policy(call, context, span)
+            verdict = await off_loop(tracer.check_policy, call, context, span)
             try:
-                telemetry = tracer.requested(call, context, span, verdict)
+                telemetry = await off_loop(
+                    tracer.requested, call, context, span, verdict
+                )
             except Exception as err:
                 tracer.mark_audit_failure(span, err)
                 raise
@@ -686,13 +698,21 @@ def make_async_wrapper(
                 result = await wrapped(*args, **kwargs)
             except BaseException as err:
                 elapsed = time.perf_counter() - started
-                tracer.failed(call, context, span, err, elapsed, after=telemetry)
+                await off_loop(
+                    tracer.failed, call, context, span, err, elapsed, after=telemetry
+                )
                 raise
             elapsed = time.perf_counter() - started
-            telemetry.join()
             try:
-                gate = tracer.completed(
-                    call, context, span, result, elapsed, hold=False
+                gate = await off_loop(
+                    tracer.completed,
+                    call,
+                    context,
+                    span,
+                    result,
+                    elapsed,
+                    hold=False,
+                    after=telemetry,
                 )
                 if gate is not None:  # a review gate waits without blocking the loop
                     await gate.hold_async(result)
