@@ -30,6 +30,17 @@ def _jpeg(mode: str, size: tuple[int, int], **options: object) -> bytes:
     return buffer.getvalue()
 
 
+def _segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+def _with_segment(jpeg: bytes, segment: bytes) -> bytes:
+    """*jpeg* with *segment* right after its frame header (SOF0)."""
+    at = jpeg.index(b"\xff\xc0")
+    end = at + 2 + int.from_bytes(jpeg[at + 2 : at + 4], "big")
+    return jpeg[:end] + segment + jpeg[end:]
+
+
 JPEG_VARIANTS = {
     "baseline": _jpeg("RGB", (640, 480)),
     "grey": _jpeg("L", (50, 60)),
@@ -66,6 +77,32 @@ class TestFingerprintImage:
     def test_jpeg_header_read_as_pillow_reads_it(self, name: str) -> None:
         """The JPEG header reader agrees with Pillow on every kind of JPEG."""
         data = JPEG_VARIANTS[name]
+
+        fingerprint = fingerprint_image(data)
+
+        assert _pillow_says(data) == (
+            fingerprint.format,
+            fingerprint.width,
+            fingerprint.height,
+        )
+
+    @pytest.mark.parametrize(
+        "segment",
+        [
+            pytest.param(_segment(0xE2, b"ICC_PROFILE\0"), id="ICC profile cut short"),
+            pytest.param(
+                _segment(0xED, b"Photoshop 3.0\0" + b"8BIM\x03\xed"),
+                id="Photoshop resources cut short",
+            ),
+            pytest.param(
+                _segment(0xDE, b"\x08\x00\x32\x00\x3c\x03\x01\x11\x00\x02\x11\x01"),
+                id="hierarchical frame (DHP)",
+            ),
+        ],
+    )
+    def test_odd_segments_left_to_pillow(self, segment: bytes) -> None:
+        """Segments Pillow reads in its own way get Pillow's answer, whatever it is."""
+        data = _with_segment(JPEG_VARIANTS["baseline"], segment)
 
         fingerprint = fingerprint_image(data)
 

@@ -37,10 +37,9 @@ class ImageFingerprint:
 
 _SOF: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 """JPEG start-of-frame markers: the segment that holds the image's size."""
-_SKIPPED: Final = frozenset(
-    {0xC4, 0xCC, 0xDC, 0xDD, 0xDE, 0xDF, 0xFE, *range(0xE0, 0xF0)}
-)
-"""JPEG segments before the scan that say nothing of the size: tables, APPn, COM."""
+_SKIPPED: Final = frozenset({0xC4, 0xCC, 0xDC, 0xDD, 0xDF, 0xFE, *range(0xE0, 0xF0)})
+"""JPEG segments before the scan that say nothing of the size: tables, APPn, COM
+(not DHP, 0xDE, which Pillow reads as a frame)."""
 _MARK: Final = 0xFF
 _SOS: Final = 0xDA
 _DQT: Final = 0xDB
@@ -50,6 +49,7 @@ _FRAME_LENGTH: Final = 6
 _FRAME_BITS: Final = 8
 _FRAME_LAYERS: Final = (1, 3, 4)
 _APP_HEAD: Final = 12
+_ICC_HEAD: Final = 14
 
 
 def _frame_size(data: bytes, start: int, stop: int) -> tuple[int, int] | None:
@@ -71,13 +71,17 @@ def _segment_ok(marker: int, data: bytes, start: int, stop: int) -> bool:
         while at < stop:
             at += 1 + (64 if data[at] < _DQT_16_BITS else 128)
         return at == stop
-    head = data[start : start + 5]
-    short = stop - start < _APP_HEAD  # what Pillow reads of JFIF and Adobe segments
+    head = data[start : start + 14]
+    length = stop - start
     return (
         marker in _SKIPPED
         and not (
             head[:4] == b"MPF\x00"  # JPEG or MPO: Pillow counts the pictures
-            or (short and (head[:4] == b"JFIF" or head == b"Adobe"))
+            # What Pillow reads of JFIF, Adobe and ICC segments must be there; it parses
+            # Photoshop's resource blocks, and refuses the file if they are odd.
+            or (length < _APP_HEAD and (head[:4] == b"JFIF" or head[:5] == b"Adobe"))
+            or (length < _ICC_HEAD and head[:12] == b"ICC_PROFILE\x00")
+            or head == b"Photoshop 3.0\x00"
         )
     )
 

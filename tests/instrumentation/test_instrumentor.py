@@ -536,6 +536,50 @@ class TestAio:
         ]
         assert ticks >= 30  # 0.6 s of writes: about 60 ticks when the loop is free
 
+    @pytest.mark.parametrize("slow", ["analysis.requested", "analysis.completed"])
+    def test_cancelled_while_recording(
+        self,
+        slow,
+        instrument,
+        emulator,
+        emulator_key,
+        make_store,
+        span_exporter,
+    ) -> None:
+        """A task cancelled while its event is written lets it finish, span and all."""
+        store = make_store()
+        writes = store.append
+
+        def slow_append(event):
+            if event.type == slow:
+                time.sleep(0.3)
+            return writes(event)
+
+        store.append = slow_append
+        instrument(store=store)
+
+        async def run() -> None:
+            async with AsyncClient(
+                emulator.endpoint, AzureKeyCredential(emulator_key)
+            ) as client:
+                call = asyncio.create_task(
+                    client.analyze(image_data=make_test_image(), visual_features=TAGS)
+                )
+                await asyncio.sleep(0.15 if slow == "analysis.requested" else 0.2)
+                call.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await call
+
+        asyncio.run(run())
+
+        expected = {
+            "analysis.requested": ["analysis.requested", "analysis.failed"],
+            "analysis.completed": ["analysis.requested", "analysis.completed"],
+        }[slow]
+        span = _only_span(span_exporter)
+        assert expected == [r.event.type for r in store.records]
+        assert expected == [e.name for e in span.events]
+
     def test_cancelled_call_recorded(
         self, instrumented, emulator, emulator_key, store
     ) -> None:

@@ -17,13 +17,13 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from vision_audit import attributes as attrs
 from vision_audit import events
 from vision_audit._fingerprint import fingerprint_image, redact_url
+from vision_audit._threads import Deferred, OffLoop, off_loop
 from vision_audit.context import AuditContext, get_audit_context
 from vision_audit.instrumentation._extractors import (
     EXTRACTORS,
     wire_lines,
     wire_values,
 )
-from vision_audit.instrumentation._pending import Deferred, off_loop
 from vision_audit.models import AnalysisCall, RecordedEvent
 from vision_audit.review._gate import open_review_gate
 from vision_audit.sinks import Recorder
@@ -331,8 +331,9 @@ class CallTracer:
         Record ``analysis.requested`` before any byte is sent.
 
         Returns:
-            Its log line and span event, to be sent while the request is on the wire
-            (see :mod:`._pending`): join them before recording anything else.
+            Its log line and span event, to be sent while the request is on the
+            wire (see :mod:`vision_audit._threads`): join them before recording
+            anything else.
 
         Raises:
             AuditWriteError: Not recorded, in fail-closed mode.
@@ -654,6 +655,32 @@ def make_sync_wrapper(
     return traced
 
 
+async def _record_failure(
+    tracer: CallTracer,
+    call: AnalysisCall,
+    context: AuditContext,
+    span: Span,
+    *,
+    error: BaseException,
+    elapsed: float,
+    telemetry: Deferred,
+) -> None:
+    """
+    ``analysis.failed`` for the aio twin, off the loop; a cancellation waits for it.
+
+    Raises:
+        asyncio.CancelledError: The task was cancelled while the failure was being
+            recorded (raised once it is recorded, chained to *error*).
+    """
+    if isinstance(error, GeneratorExit):  # the coroutine is being closed: no await
+        tracer.failed(call, context, span, error, elapsed, after=telemetry)
+        return
+    step = OffLoop(tracer.failed, call, context, span, error, elapsed, after=telemetry)
+    await step.result()
+    if step.cancelled is not None and step.cancelled is not error:
+        raise step.cancelled from error
+
+
 def make_async_wrapper(
     tracer: CallTracer, operation: str
 ) -> Callable[
@@ -663,8 +690,10 @@ def make_async_wrapper(
     The aio twin of :func:`make_sync_wrapper`.
 
     What writes to the store or digests the image runs on a pool thread
-    (:func:`._pending.off_loop`), so the event loop goes on serving other tasks
-    meanwhile, and concurrent tasks' events share the store's group commits.
+    (:mod:`vision_audit._threads`), so the event loop goes on serving other tasks
+    meanwhile, and concurrent tasks' events share the store's group commits. A task
+    cancelled meanwhile lets that work finish before the cancellation goes on;
+    cancelled once its request is recorded, the call ends as ``analysis.failed``.
     """
 
     async def traced(
@@ -686,20 +715,38 @@ def make_async_wrapper(
             set_status_on_exception=False,
         ) as span:
             verdict = await off_loop(tracer.check_policy, call, context, span)
+            requested = OffLoop(tracer.requested, call, context, span, verdict)
             try:
-                telemetry = await off_loop(
-                    tracer.requested, call, context, span, verdict
-                )
+                telemetry = await requested.result()
             except Exception as err:
                 tracer.mark_audit_failure(span, err)
+                if requested.cancelled is not None:
+                    raise requested.cancelled from err
                 raise
+            if requested.cancelled is not None:  # recorded, then cancelled: not sent
+                await _record_failure(
+                    tracer,
+                    call,
+                    context,
+                    span,
+                    error=requested.cancelled,
+                    elapsed=0.0,
+                    telemetry=telemetry,
+                )
+                raise requested.cancelled
             started = time.perf_counter()
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as err:
                 elapsed = time.perf_counter() - started
-                await off_loop(
-                    tracer.failed, call, context, span, err, elapsed, after=telemetry
+                await _record_failure(
+                    tracer,
+                    call,
+                    context,
+                    span,
+                    error=err,
+                    elapsed=elapsed,
+                    telemetry=telemetry,
                 )
                 raise
             elapsed = time.perf_counter() - started

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 from opentelemetry.trace import Status, StatusCode
 
 from vision_audit import attributes as attrs
+from vision_audit._threads import off_loop
 from vision_audit.exceptions import ReviewWithheldError
 from vision_audit.models import AuditEvent, utc_now
 from vision_audit.review._queue import CLOCK_SLACK, _Watch
@@ -185,12 +186,14 @@ class ReviewGate:
         """
         ends = self._started + self.timeout
         while True:
-            decision = self._look()
+            decision = await off_loop(
+                self._look
+            )  # store reads and writes: off the loop
             remaining = ends - time.monotonic()
             if decision is not None or remaining <= 0:
                 break
             await asyncio.sleep(min(self._poll_interval, remaining))
-        self._settle(result, decision)
+        await off_loop(self._settle, result, decision)
 
     def _settle(self, result: object, decision: ReviewDecision | None) -> None:
         waited = time.monotonic() - self._started

@@ -7,8 +7,8 @@ import threading
 import time
 
 import pytest
-from vision_audit.instrumentation import _pending
-from vision_audit.instrumentation._pending import START_AFTER, Deferred
+from vision_audit import _threads
+from vision_audit._threads import START_AFTER, Deferred, off_loop
 
 
 class TestDeferred:
@@ -63,7 +63,7 @@ class TestDeferred:
                 msg = "cannot schedule new futures after interpreter shutdown"
                 raise RuntimeError(msg)
 
-        monkeypatch.setattr(_pending, "_executor", Closed)
+        monkeypatch.setattr(_threads, "_executor", Closed)
         where: list[str] = []
 
         Deferred(lambda: where.append(threading.current_thread().name)).join()
@@ -110,3 +110,48 @@ class TestDeferred:
 
         assert [threading.current_thread().name] == where
         assert took < 5
+
+
+class TestOffLoop:
+    """Work the event loop hands to a thread, and awaits."""
+
+    def test_on_a_thread_in_the_callers_context(self) -> None:
+        """The loop's thread is free meanwhile; the work sees the caller's context."""
+        import asyncio
+        import contextvars
+
+        marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker")
+
+        async def run() -> tuple[str, str, str]:
+            marker.set("task")
+            here = threading.current_thread().name
+            return here, *await off_loop(
+                lambda: (marker.get(), threading.current_thread().name)
+            )
+
+        loop_thread, seen, worker = asyncio.run(run())
+
+        assert "task" == seen
+        assert worker.startswith("vision-audit-aio")
+        assert worker != loop_thread
+
+    def test_inline_when_no_thread_can_start(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """At interpreter shutdown the work is done at once, on the loop's thread."""
+        import asyncio
+
+        def closed(_: str) -> None:
+            msg = "cannot schedule new futures after interpreter shutdown"
+            raise RuntimeError(msg)
+
+        monkeypatch.setattr(_threads, "_pool", closed)
+
+        async def run() -> tuple[str, str]:
+            return threading.current_thread().name, await off_loop(
+                lambda: threading.current_thread().name
+            )
+
+        loop_thread, worker = asyncio.run(run())
+
+        assert loop_thread == worker
