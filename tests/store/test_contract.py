@@ -432,6 +432,21 @@ class TestPurge:
         assert {"text": "t"} == events[0].event.content
         assert store.verify().ok
 
+    def test_events_queued_before_the_purge(self, backend):
+        """Old events queued in the purge's batch, before it, are purged too."""
+        store = backend.open()
+        calls = [
+            lambda n=n: store.append(_event(n, content={"caption": f"c{n}"}))
+            for n in range(3)
+        ]
+        calls.append(lambda: store.purge_content(older_than=T0 + timedelta(hours=1)))
+
+        *_, purged = _queued_in_one_batch(store, calls)
+
+        assert 4 == purged.sequence
+        assert 3 == purged.event.data["events"]
+        assert [None, None, None] == [e.event.content for e in store.iter_events()][:3]
+
     def test_twice(self, backend):
         """Purging what is already purged counts nothing."""
         store = backend.open()
@@ -441,6 +456,41 @@ class TestPurge:
         again = store.purge_content(older_than=T0 + timedelta(hours=1))
 
         assert (0, 0) == (again.event.data["events"], again.event.data["records"])
+
+
+def _queued_in_one_batch(store, calls):
+    """
+    Run *calls* on threads, queued in this order while the writer's role is held.
+
+    Then the first of them takes the role and writes the whole queue as one batch,
+    as happens when appends arrive while another caller writes. Returns their
+    results (or the exceptions they raised), in order.
+    """
+    with store._state_lock:  # noqa: SLF001 - hold the writer's role
+        store._leading = True  # noqa: SLF001
+    results: list[object] = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            results[index] = call()
+        except Exception as err:  # noqa: BLE001 - reported by the caller
+            results[index] = err
+
+    threads = []
+    for index, call in enumerate(calls):
+        thread = threading.Thread(target=run, args=(index, call))
+        thread.start()
+        threads.append(thread)
+        deadline = time.monotonic() + 10
+        while len(store._pending) <= index:  # noqa: SLF001
+            assert time.monotonic() < deadline, "the call was not queued"
+            time.sleep(0.001)
+    with store._state_lock:  # noqa: SLF001
+        store._hand_over()  # noqa: SLF001 - the first caller writes them all
+    for thread in threads:
+        thread.join(10)
+    assert not any(thread.is_alive() for thread in threads)
+    return results
 
 
 class TestErase:
@@ -461,6 +511,39 @@ class TestErase:
         assert erased.event.subject_ref == events[0].event.subject_ref
         assert "dpo@example.com" == erased.event.actor
         assert [None, {"caption": "bob"}, None] == [e.event.content for e in events[:3]]
+        assert store.verify().ok
+
+    def test_events_queued_before_the_erasure(self, backend):
+        """Events queued in the erasure's batch, before it, are erased too."""
+        store = backend.open()
+        store.append(_event(0, subject_ref="alice", content={"caption": "a0"}))
+        calls = [
+            lambda n=n: store.append(
+                _event(n, subject_ref="alice", content={"caption": f"a{n}"})
+            )
+            for n in range(1, 4)
+        ]
+        calls.append(lambda: store.erase_subject("alice"))
+        calls.append(
+            lambda: store.append(
+                _event(9, subject_ref="alice", content={"caption": "later"})
+            )
+        )
+
+        *appended, erased, later = _queued_in_one_batch(store, calls)
+
+        pseudonym = store.pseudonymize("alice")
+        left = [
+            e.sequence
+            for e in store.iter_events()
+            if e.event.subject_ref == pseudonym
+            and e.sequence < erased.sequence
+            and e.event.content
+        ]
+        assert [] == left
+        assert [2, 3, 4, 5, 6] == [r.sequence for r in [*appended, erased, later]]
+        assert {"events": 4, "records": 8} == dict(erased.event.data)
+        assert {"caption": "later"} == later.event.content
         assert store.verify().ok
 
     def test_unknown_subject(self, backend):

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -20,6 +21,7 @@ from tests.store.conftest import environment_without_keys
 from vision_audit.exceptions import AuditWriteError, StoreError
 from vision_audit.models import AuditEvent, new_id
 from vision_audit.store import SQLiteAuditStore, open_store
+from vision_audit.store import sqlite as sqlite_store
 from vision_audit.store._keys import generate_signing_key, private_key_pem
 
 CHILD = Path(__file__).with_name("writer_child.py")
@@ -142,6 +144,223 @@ class TestProcesses:
         assert result.ok, result.message
         assert list(range(1, len(sequences) + 1)) == sequences
         assert {a.split("-")[0] for a in acknowledged} == {"p0", "p1", "p2"}
+
+
+def _in_child(work, timeout: float = 20) -> str:
+    """
+    Fork; run *work* in the child; what it returns (or raises), as text.
+
+    A child still running after *timeout* seconds is killed and reported as hung,
+    so that a hang fails the test instead of the run.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.close(read_end)
+        try:
+            answer = str(work())
+        except BaseException as err:  # noqa: BLE001 - reported to the parent
+            answer = f"{type(err).__name__}: {err}"
+        os.write(write_end, answer.encode())
+        os._exit(0)
+    os.close(write_end)
+    deadline = time.monotonic() + timeout
+    while not os.waitpid(pid, os.WNOHANG)[0]:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(read_end)
+            return "hung"
+        time.sleep(0.005)
+    with os.fdopen(read_end, "rb") as answer:
+        return answer.read().decode()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+class TestFork:
+    """A child forked from a process whose threads use the store."""
+
+    def test_while_threads_append(self, tmp_path):
+        """Forks amid appends: no child hangs, and every acknowledged event is kept."""
+        key = generate_signing_key()
+        store = SQLiteAuditStore(
+            tmp_path / "audit.db", signing_key=key, checkpoint_every=50
+        )
+        stop = threading.Event()
+        acknowledged: list[str] = []
+
+        def append(prefix: str) -> None:
+            number = 0
+            while not stop.is_set():
+                recorded = store.append(
+                    AuditEvent(type="t", event_id=f"{prefix}-{number}")
+                )
+                acknowledged.append(recorded.event.event_id)
+                number += 1
+
+        def work(worker: int) -> str:
+            for number in range(3):
+                store.append(AuditEvent(type="t", event_id=f"child{worker}-{number}"))
+            store.close()
+            return "ok"
+
+        threads = [
+            threading.Thread(target=append, args=(f"parent{n}",)) for n in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            answers = [_in_child(lambda n=n: work(n)) for n in range(40)]
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        result = store.verify(public_keys=[key.public_key()])
+        recorded = {event.event.event_id for event in store.iter_events()}
+        store.close()
+
+        assert ["ok"] * 40 == answers
+        assert result.ok, result.message
+        children = {f"child{n}-{k}" for n in range(40) for k in range(3)}
+        assert set() == (children | set(acknowledged)) - recorded
+        assert len(acknowledged) > 40
+
+    @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs /proc/locks")
+    def test_connection_of_its_own(self, tmp_path):
+        """
+        The child closes what it inherited, leaving the parent's WAL, and locks anew.
+
+        A connection carried across the fork would leave the child writing without
+        a lock of its own on the shared memory, so that the parent, closing last,
+        could remove the WAL under it.
+        """
+        path = tmp_path / "audit.db"
+        store = SQLiteAuditStore(path)
+        store.append(_event(0))
+        wal = Path(f"{path}-wal")
+        before = (wal.stat().st_ino, wal.stat().st_size)
+        shm = f":{Path(f'{path}-shm').stat().st_ino} "
+
+        def work() -> str:
+            untouched = (wal.stat().st_ino, wal.stat().st_size) == before
+            sequence = store.append(_event(1)).sequence
+            locks = Path("/proc/locks").read_text().splitlines()
+            own = [line for line in locks if f" {os.getpid()} " in line and shm in line]
+            return f"{untouched} {sequence} {bool(own)}"
+
+        answer = _in_child(work)
+        store.append(_event(2))
+
+        assert "True 2 True" == answer
+        assert wal.stat().st_ino == before[0]
+        assert [0, 1, 2] == [e.event.data["n"] for e in store.iter_events()]
+        assert store.verify().ok
+        store.close()
+
+    def test_reading_finished_on_another_thread(self, tmp_path, monkeypatch):
+        """A read finished on another thread than its own: both still count."""
+        monkeypatch.setattr(sqlite_store, "_FORK_WAIT", 0.2)
+        path = tmp_path / "audit.db"
+        store = SQLiteAuditStore(path)
+        store.append(_event(0))
+        first = store.iter_events()
+        second = store.iter_events()
+        handed = threading.Event()
+        go_on = threading.Event()
+        inside = threading.Event()
+        leave = threading.Event()
+
+        def read() -> None:
+            next(first)
+            handed.set()
+            go_on.wait(10)
+            next(second)
+            inside.set()
+            leave.wait(10)
+            second.close()
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        handed.wait(10)
+        first.close()  # finished here, started there
+        go_on.set()
+        inside.wait(10)
+        try:
+            answer = _in_child(lambda: store.append(_event(1)).sequence)
+        finally:
+            leave.set()
+            reader.join()
+
+        assert answer.startswith("AuditWriteError"), answer
+        assert 2 == store.append(_event(1)).sequence
+        store.close()
+
+    def _refused(self, store, path: Path) -> str:
+        """In a child: what each use of an SQLite store raises."""
+        problems = []
+        for use in (
+            lambda: store.append(_event(7)),
+            store.get_head,
+            lambda: store.erase_subject("alice"),
+            lambda: SQLiteAuditStore(path),
+        ):
+            try:
+                use()
+            except (AuditWriteError, StoreError) as err:
+                problems.append(
+                    type(err).__name__
+                    if "forked while a thread was inside SQLite" in str(err)
+                    else str(err)
+                )
+            else:
+                problems.append("used")
+        store.close()
+        return " ".join(problems)
+
+    def test_forked_inside_sqlite(self, tmp_path):
+        """Forked in an iter_events() loop: the child refuses SQLite, never hangs."""
+        path = tmp_path / "audit.db"
+        store = SQLiteAuditStore(path)
+        store.append(_event(0))
+        events = store.iter_events()
+        next(events)
+
+        answer = _in_child(lambda: self._refused(store, path))
+        events.close()
+
+        assert "AuditWriteError StoreError StoreError StoreError" == answer
+        assert 2 == store.append(_event(1)).sequence
+        store.close()
+
+    def test_forked_while_another_thread_stays_inside(self, tmp_path, monkeypatch):
+        """A thread inside SQLite past the wait: the fork goes on, the child refuses."""
+        monkeypatch.setattr(sqlite_store, "_FORK_WAIT", 0.2)
+        path = tmp_path / "audit.db"
+        store = SQLiteAuditStore(path)
+        store.append(_event(0))
+        inside = threading.Event()
+        leave = threading.Event()
+
+        def read() -> None:
+            for _ in store.iter_events():
+                inside.set()
+                leave.wait(10)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        inside.wait(10)
+        try:
+            started = time.monotonic()
+            answer = _in_child(lambda: self._refused(store, path))
+            waited = time.monotonic() - started
+        finally:
+            leave.set()
+            reader.join()
+
+        assert "AuditWriteError StoreError StoreError StoreError" == answer
+        assert waited >= 0.2
+        assert 2 == store.append(_event(1)).sequence
+        store.close()
 
 
 class TestHostileFiles:

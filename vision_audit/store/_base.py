@@ -20,7 +20,8 @@ SQLite, PostgreSQL and memory:
   ``checkpoint_every`` events, ``checkpoint_interval`` seconds after the first
   unsigned event (a small timer thread), and on close;
 - ``purge_content()`` and ``erase_subject()`` remove content and record the event
-  that says so in one transaction;
+  that says so in one transaction, after the events queued before them are
+  committed (so that none sequenced before that event escapes it);
 - a process forked from one that holds the store (a pre-forking web server that
   opened it before forking its workers) gets fresh locks and, on its first write, a
   connection of its own: the parent's stays the parent's.
@@ -533,7 +534,11 @@ class BaseAuditStore(ABC):
             self._leading = False
 
     def _write(self, items: list[_Item]) -> None:
-        """Prepare *items*, then chain and commit them in one transaction."""
+        """
+        Prepare *items*, then chain and commit them in one transaction.
+
+        A purge or an erasure starts a new transaction, after the items before it.
+        """
         pseudonymize = self._pseudonym_function()
         ready: list[_Item] = []
         for item in items:
@@ -545,8 +550,17 @@ class BaseAuditStore(ABC):
                     item.invalid = True
                     continue
             ready.append(item)
-        if ready:
-            self._try(ready)
+        # A maintenance item removes content from what is recorded when its make()
+        # runs: the events queued before it are committed first, so that every event
+        # sequenced before its own is among what it removes from. Checkpoint-only
+        # items remove nothing and share the transaction.
+        start = 0
+        for index, item in enumerate(ready):
+            if index > start and item.make is not None and item.make is not _no_event:
+                self._try(ready[start:index])
+                start = index
+        if ready[start:]:
+            self._try(ready[start:])
 
     def _try(self, items: list[_Item]) -> None:
         try:

@@ -27,6 +27,20 @@ several processes appending to one file keep one linear chain.
   next commit): committing and syncing in one call into SQLite is faster, because
   each return from SQLite costs the writer a wait for Python's GIL behind every
   caller preparing an event.
+
+Forking. SQLite's state is per process (its mutexes, and what each connection of
+the process locks in the file), and a connection must not cross a fork. So a fork
+(``os.fork()``, ``multiprocessing`` with the fork method, a pre-forking server) waits
+until no thread is inside SQLite through any store (a transaction, an open read or
+``iter_events()`` loop) and holds new ones back until it is done. In the child each
+store closes the connection it inherited, without touching the parent's WAL or
+locks, and opens one of its own on its first write. The wait is bounded: when a
+thread is still inside SQLite after 5 seconds, or when the forking thread itself is
+(forking inside an ``iter_events()`` loop), the child may have copied SQLite's state
+half-changed, so it fails closed rather than risk a hang or a corrupted file: every
+SQLite store in it (inherited or opened there) raises ``StoreError`` on use (appends
+``AuditWriteError``), naming the cause. Such a store must be opened in a child
+forked while it is at rest, or one started with the spawn method.
 """
 
 from __future__ import annotations
@@ -36,6 +50,8 @@ import functools
 import json
 import os
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
@@ -61,6 +77,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from vision_audit.store._base import _Item
 
 __all__ = ["SCHEMA_VERSION", "SQLiteAuditStore"]
 
@@ -200,7 +218,101 @@ _MESSAGES: Final = (
 
 
 _INHERITED: list[object] = []
-"""Connections a forked child took over from its parent, kept and never used."""
+"""Connections a child forked mid-use took over from its parent, kept, never used."""
+
+_FORK_WAIT: Final = 5.0
+"""Seconds a fork waits for the threads inside SQLite to come out."""
+
+
+class _Gate:
+    """
+    Counts the threads inside SQLite, through any store; a fork waits until none is.
+
+    SQLite keeps process-wide state (mutexes, what each file's connections lock); a
+    child forked while a thread is changing it inherits it half-changed. Before a
+    fork, new entries wait and the fork waits (up to ``_FORK_WAIT``, and not at all
+    when the forking thread is itself inside) for the threads inside to leave; the
+    child records whether it was forked with SQLite at rest.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._inside = 0
+        self._forking = False
+        self._local = threading.local()
+        self.quiet_at_fork = True
+        """Whether no thread was inside SQLite at the last fork (set before it)."""
+        self.at_rest = True
+        """False in a process forked (or forked from one forked) mid-use."""
+
+    def _depth(self) -> list[int]:
+        """The calling thread's count of entries not yet left."""
+        try:
+            depth: list[int] = self._local.depth
+        except AttributeError:
+            depth = self._local.depth = [0]
+        return depth
+
+    @contextlib.contextmanager
+    def entered(self) -> Iterator[None]:
+        """
+        Count the calling thread inside SQLite, for the ``with`` block.
+
+        Every entry counts, so that a reading generator may be finished on another
+        thread than the one that started it; a thread already inside never waits.
+        """
+        depth = self._depth()
+        with self._changed:
+            while self._forking and not depth[0]:
+                self._changed.wait()
+            self._inside += 1
+        depth[0] += 1
+        try:
+            yield
+        finally:
+            depth[0] -= 1
+            with self._changed:
+                self._inside -= 1
+                if self._inside <= 0:
+                    self._changed.notify_all()
+
+    def before_fork(self) -> None:
+        """Let nobody in, wait for those inside; the lock is held through the fork."""
+        own = self._depth()[0] > 0
+        self._lock.acquire()
+        self._forking = True
+        deadline = time.monotonic() + _FORK_WAIT
+        while self._inside > 0 and not own:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._changed.wait(remaining)
+        self.quiet_at_fork = self._inside <= 0
+
+    def after_fork_in_parent(self) -> None:
+        """Let the waiting threads in."""
+        self._forking = False
+        self._changed.notify_all()
+        self._lock.release()
+
+    def after_fork_in_child(self) -> None:
+        """Only the forking thread lives on: count its own entries alone."""
+        self.at_rest = self.at_rest and self.quiet_at_fork
+        self._inside = self._depth()[0]
+        self._forking = False
+        self._changed = threading.Condition(self._lock)
+        self._lock.release()
+
+
+_GATE: Final = _Gate()
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(
+        before=_GATE.before_fork,
+        after_in_parent=_GATE.after_fork_in_parent,
+        after_in_child=_GATE.after_fork_in_child,
+    )
 
 _ROWS_PER_INSERT: Final = 256
 _ENCODE: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -281,7 +393,7 @@ class SQLiteAuditStore(BaseAuditStore):
         self._conn: sqlite3.Connection | None = None
         self._check_file(create=create and not read_only)
         if read_only:
-            with contextlib.closing(self._connect_reader()) as reader:
+            with _GATE.entered(), contextlib.closing(self._connect_reader()) as reader:
                 self._check_tables(reader, allow_empty=False)
             return
         self._conn = self._open_writer()
@@ -318,7 +430,19 @@ class SQLiteAuditStore(BaseAuditStore):
             )
             raise self._fail(msg)
 
+    def _check_at_rest(self) -> None:
+        """Refuse SQLite in a process forked while a thread was inside it."""
+        if not _GATE.at_rest:
+            msg = (
+                "cannot be used in this process: it was forked while a thread "
+                "was inside SQLite, whose state it copied half-changed. Open the "
+                "store in the child instead, from a parent that does not use it when "
+                "forking (or start workers with the spawn method)"
+            )
+            raise self._fail(msg)
+
     def _connect_reader(self) -> sqlite3.Connection:
+        self._check_at_rest()
         uri = f"file:{quote(str(self._absolute))}?mode=ro"
         try:
             conn = sqlite3.connect(
@@ -376,6 +500,11 @@ class SQLiteAuditStore(BaseAuditStore):
         return False
 
     def _open_writer(self) -> sqlite3.Connection:
+        self._check_at_rest()
+        with _GATE.entered():
+            return self._open_writer_at_rest()
+
+    def _open_writer_at_rest(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
                 self._absolute,
@@ -484,6 +613,10 @@ class SQLiteAuditStore(BaseAuditStore):
         return key, generated
 
     # -- writing (writer thread) -------------------------------------------------------
+
+    def _write(self, items: list[_Item]) -> None:
+        with _GATE.entered():
+            super()._write(items)
 
     @property
     def _writer_conn(self) -> sqlite3.Connection:
@@ -621,10 +754,11 @@ class SQLiteAuditStore(BaseAuditStore):
 
     def _register_key(self, key_id: str, pem: str) -> None:
         try:
-            self._writer_conn.execute(
-                "INSERT OR IGNORE INTO va_keys (key_id, public_key) VALUES (?, ?)",
-                (key_id, pem),
-            )
+            with _GATE.entered():
+                self._writer_conn.execute(
+                    "INSERT OR IGNORE INTO va_keys (key_id, public_key) VALUES (?, ?)",
+                    (key_id, pem),
+                )
         except sqlite3.Error as err:
             msg = "cannot be written: " + _describe_sqlite(err)
             raise self._fail(msg) from err
@@ -649,15 +783,25 @@ class SQLiteAuditStore(BaseAuditStore):
         return _describe_sqlite(error)
 
     def _abandon_connections(self) -> None:
-        # The parent's connection is not closed here: closing may checkpoint or
-        # remove its WAL. It is kept, unused, for as long as this process lives.
-        if self._conn is not None:
-            _INHERITED.append(self._conn)
-            self._conn = None
+        # A connection must not cross a fork: kept open, it would leave this process
+        # sharing the parent's bookkeeping of the file's locks, and holding none of
+        # its own. Forked with SQLite at rest, it is closed: the parent's locks keep
+        # this close from checkpointing or removing the WAL. Forked mid-use, closing
+        # could hang on a mutex held by a thread that does not exist here; it is
+        # kept, unused, and the store refuses to work (_check_at_rest).
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if _GATE.at_rest and _GATE.quiet_at_fork and not conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        else:
+            _INHERITED.append(conn)
 
     def _close_storage(self) -> None:
         if self._conn is not None:
-            self._conn.close()
+            with _GATE.entered():
+                self._conn.close()
             self._conn = None
 
     # -- reading -----------------------------------------------------------------------
@@ -665,14 +809,15 @@ class SQLiteAuditStore(BaseAuditStore):
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
         """A read connection; SQLite errors become StoreErrors naming the problem."""
-        conn = self._connect_reader()
-        try:
-            yield conn
-        except sqlite3.Error as err:
-            msg = "cannot be read: " + _describe_sqlite(err)
-            raise self._fail(msg) from err
-        finally:
-            conn.close()
+        with _GATE.entered():
+            conn = self._connect_reader()
+            try:
+                yield conn
+            except sqlite3.Error as err:
+                msg = "cannot be read: " + _describe_sqlite(err)
+                raise self._fail(msg) from err
+            finally:
+                conn.close()
 
     def _read_head(self) -> ChainHead | None:
         with self._reading() as conn:
