@@ -1,0 +1,49 @@
+"""The benchmarks run, small, and print their figures: they must not rot unseen."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.parametrize(
+    ("script", "arguments", "expected"),
+    [
+        ("bench_emulator.py", ["--rounds", "5"], "ratio"),
+        ("bench_instrumentation.py", ["--rounds", "5"], "where the added"),
+        (
+            "bench_store.py",
+            [
+                "--events",
+                "64",
+                "--rounds",
+                "1",
+                "--verify-events",
+                "1000",
+                "--latency-samples",
+                "20",
+                "--no-postgres",
+            ],
+            "envelope only",
+        ),
+        ("bench_report.py", ["--events", "200"], "200"),
+    ],
+)
+def test_runs_and_reports(script: str, arguments: list[str], expected: str) -> None:
+    """Each benchmark finishes at a small size and prints what it measures."""
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=BENCHMARKS.parent,
+    )
+
+    assert 0 == completed.returncode, completed.stderr[-2000:]
+    assert expected in completed.stdout
