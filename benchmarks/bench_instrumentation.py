@@ -59,12 +59,22 @@ class _Discard(SpanExporter):
 
 
 def _measure(
-    endpoint: str, key: str, image: bytes, *, durability: str, rounds: int, folder: Path
+    endpoint: str,
+    key: str,
+    image: bytes,
+    *,
+    durability: str,
+    rounds: int,
+    folder: Path,
+    phases: _Phases | None = None,
 ) -> tuple[list[float], list[float]]:
+    """Bare and instrumented milliseconds per call, interleaved; *phases* per call."""
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(_Discard()))
-    path = folder / f"audit-{durability}.db"
-    store = open_store(f"sqlite:///{path}", durability=durability)
+    name = "breakdown" if phases is not None else durability
+    store = open_store(
+        f"sqlite:///{folder / f'audit-{name}.db'}", durability=durability
+    )
     bare = ImageAnalysisClient(endpoint, AzureKeyCredential(key))
     audited = instrument_client(
         ImageAnalysisClient(endpoint, AzureKeyCredential(key)),
@@ -73,20 +83,26 @@ def _measure(
     )
     bare_ms: list[float] = []
     audited_ms: list[float] = []
-    with audit_context(purpose="benchmark", actor="bench", subject_ref="subject-1"):
-        for index in range(rounds + WARMUP):
-            started = time.perf_counter()
-            bare.analyze(image_data=image, visual_features=FEATURES)
-            middle = time.perf_counter()
-            audited.analyze(image_data=image, visual_features=FEATURES)
-            ended = time.perf_counter()
-            if index >= WARMUP:
-                bare_ms.append((middle - started) * 1000)
-                audited_ms.append((ended - middle) * 1000)
-    bare.close()
-    audited.close()
-    store.close()
-    provider.shutdown()
+    try:
+        with audit_context(purpose="benchmark", actor="bench", subject_ref="subject-1"):
+            for index in range(rounds + WARMUP):
+                started = time.perf_counter()
+                bare.analyze(image_data=image, visual_features=FEATURES)
+                middle = time.perf_counter()
+                if phases is not None:
+                    phases.now.clear()
+                audited.analyze(image_data=image, visual_features=FEATURES)
+                ended = time.perf_counter()
+                if index >= WARMUP:
+                    bare_ms.append((middle - started) * 1000)
+                    audited_ms.append((ended - middle) * 1000)
+                    if phases is not None:
+                        phases.calls.append(dict(phases.now))
+    finally:
+        bare.close()
+        audited.close()
+        store.close()
+        provider.shutdown()
     return bare_ms, audited_ms
 
 
@@ -135,36 +151,18 @@ def _breakdown(
     phases.time(_wrappers, "fingerprint_image", "fingerprint")
     phases.time(BaseAuditStore, "append", "appends")
     phases.time(Recorder, "telemetry", "telemetry")
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(_Discard()))
-    store = open_store(f"sqlite:///{folder / 'audit-breakdown.db'}")
-    bare = ImageAnalysisClient(endpoint, AzureKeyCredential(key))
-    audited = instrument_client(
-        ImageAnalysisClient(endpoint, AzureKeyCredential(key)),
-        store=store,
-        tracer_provider=provider,
-    )
-    totals: list[float] = []
-    bares: list[float] = []
     try:
-        with audit_context(purpose="benchmark", actor="bench", subject_ref="subject-1"):
-            for index in range(rounds + WARMUP):
-                started = time.perf_counter()
-                bare.analyze(image_data=image, visual_features=FEATURES)
-                middle = time.perf_counter()
-                phases.now.clear()
-                audited.analyze(image_data=image, visual_features=FEATURES)
-                ended = time.perf_counter()
-                if index >= WARMUP:
-                    bares.append((middle - started) * 1000)
-                    totals.append((ended - middle) * 1000)
-                    phases.calls.append(dict(phases.now))
+        bares, totals = _measure(
+            endpoint,
+            key,
+            image,
+            durability="process",
+            rounds=rounds,
+            folder=folder,
+            phases=phases,
+        )
     finally:
         phases.restore()
-        bare.close()
-        audited.close()
-        store.close()
-        provider.shutdown()
     total, bare_p50 = statistics.median(totals), statistics.median(bares)
     rows = [
         ("SDK call, inside the wrapper, minus bare", phases.median("sdk") - bare_p50),

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from tests.forking import in_child
 from vision_audit import _threads
 from vision_audit._threads import START_AFTER, Deferred, off_loop
 
@@ -75,22 +76,12 @@ class TestDeferred:
         """A worker forked after the parent used the pool still has its work done."""
         Deferred(lambda: None).join()  # the parent's pool exists, with idle threads
 
-        child = os.fork()
-        if child == 0:  # pragma: no cover - runs in the child
+        def work() -> bool:
             done = threading.Event()
-            deferred = Deferred(done.set)
-            deferred.join()
-            os._exit(0 if done.is_set() else 1)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            pid, status = os.waitpid(child, os.WNOHANG)
-            if pid:
-                assert 0 == os.waitstatus_to_exitcode(status)
-                return
-            time.sleep(0.01)
-        os.kill(child, 9)
-        os.waitpid(child, 0)
-        pytest.fail("the forked child hung on work sent to its parent's pool")
+            Deferred(done.set).join()
+            return done.is_set()
+
+        assert "True" == in_child(work, timeout=10)
 
     def test_join_does_queued_work_itself(self) -> None:
         """With every pool thread busy, join() takes the work back: no deadlock."""

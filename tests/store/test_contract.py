@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from tests.forking import Child
 from tests.store.conftest import envelope_of
 from tests.strategies import audit_events
 from vision_audit.exceptions import AuditWriteError, StoreError
@@ -589,18 +591,6 @@ class TestPseudonymKey:
             backend.open(pseudonym_key=b"x" * 32)
 
 
-def _exit_code(pid: int, timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.01)
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    return -9
-
-
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 class TestFork:
     """A pre-forking server: the parent opened the store, its workers write to it."""
@@ -613,26 +603,21 @@ class TestFork:
         store = backend.open(signing_key=key, checkpoint_every=7)
         for number in range(5):
             store.append(_event(number))
-        workers = []
-        for worker in range(3):
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - runs in the child
-                code = 1
-                try:
-                    for number in range(20):
-                        store.append(_event(100 * (worker + 1) + number))
-                    store.close()
-                    code = 0
-                finally:
-                    os._exit(code)
-            workers.append(pid)
+
+        def write(worker: int) -> str:
+            for number in range(20):
+                store.append(_event(100 * (worker + 1) + number))
+            store.close()
+            return "ok"
+
+        workers = [Child(functools.partial(write, worker)) for worker in range(3)]
         for number in range(20):  # the parent goes on writing meanwhile
             store.append(_event(500 + number))
-        codes = [_exit_code(pid) for pid in workers]
+        codes = [child.answer(timeout=60) for child in workers]
         result = store.verify(public_keys=[key.public_key()])
         recorded = {r.event.event_id for r in store.iter_events()}
 
-        assert [0, 0, 0] == codes
+        assert ["ok", "ok", "ok"] == codes
         assert result.ok, result.message
         expected = [*range(5), *range(100, 120), *range(200, 220), *range(300, 320)]
         assert {f"event-{n:04d}" for n in [*expected, *range(500, 520)]} <= recorded

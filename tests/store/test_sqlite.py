@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from tests.forking import in_child
 from tests.store.conftest import environment_without_keys
 from vision_audit.exceptions import AuditWriteError, StoreError
 from vision_audit.models import AuditEvent, new_id
@@ -146,36 +147,6 @@ class TestProcesses:
         assert {a.split("-")[0] for a in acknowledged} == {"p0", "p1", "p2"}
 
 
-def _in_child(work, timeout: float = 20) -> str:
-    """
-    Fork; run *work* in the child; what it returns (or raises), as text.
-
-    A child still running after *timeout* seconds is killed and reported as hung,
-    so that a hang fails the test instead of the run.
-    """
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        os.close(read_end)
-        try:
-            answer = str(work())
-        except BaseException as err:  # noqa: BLE001 - reported to the parent
-            answer = f"{type(err).__name__}: {err}"
-        os.write(write_end, answer.encode())
-        os._exit(0)
-    os.close(write_end)
-    deadline = time.monotonic() + timeout
-    while not os.waitpid(pid, os.WNOHANG)[0]:
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            os.close(read_end)
-            return "hung"
-        time.sleep(0.005)
-    with os.fdopen(read_end, "rb") as answer:
-        return answer.read().decode()
-
-
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 class TestFork:
     """A child forked from a process whose threads use the store."""
@@ -210,7 +181,7 @@ class TestFork:
         for thread in threads:
             thread.start()
         try:
-            answers = [_in_child(lambda n=n: work(n)) for n in range(40)]
+            answers = [in_child(lambda n=n: work(n)) for n in range(40)]
         finally:
             stop.set()
             for thread in threads:
@@ -248,7 +219,7 @@ class TestFork:
             own = [line for line in locks if f" {os.getpid()} " in line and shm in line]
             return f"{untouched} {sequence} {bool(own)}"
 
-        answer = _in_child(work)
+        answer = in_child(work)
         store.append(_event(2))
 
         assert "True 2 True" == answer
@@ -286,7 +257,7 @@ class TestFork:
         go_on.set()
         inside.wait(10)
         try:
-            answer = _in_child(lambda: store.append(_event(1)).sequence)
+            answer = in_child(lambda: store.append(_event(1)).sequence)
         finally:
             leave.set()
             reader.join()
@@ -325,7 +296,7 @@ class TestFork:
         events = store.iter_events()
         next(events)
 
-        answer = _in_child(lambda: self._refused(store, path))
+        answer = in_child(lambda: self._refused(store, path))
         events.close()
 
         assert "AuditWriteError StoreError StoreError StoreError" == answer
@@ -351,7 +322,7 @@ class TestFork:
         inside.wait(10)
         try:
             started = time.monotonic()
-            answer = _in_child(lambda: self._refused(store, path))
+            answer = in_child(lambda: self._refused(store, path))
             waited = time.monotonic() - started
         finally:
             leave.set()

@@ -75,6 +75,7 @@ __all__ = [
     "BaseAuditStore",
     "Durability",
     "EventRow",
+    "keep_inherited",
 ]
 
 Durability = Literal["process", "power"]
@@ -96,6 +97,17 @@ _DURABILITIES: Final = ("process", "power")
 
 
 _open_stores: weakref.WeakSet[BaseAuditStore] = weakref.WeakSet()
+_inherited: list[object] = []
+
+
+def keep_inherited(connection: object) -> None:
+    """
+    Keep a connection a forked child took over from its parent, unused, for good.
+
+    Closing it in the child, or letting it be collected, could end the parent's
+    session or touch the parent's files; so it stays referenced until the process ends.
+    """
+    _inherited.append(connection)
 
 
 def _after_fork_in_child() -> None:

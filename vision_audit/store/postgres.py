@@ -38,6 +38,7 @@ from vision_audit.store._base import (
     ContentRow,
     Durability,
     EventRow,
+    keep_inherited,
 )
 from vision_audit.store._canonical import format_time, parse_time
 from vision_audit.store._chain import (
@@ -171,10 +172,6 @@ SELECT 1
 _HEAD_MOVED: Final = ("va_events_pkey", "va_content_pkey")
 _TIME: Final = "(envelope::json ->> 'time')"
 _SUBJECT: Final = "(envelope::json ->> 'subject_ref')"
-
-
-_INHERITED: list[object] = []
-"""Connections a forked child took over from its parent, kept and never used."""
 
 
 def _import_psycopg() -> Any:  # noqa: ANN401 - the module, typed where it is used
@@ -435,7 +432,7 @@ class PostgresAuditStore(BaseAuditStore):
                     os.dup2(null, socket)
                 finally:
                     os.close(null)
-            _INHERITED.append(conn)
+            keep_inherited(conn)
         self._conn = None
         self._reader = None
         self._reader_lock = threading.Lock()

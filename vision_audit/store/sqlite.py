@@ -64,6 +64,7 @@ from vision_audit.store._base import (
     ContentRow,
     Durability,
     EventRow,
+    keep_inherited,
 )
 from vision_audit.store._canonical import parse_time
 from vision_audit.store._chain import (
@@ -216,9 +217,6 @@ _MESSAGES: Final = (
     ),
 )
 
-
-_INHERITED: list[object] = []
-"""Connections a child forked mid-use took over from its parent, kept, never used."""
 
 _FORK_WAIT: Final = 5.0
 """Seconds a fork waits for the threads inside SQLite to come out."""
@@ -667,8 +665,7 @@ class SQLiteAuditStore(BaseAuditStore):
             if "locked" in str(err) or "busy" in str(err):
                 return False
             raise
-        if not self._directory_synced:
-            self._sync_directory()
+        self._sync_directory_once()
         return True
 
     def _insert_checkpoint(self, checkpoint: Checkpoint) -> None:
@@ -689,8 +686,7 @@ class SQLiteAuditStore(BaseAuditStore):
     def _commit(self) -> None:
         conn = self._writer_conn
         conn.execute("COMMIT")
-        if not self._directory_synced:
-            self._sync_directory()
+        self._sync_directory_once()
         if self._wipe_wal:
             # Removed content may linger in older page images in the WAL; fold the
             # WAL into the database (where secure_delete zeroed it) and empty it.
@@ -763,8 +759,10 @@ class SQLiteAuditStore(BaseAuditStore):
             msg = "cannot be written: " + _describe_sqlite(err)
             raise self._fail(msg) from err
 
-    def _sync_directory(self) -> None:
+    def _sync_directory_once(self) -> None:
         """Make the WAL's directory entry durable, once (SQLite syncs its content)."""
+        if self._directory_synced:
+            return
         try:
             directory = os.open(self._absolute.parent, os.O_RDONLY)
             try:
@@ -796,7 +794,7 @@ class SQLiteAuditStore(BaseAuditStore):
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         else:
-            _INHERITED.append(conn)
+            keep_inherited(conn)
 
     def _close_storage(self) -> None:
         if self._conn is not None:
