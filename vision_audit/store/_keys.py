@@ -14,7 +14,7 @@ import hmac
 import os
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar, cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from vision_audit import environment_variables as env
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 __all__ = [
     "Pseudonymizer",
@@ -45,6 +45,7 @@ __all__ = [
 _MIN_PSEUDONYM_KEY: Final = 16
 _PSEUDONYM_CACHE: Final = 4096
 _RAW_ED25519: Final = 32
+_Key = TypeVar("_Key", Ed25519PrivateKey, Ed25519PublicKey)
 
 
 def generate_signing_key() -> Ed25519PrivateKey:
@@ -89,6 +90,36 @@ def _decode_text(data: bytes) -> bytes | None:
         return None
 
 
+def _load_key(
+    data: bytes,
+    *,
+    source: str,
+    kind: str,
+    pem: str,
+    from_pem: Callable[[bytes], object],
+    key_type: type,
+    from_raw: Callable[[bytes], _Key],
+) -> _Key:
+    if b"-----BEGIN" in data:
+        try:
+            key = from_pem(data)
+        except (ValueError, TypeError) as err:
+            msg = f"{source} holds no readable {pem} {kind} key"
+            raise ValueError(msg) from err
+        if not isinstance(key, key_type):
+            msg = f"{source} holds a {type(key).__name__}, not an Ed25519 key"
+            raise ValueError(msg)
+        return cast("_Key", key)
+    raw = _decode_text(data)
+    if raw is None or len(raw) != _RAW_ED25519:
+        msg = (
+            f"{source} holds no Ed25519 {kind} key (expected a PEM block or 32 bytes "
+            "in hex or base64)"
+        )
+        raise ValueError(msg)
+    return from_raw(raw)
+
+
 def load_private_key(data: bytes, *, source: str) -> Ed25519PrivateKey:
     """
     Read an Ed25519 private key: PKCS#8 PEM, or the raw 32 bytes in hex or base64.
@@ -100,24 +131,15 @@ def load_private_key(data: bytes, *, source: str) -> Ed25519PrivateKey:
     Raises:
         ValueError: *data* is no Ed25519 private key (the message names *source*).
     """
-    if b"-----BEGIN" in data:
-        try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError) as err:
-            msg = f"{source} holds no readable unencrypted PEM private key"
-            raise ValueError(msg) from err
-        if not isinstance(key, Ed25519PrivateKey):
-            msg = f"{source} holds a {type(key).__name__}, not an Ed25519 key"
-            raise ValueError(msg)
-        return key
-    raw = _decode_text(data)
-    if raw is None or len(raw) != _RAW_ED25519:
-        msg = (
-            f"{source} holds no Ed25519 private key (expected a PEM block or 32 bytes "
-            "in hex or base64)"
-        )
-        raise ValueError(msg)
-    return Ed25519PrivateKey.from_private_bytes(raw)
+    return _load_key(
+        data,
+        source=source,
+        kind="private",
+        pem="unencrypted PEM",
+        from_pem=lambda pem: serialization.load_pem_private_key(pem, password=None),
+        key_type=Ed25519PrivateKey,
+        from_raw=Ed25519PrivateKey.from_private_bytes,
+    )
 
 
 def load_public_key(data: bytes, *, source: str) -> Ed25519PublicKey:
@@ -127,24 +149,15 @@ def load_public_key(data: bytes, *, source: str) -> Ed25519PublicKey:
     Raises:
         ValueError: *data* is no Ed25519 public key (the message names *source*).
     """
-    if b"-----BEGIN" in data:
-        try:
-            key = serialization.load_pem_public_key(data)
-        except (ValueError, TypeError) as err:
-            msg = f"{source} holds no readable PEM public key"
-            raise ValueError(msg) from err
-        if not isinstance(key, Ed25519PublicKey):
-            msg = f"{source} holds a {type(key).__name__}, not an Ed25519 key"
-            raise ValueError(msg)
-        return key
-    raw = _decode_text(data)
-    if raw is None or len(raw) != _RAW_ED25519:
-        msg = (
-            f"{source} holds no Ed25519 public key (expected a PEM block or 32 bytes "
-            "in hex or base64)"
-        )
-        raise ValueError(msg)
-    return Ed25519PublicKey.from_public_bytes(raw)
+    return _load_key(
+        data,
+        source=source,
+        kind="public",
+        pem="PEM",
+        from_pem=serialization.load_pem_public_key,
+        key_type=Ed25519PublicKey,
+        from_raw=Ed25519PublicKey.from_public_bytes,
+    )
 
 
 def _read_file(path: str, *, what: str) -> bytes:
