@@ -15,6 +15,7 @@ from vision_audit.exceptions import (
     ReviewError,
     ReviewWithheldError,
     StoreError,
+    TagBlockedError,
     VisionAuditError,
 )
 from vision_audit.instrumentation import (
@@ -37,6 +38,7 @@ __all__ = [
     "ReviewError",
     "ReviewWithheldError",
     "StoreError",
+    "TagBlockedError",
     "VisionAuditError",
     "VisionAuditInstrumentor",
     "__version__",

@@ -93,17 +93,29 @@ def completed_event(
     policy_id: str | None = None,
     flags: tuple[str, ...] = (),
     review_required: bool = False,
+    withheld: str | None = None,
+    blocked: tuple[str, ...] = (),
 ) -> AuditEvent:
-    """``analysis.completed``: what came back, per feature, and how long it took."""
+    """
+    ``analysis.completed``: what came back, per feature, and how long it took.
+
+    *withheld*: why the application did not get the result at all
+    (:data:`~vision_audit.attributes.WITHHELD_TAG_BLOCKED`), with the *blocked*
+    names that withheld it; both absent when it got the result.
+    """
+    data: dict[str, Any] = {
+        "duration_ms": round(duration_ms, 3),
+        "model_version": model_version,
+        "results": dict(results),
+        "flags": list(flags),
+        "review_required": review_required,
+    }
+    if withheld is not None:
+        data["withheld"] = withheld
+        data["blocked"] = list(blocked)
     return AuditEvent(
         type=attrs.EVENT_COMPLETED,
-        data={
-            "duration_ms": round(duration_ms, 3),
-            "model_version": model_version,
-            "results": dict(results),
-            "flags": list(flags),
-            "review_required": review_required,
-        },
+        data=data,
         content=dict(content) if content else None,
         **_envelope(
             call, context, trace_id=trace_id, span_id=span_id, policy_id=policy_id
@@ -183,15 +195,23 @@ def filtered_event(
     policy_id: str | None,
     outcome: Mapping[str, Any],
 ) -> AuditEvent:
-    """``tags.filtered``: what was kept and dropped, with confidences and rules."""
+    """
+    ``tags.filtered``: what was kept and dropped, with confidences and rules.
+
+    With ``withheld`` and ``blocked`` when the block list withheld the whole result.
+    """
+    data = {
+        "purpose": outcome.get("purpose"),
+        "tags": outcome.get("tags"),
+        "objects": outcome.get("objects"),
+        "caption_flags": outcome.get("caption_flags"),
+    }
+    if outcome.get("withheld"):
+        data["withheld"] = True
+        data["blocked"] = outcome.get("blocked")
     return AuditEvent(
         type=attrs.EVENT_TAGS_FILTERED,
-        data={
-            "purpose": outcome.get("purpose"),
-            "tags": outcome.get("tags"),
-            "objects": outcome.get("objects"),
-            "caption_flags": outcome.get("caption_flags"),
-        },
+        data=data,
         **_envelope(
             call, context, trace_id=trace_id, span_id=span_id, policy_id=policy_id
         ),

@@ -10,6 +10,7 @@ __all__ = [
     "ReviewError",
     "ReviewWithheldError",
     "StoreError",
+    "TagBlockedError",
     "VisionAuditError",
 ]
 
@@ -179,3 +180,38 @@ class ReportRenderError(VisionAuditError):
 
     .. versionadded:: 0.1.0
     """
+
+
+class TagBlockedError(VisionAuditError):
+    """
+    The result held a block-listed tag, and the purpose withholds such results.
+
+    Raised into application code by an instrumented ``analyze`` call whose purpose
+    sets ``on_blocked = "withhold"`` beside its block list, after the service
+    answered and the answer was recorded (``analysis.completed``, with
+    ``withheld``, and ``tags.filtered``). The result is not returned. With the
+    default, ``on_blocked = "drop"``, the tag is removed and the rest returned.
+
+    Attributes:
+        analysis_id: The analysis whose result is withheld.
+        purpose: The purpose whose block list matched.
+        tags: The block-listed names that came back, as the service spelled them
+            (tags and object tags), and the block-listed terms a caption or a dense
+            caption named, normalised; sorted, each once.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        analysis_id: str,
+        purpose: str | None,
+        tags: tuple[str, ...],
+    ) -> None:
+        """Keep what was withheld and why, beside the message."""
+        super().__init__(message)
+        self.analysis_id = analysis_id
+        self.purpose = purpose
+        self.tags = tags

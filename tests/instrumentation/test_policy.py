@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from azure.ai.vision.imageanalysis.aio import ImageAnalysisClient as AsyncClient
 from azure.ai.vision.imageanalysis.models import VisualFeatures
+from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError
+from opentelemetry.trace import StatusCode
 from vision_audit import ConsentRequiredError, audit_context, get_audit_id
+from vision_audit.exceptions import TagBlockedError, VisionAuditError
 from vision_audit.policy import (
     CallableConsentProvider,
     ConsentRecord,
@@ -292,3 +297,132 @@ class TestAfterTheCall:
                 )
 
         assert "analysis.denied" == store.records[0].event.type
+
+
+UPLOADS = (
+    '[policy]\nname = "uploads"\nversion = "1"\n'
+    "[purposes.uploads]\nrequire_consent = false\n"
+    'features = ["tags", "objects", "caption"]\n'
+    '[purposes.uploads.tags]\nblock = ["knife", "weapon"]\non_blocked = "withhold"\n'
+)
+KNIFE = {"tags": {"kitchen": 0.95, "Knife": 0.91}, "caption": "a kitchen counter"}
+
+
+class TestWithheldOnBlockedTag:
+    """``on_blocked = "withhold"``: a block-listed tag keeps the whole result back."""
+
+    def test_withheld_and_recorded(
+        self, instrument, client, emulator, store, span_exporter
+    ) -> None:
+        """TagBlockedError names the tag; the answer is recorded, marked withheld."""
+        instrument(policy=parse_policy(UPLOADS))
+        image = make_test_image(seed=1301)
+        emulator.script(image, KNIFE)
+
+        with audit_context(purpose="uploads"):
+            with pytest.raises(TagBlockedError) as caught:
+                client.analyze(
+                    image_data=image,
+                    visual_features=[VisualFeatures.TAGS, VisualFeatures.CAPTION],
+                )
+
+        error = caught.value
+        requested = store.of_type("analysis.requested")[0]
+        completed = store.of_type("analysis.completed")[0]
+        filtered = store.of_type("tags.filtered")[0]
+        assert isinstance(error, VisionAuditError)
+        assert ("Knife",) == error.tags
+        assert "uploads" == error.purpose
+        assert requested.analysis_id == error.analysis_id
+        assert "'Knife'" in str(error)
+        assert error.analysis_id in str(error)
+        assert ["analysis.requested", "tags.filtered", "analysis.completed"] == [
+            r.event.type for r in store.records
+        ]
+        assert "tag-blocked" == completed.data["withheld"]
+        assert ["Knife"] == completed.data["blocked"]
+        assert 1 == completed.data["results"]["tags"]["count"]
+        assert filtered.data["withheld"] is True
+        assert ["Knife"] == filtered.data["blocked"]
+        span = span_exporter.get_finished_spans()[0]
+        assert StatusCode.ERROR == span.status.status_code
+        assert (
+            "vision_audit.exceptions.TagBlockedError" == span.attributes["error.type"]
+        )
+        assert "tag-blocked" == span.attributes["vision_audit.result.withheld"]
+        assert ("Knife",) == span.attributes["vision_audit.result.blocked"]
+
+    def test_caption_naming_a_blocked_term(
+        self, instrument, client, emulator, store
+    ) -> None:
+        """A caption that names a block-listed term withholds the result too."""
+        instrument(policy=parse_policy(UPLOADS))
+        image = make_test_image(seed=1302)
+        emulator.script(
+            image, {"tags": {"kitchen": 0.9}, "caption": "a knife on a board"}
+        )
+
+        with audit_context(purpose="uploads"):
+            with pytest.raises(TagBlockedError) as caught:
+                client.analyze(
+                    image_data=image,
+                    visual_features=[VisualFeatures.TAGS, VisualFeatures.CAPTION],
+                )
+
+        assert ("knife",) == caught.value.tags
+        assert ["knife"] == store.of_type("analysis.completed")[0].data["blocked"]
+
+    def test_clean_result_is_returned(
+        self, instrument, client, emulator, store
+    ) -> None:
+        """Nothing block-listed came back: the result is returned as it is."""
+        instrument(policy=parse_policy(UPLOADS))
+        image = make_test_image(seed=1303)
+        emulator.script(image, {"tags": {"kitchen": 0.95, "counter": 0.8}})
+
+        with audit_context(purpose="uploads"):
+            result = client.analyze(
+                image_data=image, visual_features=[VisualFeatures.TAGS]
+            )
+
+        assert ["kitchen", "counter"] == [t.name for t in result.tags.list]
+        assert "withheld" not in store.of_type("analysis.completed")[0].data
+        assert store.of_type("analysis.completed")[0].analysis_id == get_audit_id(
+            result
+        )
+
+    def test_drop_is_the_default(self, instrument, client, emulator) -> None:
+        """Without ``on_blocked``, the tag is dropped and the rest returned."""
+        instrument(
+            policy=parse_policy(UPLOADS.replace('on_blocked = "withhold"\n', ""))
+        )
+        image = make_test_image(seed=1304)
+        emulator.script(image, KNIFE)
+
+        with audit_context(purpose="uploads"):
+            result = client.analyze(
+                image_data=image, visual_features=[VisualFeatures.TAGS]
+            )
+
+        assert ["kitchen"] == [t.name for t in result.tags.list]
+
+    def test_aio(self, instrument, emulator, emulator_key, store) -> None:
+        """The aio client raises the same error after the same records."""
+        instrument(policy=parse_policy(UPLOADS))
+        image = make_test_image(seed=1305)
+        emulator.script(image, KNIFE)
+
+        async def run() -> None:
+            async with AsyncClient(
+                emulator.endpoint, AzureKeyCredential(emulator_key)
+            ) as client:
+                with audit_context(purpose="uploads"):
+                    await client.analyze(
+                        image_data=image, visual_features=[VisualFeatures.TAGS]
+                    )
+
+        with pytest.raises(TagBlockedError) as caught:
+            asyncio.run(run())
+
+        assert ("Knife",) == caught.value.tags
+        assert "tag-blocked" == store.of_type("analysis.completed")[0].data["withheld"]

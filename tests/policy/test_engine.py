@@ -407,6 +407,45 @@ class TestEvaluateResult:
 
         assert ("blocked",) == post.review_reasons
 
+    @pytest.mark.parametrize(
+        ("on_blocked", "withheld"), [("drop", False), ("withhold", True)]
+    )
+    def test_blocked_names(self, on_blocked: str, *, withheld: bool) -> None:
+        """Block-listed tags, objects and caption terms are named; withheld if set."""
+        policy = parse_policy(
+            '[policy]\nname = "n"\nversion = "1"\n[purposes.p]\n'
+            'features = ["tags", "objects", "caption"]\n'
+            '[purposes.p.tags]\nblock = ["person", "face"]\n'
+            f'on_blocked = "{on_blocked}"\n'
+        )
+
+        post = PolicyEngine(policy).evaluate_result(
+            purpose="p",
+            tags=[("Person", 0.9), ("car", 0.9)],
+            objects=[("person", 0.8)],
+            caption=("a smiling face by a car", 0.8),
+        )
+
+        assert ("Person", "face", "person") == post.blocked
+        assert withheld is post.withheld
+        assert withheld is post.as_dict().get("withheld", False)
+
+    def test_clean_result_is_not_withheld(self) -> None:
+        """With ``withhold``, a result without block-listed names passes as it is."""
+        policy = parse_policy(
+            '[policy]\nname = "n"\nversion = "1"\n[purposes.p]\nfeatures = ["tags"]\n'
+            '[purposes.p.tags]\nblock = ["person"]\non_blocked = "withhold"\n'
+            "min_confidence = 0.5\n"
+        )
+
+        post = PolicyEngine(policy).evaluate_result(
+            purpose="p", tags=[("car", 0.9), ("wheel", 0.1)]
+        )
+
+        assert () == post.blocked
+        assert not post.withheld
+        assert "withheld" not in post.as_dict()
+
     def test_people_and_text(self) -> None:
         """People over the threshold and text read raise their flags."""
         post = _engine().evaluate_result(

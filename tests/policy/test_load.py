@@ -201,6 +201,7 @@ class TestPolicyId:
             ('features = ["tags"]', 'features = ["tags", "read"]'),
             ('block = ["person"]', 'block = ["person", "man"]'),
             ("min_confidence = 0.5", "min_confidence = 0.55"),
+            ("min_confidence = 0.5", 'min_confidence = 0.5\non_blocked = "withhold"'),
             ('content = "30d"', 'content = "31d"'),
         ],
     )
@@ -216,6 +217,29 @@ class TestPolicyId:
         after = parse_policy(text.replace(*change))
 
         assert before.policy_id != after.policy_id
+
+    def test_stated_default_keeps_the_id(self) -> None:
+        """``on_blocked = "drop"`` is the default: stating it changes no id."""
+        text = (
+            '[policy]\nname = "n"\nversion = "1"\n[purposes.p]\nfeatures = ["tags"]\n'
+            '[purposes.p.tags]\nblock = ["person"]\n'
+        )
+
+        stated = parse_policy(text + 'on_blocked = "drop"\n')
+
+        assert parse_policy(text).policy_id == stated.policy_id
+        assert "on_blocked" not in stated.as_dict()["purposes"]["p"]["tags"]
+
+    def test_withhold(self) -> None:
+        """``on_blocked = "withhold"`` is kept, and shown with the rules in force."""
+        policy = parse_policy(
+            '[policy]\nname = "n"\nversion = "1"\n[purposes.p]\nfeatures = ["tags"]\n'
+            '[purposes.p.tags]\nblock = ["Person"]\non_blocked = "withhold"\n'
+        )
+
+        purpose = policy.purposes["p"]
+        assert "withhold" == purpose.tags.on_blocked
+        assert "withhold" == policy.as_dict()["purposes"]["p"]["tags"]["on_blocked"]
 
     def test_hash_of_canonical_json(self, write_policy, minimal_policy: str) -> None:
         """The id is the SHA-256 of the canonical JSON the policy shows."""
@@ -463,6 +487,21 @@ INVALID = {
         BASE + '[purposes.p.tags]\nmin_confidence = "0.5"\n',
         "purposes.p.tags.min_confidence",
         "expected a number between 0 and 1, got string",
+    ),
+    "unknown on_blocked": (
+        BASE + '[purposes.p.tags]\nblock = ["person"]\non_blocked = "raise"\n',
+        "purposes.p.tags.on_blocked",
+        "use one of: drop, withhold",
+    ),
+    "on_blocked as boolean": (
+        BASE + '[purposes.p.tags]\nblock = ["person"]\non_blocked = true\n',
+        "purposes.p.tags.on_blocked",
+        "drop, withhold",
+    ),
+    "withhold without a block list": (
+        BASE + '[purposes.p.tags]\nallow = ["car"]\non_blocked = "withhold"\n',
+        "purposes.p.tags.on_blocked",
+        "the purpose has no block list",
     ),
     "unknown review trigger": (
         BASE + '[purposes.p.review]\non = ["faces"]\n',

@@ -136,6 +136,20 @@ class TestPolicyShow:
         assert "purpose insurance-claim-assessment (consent required)" in out
         assert "deadline 2d; four eyes" in out
 
+    @pytest.mark.parametrize(("stated", "shown"), [("drop", False), ("withhold", True)])
+    def test_on_blocked(self, run, write_policy, stated: str, *, shown: bool) -> None:
+        """A purpose that withholds results on a block-listed tag says so."""
+        path = write_policy(
+            '[policy]\nname = "n"\nversion = "1"\n[purposes.p]\nfeatures = ["tags"]\n'
+            f'[purposes.p.tags]\nblock = ["knife"]\non_blocked = "{stated}"\n'
+        )
+
+        code, out, _ = run("policy", "show", str(path))
+
+        assert 0 == code
+        assert "tags: block knife; minimum confidence 0" in out
+        assert shown is ("a block-listed tag withholds the whole result" in out)
+
     def test_json(self, run) -> None:
         """``--json``: the parsed policy and its id."""
         code, out, _ = run("policy", "show", "--json", str(CLAIMS))

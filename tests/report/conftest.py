@@ -25,7 +25,13 @@ class _Recorder:
 
 
 def _analysis(
-    store: _Recorder, n: int, *, purpose: str, outcome: str, minutes: int
+    store: _Recorder,
+    n: int,
+    *,
+    purpose: str,
+    outcome: str,
+    minutes: int,
+    withheld: bool = False,
 ) -> str:
     analysis_id = f"{n:032x}"
     when = T0 + timedelta(minutes=minutes)
@@ -106,7 +112,8 @@ def _analysis(
                 "model_version": "m1",
                 "results": {"people": {"count": 2}},
                 "review_required": True,
-            },
+            }
+            | ({"withheld": "tag-blocked", "blocked": ["knife"]} if withheld else {}),
             **common,
         )
     )
@@ -128,12 +135,13 @@ def sample_events() -> list[AuditEvent]:
     """
     Four analyses in March 2026 and one review decision.
 
-    Two completed (tags dropped, people flagged, review required), one failed and
-    one denied for missing consent; the first review is decided by an override.
+    Two completed (tags dropped, people flagged, review required; the second
+    withheld for a block-listed tag), one failed and one denied for missing
+    consent; the first review is decided by an override.
     """
     store = _Recorder()
     decided = _analysis(store, 1, purpose="claims", outcome="ok", minutes=0)
-    _analysis(store, 2, purpose="claims", outcome="ok", minutes=60 * 24)
+    _analysis(store, 2, purpose="claims", outcome="ok", minutes=60 * 24, withheld=True)
     _analysis(store, 3, purpose="retail", outcome="failed", minutes=5)
     _analysis(store, 4, purpose="retail", outcome="denied", minutes=6)
     store.append(

@@ -61,6 +61,7 @@ class TestFigures:
         ]
         assert 4 == data.tags_dropped
         assert 2 == data.allow_list_misses
+        assert 1 == data.withheld_results
         assert (2, 1, 1, 0) == (
             data.review.required,
             data.review.decided,
@@ -111,6 +112,7 @@ class TestPDF:
         assert attached["report_id"] in reader.pages[1].extract_text()
         assert "VERIFIED" in reader.pages[0].extract_text()
         assert "4 calls were made: 2 completed, 1 failed" in " ".join(text.split())
+        assert "because a block-listed tag came back: 1." in " ".join(text.split())
         assert 4 == attached["calls"]
         assert "Contoso Claims" == reader.metadata["/Author"]
         assert reader.metadata["/Title"].startswith("Image analysis compliance report")

@@ -7,7 +7,7 @@ import enum
 import time
 import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
@@ -19,6 +19,7 @@ from vision_audit import events
 from vision_audit._fingerprint import fingerprint_image, redact_url
 from vision_audit._threads import Deferred, OffLoop, off_loop
 from vision_audit.context import AuditContext, get_audit_context
+from vision_audit.exceptions import TagBlockedError
 from vision_audit.instrumentation._extractors import (
     EXTRACTORS,
     wire_lines,
@@ -91,6 +92,24 @@ def _outcome_attributes(outcome: PostOutcome) -> dict[str, Any]:
         attrs.RESULT_FLAGS: sorted(outcome.flags),
         attrs.REVIEW_REQUIRED: outcome.review_required,
     }
+
+
+def _withhold(call: AnalysisCall, outcome: PostOutcome) -> NoReturn:
+    """Raise :class:`TagBlockedError` for a result the policy withholds."""
+    named = ", ".join(repr(name[:100]) for name in outcome.blocked[:20])
+    more = len(outcome.blocked) - 20
+    msg = (
+        f"the result of analysis {call.analysis_id} is withheld: the block list of "
+        f"purpose {str(outcome.purpose)[:100]!r} names {named}"
+        + (f" and {more} more" if more > 0 else "")
+        + ' (on_blocked = "withhold"); the answer is recorded in the audit store'
+    )
+    raise TagBlockedError(
+        msg,
+        analysis_id=call.analysis_id,
+        purpose=outcome.purpose,
+        tags=outcome.blocked,
+    )
 
 
 def _feature_name(feature: object) -> str:
@@ -377,6 +396,8 @@ class CallTracer:
         Raises:
             AuditWriteError: Not recorded, in fail-closed mode.
             ReviewWithheldError: The review gate withheld the result.
+            TagBlockedError: A block-listed tag came back and the purpose withholds
+                such results (recorded first, with ``withheld``).
         """
         if after is not None:
             after.join()
@@ -396,6 +417,9 @@ class CallTracer:
             span_attributes.update(_content_attributes(content))
             if outcome is not None:
                 span_attributes.update(_outcome_attributes(outcome))
+                if outcome.withheld:
+                    span_attributes[attrs.RESULT_WITHHELD] = attrs.WITHHELD_TAG_BLOCKED
+                    span_attributes[attrs.RESULT_BLOCKED] = list(outcome.blocked)
             span.set_attributes(span_attributes)
         trace_id, span_id = self._ids(span)
         if outcome is not None:
@@ -412,8 +436,14 @@ class CallTracer:
             policy_id=self.policy_id,
             flags=tuple(sorted(outcome.flags)) if outcome is not None else (),
             review_required=outcome.review_required if outcome is not None else False,
+            withheld=attrs.WITHHELD_TAG_BLOCKED
+            if outcome is not None and outcome.withheld
+            else None,
+            blocked=outcome.blocked if outcome is not None else (),
         )
         self.recorder.record(event, span)
+        if outcome is not None and outcome.withheld:
+            _withhold(call, outcome)
         # -- review gate (issue 6): hold the result until a human decides --------------
         gate = open_review_gate(
             call,

@@ -63,6 +63,9 @@ Policy file format
     [purposes.insurance-claim-assessment.tags]     # optional
     block = ["person", "man", "woman", "child", "face"]   # or allow = [...], not both
     min_confidence = 0.5              # applied after the list; default 0
+    on_blocked = "drop"               # default: a block-listed tag is removed, the
+                                      # rest returned; "withhold": the result is not
+                                      # returned, the call raises TagBlockedError
 
     [purposes.insurance-claim-assessment.review]   # optional
     on = ["low_confidence", "health"] # among people, text, health, low_confidence,
@@ -105,7 +108,11 @@ purpose requires consent ``consent-missing``, ``consent-unknown``,
 
 from __future__ import annotations
 
-from vision_audit.exceptions import ConsentRequiredError, PolicyError
+from vision_audit.exceptions import (
+    ConsentRequiredError,
+    PolicyError,
+    TagBlockedError,
+)
 from vision_audit.policy._load import (
     load_policy,
     parse_duration,
@@ -164,6 +171,7 @@ __all__ = [
     "ReviewRule",
     "Sensitive",
     "StoreConsentProvider",
+    "TagBlockedError",
     "TagFilter",
     "TagVerdict",
     "Violation",

@@ -97,7 +97,14 @@ def _describe_purpose(purpose: Purpose) -> list[str]:
         listed = f"block {', '.join(sorted(tags.block)) or 'nothing'}"
     else:
         listed = "no list"
-    lines.append(f"  tags: {listed}; minimum confidence {tags.min_confidence:g}")
+    withheld = (
+        "; a block-listed tag withholds the whole result"
+        if tags.on_blocked == "withhold"
+        else ""
+    )
+    lines.append(
+        f"  tags: {listed}; minimum confidence {tags.min_confidence:g}{withheld}"
+    )
     review = purpose.review
     triggers = []
     if review.all:

@@ -26,7 +26,13 @@ from vision_audit.policy._model import (
     normalize_feature,
 )
 from vision_audit.policy.sensitive import BUILTIN_HEALTH_TAGS
-from vision_audit.policy.tags import TagFilter, normalize_term
+from vision_audit.policy.tags import (
+    DROP,
+    ON_BLOCKED,
+    WITHHOLD,
+    TagFilter,
+    normalize_term,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -85,7 +91,7 @@ _PURPOSE_KEYS: Final = (
     "review",
     "tags",
 )
-_TAGS_KEYS: Final = ("allow", "block", "min_confidence")
+_TAGS_KEYS: Final = ("allow", "block", "min_confidence", "on_blocked")
 _REVIEW_KEYS: Final = (
     "all",
     "deadline",
@@ -380,7 +386,23 @@ def _tag_filter(reader: _Reader, key: Key, value: object) -> TagFilter:
         if "min_confidence" in table
         else 0.0
     )
-    return TagFilter(allow=allow, block=block, min_confidence=minimum)
+    on_blocked = DROP
+    if "on_blocked" in table:
+        on_blocked = reader.choice(
+            (*key, "on_blocked"), table["on_blocked"], ON_BLOCKED
+        )
+        if on_blocked == WITHHOLD and block is None:
+            reader.fail(
+                (*key, "on_blocked"),
+                '"withhold" applies to block-listed tags, and the purpose has no '
+                "block list; add 'block', or leave 'on_blocked' out",
+            )
+    return TagFilter(
+        allow=allow,
+        block=block,
+        min_confidence=minimum,
+        on_blocked="withhold" if on_blocked == WITHHOLD else "drop",
+    )
 
 
 def _review(reader: _Reader, key: Key, value: object) -> ReviewRule:

@@ -215,6 +215,8 @@ class Purpose:
             tags["allow"] = sorted(self.tags.allow)
         if self.tags.block is not None:
             tags["block"] = sorted(self.tags.block)
+        if self.tags.on_blocked != "drop":  # absent by default: older ids hold
+            tags["on_blocked"] = self.tags.on_blocked
         return {
             "capture_content": self.capture_content,
             "description": self.description,

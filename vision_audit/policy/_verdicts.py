@@ -175,6 +175,11 @@ class PostOutcome:
             False whenever ``health`` is flagged. The instrumentation still captures
             only when content capture is turned on.
         policy_id: The id of the policy that judged.
+        blocked: What came back that the purpose's block list names: tag and
+            object names as the service spelled them, and the normalised terms a
+            caption or dense caption named; sorted, each once.
+        withheld: The whole result is withheld: something is :attr:`blocked` and
+            the purpose sets ``on_blocked = "withhold"``.
 
     .. versionadded:: 0.1.0
     """
@@ -191,6 +196,8 @@ class PostOutcome:
     review: ReviewRule | None = None
     capture_content: bool = True
     policy_id: str | None = None
+    blocked: tuple[str, ...] = ()
+    withheld: bool = False
 
     @property
     def filtered(self) -> bool:
@@ -241,4 +248,4 @@ class PostOutcome:
                 "gate": bool(self.review and self.review.gate),
             },
             "capture_content": self.capture_content,
-        }
+        } | ({"withheld": True, "blocked": list(self.blocked)} if self.withheld else {})

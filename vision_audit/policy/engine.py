@@ -42,6 +42,7 @@ from vision_audit.policy.sensitive import (
 from vision_audit.policy.tags import (
     RULE_BELOW_MIN_CONFIDENCE,
     RULE_BLOCK_LIST,
+    WITHHOLD,
     TagFilter,
     TagVerdict,
     TermMatcher,
@@ -334,11 +335,16 @@ class PolicyEngine:
         refused = _refused_terms(verdicts)
         blocks = self._blocks.get(purpose or "", _NO_TERMS)
         caption_flags: set[str] = set()
+        named: set[str] = set()
         health: set[str] = set()
         for text in texts:
             caption_flags |= refused.find(text)
-            caption_flags |= blocks.find(text)
+            named |= blocks.find(text)
             health |= self._health.find(text)
+        caption_flags |= named
+        blocked = tuple(
+            sorted(named | {v.name for v in verdicts if v.rule == RULE_BLOCK_LIST})
+        )
         health_tags = self.policy.sensitive.health_tags
         health.update(
             term
@@ -379,4 +385,8 @@ class PolicyEngine:
             and stated.capture_content
             and FLAG_HEALTH not in flags,
             policy_id=self.policy.policy_id,
+            blocked=blocked,
+            withheld=bool(blocked)
+            and stated is not None
+            and stated.tags.on_blocked == WITHHOLD,
         )

@@ -18,15 +18,18 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
 __all__ = [
+    "DROP",
+    "ON_BLOCKED",
     "RULE_BELOW_MIN_CONFIDENCE",
     "RULE_BLOCK_LIST",
     "RULE_NOT_IN_ALLOW_LIST",
+    "WITHHOLD",
     "TagFilter",
     "TagVerdict",
     "TermMatcher",
@@ -40,6 +43,13 @@ RULE_NOT_IN_ALLOW_LIST: Final = "not-in-allow-list"
 """The purpose has an allow list and the tag is not on it."""
 RULE_BELOW_MIN_CONFIDENCE: Final = "below-min-confidence"
 """The tag passed the lists but its confidence is under the purpose's minimum."""
+
+DROP: Final = "drop"
+"""``on_blocked``: a block-listed tag is removed; the rest of the result is returned."""
+WITHHOLD: Final = "withhold"
+"""``on_blocked``: a block-listed tag withholds the result (``TagBlockedError``)."""
+ON_BLOCKED: Final = (DROP, WITHHOLD)
+"""What ``on_blocked`` accepts."""
 
 _WORD: Final = re.compile(r"\w+(?:['\-]\w+)*")
 _IRREGULAR_PLURALS: Final = {
@@ -130,9 +140,14 @@ class TagFilter:
         allow: Normalised names that alone may pass, or None for no allow list.
         block: Normalised names that never pass, or None for no block list.
         min_confidence: Tags under this confidence are dropped (0 keeps all).
+        on_blocked: What a block-listed tag that comes back does to the result:
+            ``drop`` (the default) removes the tag and returns the rest;
+            ``withhold`` returns nothing and raises
+            :class:`~vision_audit.exceptions.TagBlockedError` into the caller.
 
     Raises:
-        ValueError: Both lists were given, or ``min_confidence`` is outside [0, 1].
+        ValueError: Both lists were given, ``min_confidence`` is outside [0, 1], or
+            ``on_blocked`` is unknown, or ``withhold`` without a block list.
 
     .. versionadded:: 0.1.0
     """
@@ -140,6 +155,7 @@ class TagFilter:
     allow: frozenset[str] | None = None
     block: frozenset[str] | None = None
     min_confidence: float = 0.0
+    on_blocked: Literal["drop", "withhold"] = "drop"
 
     def __post_init__(self) -> None:
         """Refuse what cannot be a filter."""
@@ -149,6 +165,15 @@ class TagFilter:
         if not 0.0 <= self.min_confidence <= 1.0:
             msg = f"min_confidence must be between 0 and 1, got {self.min_confidence!r}"
             raise ValueError(msg)
+        if self.on_blocked not in ON_BLOCKED:
+            msg = (
+                f"on_blocked must be one of {', '.join(ON_BLOCKED)}, "
+                f"got {self.on_blocked!r}"
+            )
+            raise ValueError(msg)
+        if self.on_blocked == WITHHOLD and self.block is None:
+            msg = 'on_blocked = "withhold" needs a block list'
+            raise ValueError(msg)
 
     @classmethod
     def create(
@@ -157,6 +182,7 @@ class TagFilter:
         allow: Iterable[str] | None = None,
         block: Iterable[str] | None = None,
         min_confidence: float = 0.0,
+        on_blocked: Literal["drop", "withhold"] = "drop",
     ) -> TagFilter:
         """
         A filter from lists as a person writes them; entries are normalised.
@@ -170,6 +196,7 @@ class TagFilter:
             allow=None if allow is None else frozenset(map(normalize_term, allow)),
             block=None if block is None else frozenset(map(normalize_term, block)),
             min_confidence=min_confidence,
+            on_blocked=on_blocked,
         )
 
     def judge(self, name: str, confidence: float) -> TagVerdict:

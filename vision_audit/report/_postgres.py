@@ -135,7 +135,8 @@ _SQL: Final[dict[str, str]] = {
         GROUP BY 1 ORDER BY 2 DESC, 1""",
     "completed": f"""
         SELECT coalesce(sum({_number("results", "people", "count")}), 0),
-            avg({_number("duration_ms")}), max({_number("duration_ms")})
+            avg({_number("duration_ms")}), max({_number("duration_ms")}),
+            count({_text("withheld")})
         FROM {_EVENTS} AS ev WHERE type = '{attrs.EVENT_COMPLETED}'""",
     "models": f"""
         SELECT coalesce({_text("model_version")}, 'unknown'), count(*)

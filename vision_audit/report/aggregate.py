@@ -259,6 +259,7 @@ class ReportData:
     audit_mode_by_reason: tuple[Count, ...]
     # Tags and sensitive content.
     filtered_analyses: int
+    withheld_results: int
     tags_dropped: int
     objects_dropped: int
     allow_list_misses: int
@@ -573,6 +574,14 @@ def _findings(
                 attention=False,
             )
         )
+    if data["withheld_results"]:
+        found.append(
+            Finding(
+                text="Results withheld whole because a block-listed tag came back: "
+                f"{data['withheld_results']:,}.",
+                attention=False,
+            )
+        )
     if review.required:
         found.append(
             Finding(
@@ -715,6 +724,7 @@ def build_report_data(
         "audit_mode_calls": sum(n for _, n in facts.audit_mode),
         "audit_mode_by_reason": _counts(facts.audit_mode),
         "filtered_analyses": facts.filtered_analyses,
+        "withheld_results": facts.withheld_results,
         "tags_dropped": facts.tags_dropped_total,
         "objects_dropped": facts.objects_dropped_total,
         "allow_list_misses": dict(facts.dropped_rules).get("not-in-allow-list", 0),

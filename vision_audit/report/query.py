@@ -209,6 +209,8 @@ class StoreFacts:
     tags_dropped_total: int
     objects_dropped_total: int
     filtered_analyses: int
+    withheld_results: int
+    """Completed calls whose result was withheld (a block-listed tag came back)."""
     flags: tuple[tuple[str, int], ...]
     people_detected: int
     health_categories: tuple[tuple[str, int], ...]
@@ -295,6 +297,7 @@ _FIELD: Final[dict[str, tuple[tuple[str, ...], str]]] = {
     "people": ((attrs.EVENT_COMPLETED,), "results.people.count"),
     "duration": ((attrs.EVENT_COMPLETED,), "duration_ms"),
     "model": ((attrs.EVENT_COMPLETED,), "model_version"),
+    "withheld": ((attrs.EVENT_COMPLETED,), "withheld"),
     "health": ((attrs.EVENT_REVIEW_REQUIRED,), "[health_categories]"),
     "deadline": ((attrs.EVENT_REVIEW_REQUIRED,), "review.deadline_seconds"),
     "status": ((attrs.EVENT_FAILED,), "status_code"),
@@ -392,7 +395,8 @@ _SQL: Final[dict[str, str]] = {
         WHERE e.type = '{attrs.EVENT_COMPLETED}'
         GROUP BY 1 ORDER BY 2 DESC, 1""",
     "completed": f"""
-        SELECT coalesce(sum(people), 0), avg(duration), max(duration)
+        SELECT coalesce(sum(people), 0), avg(duration), max(duration),
+            count(withheld)
         FROM {_P} WHERE type = '{attrs.EVENT_COMPLETED}'""",
     "models": f"""
         SELECT coalesce(model, 'unknown'), count(*)
@@ -598,8 +602,9 @@ def _aggregate(
         objects_dropped_total=objects_dropped,
     )
     found["flags"] = tuple(reader.all(sql["flags"]))
-    people, mean, peak = reader.one(sql["completed"])
+    people, mean, peak, withheld = reader.one(sql["completed"])
     found["people_detected"] = int(people or 0)
+    found["withheld_results"] = int(withheld or 0)
     # Floats whatever the JSON held, as avg() gives in either database.
     found["latency"] = tuple(None if v is None else float(v) for v in (mean, peak))
     found["model_versions"] = tuple(reader.all(sql["models"]))
