@@ -95,13 +95,15 @@ def completed_event(
     review_required: bool = False,
     withheld: str | None = None,
     blocked: tuple[str, ...] = (),
+    would_withhold: str | None = None,
 ) -> AuditEvent:
     """
     ``analysis.completed``: what came back, per feature, and how long it took.
 
     *withheld*: why the application did not get the result at all
     (:data:`~vision_audit.attributes.WITHHELD_TAG_BLOCKED`), with the *blocked*
-    names that withheld it; both absent when it got the result.
+    names that withheld it; both absent when it got the result. Under a policy in
+    audit mode, *would_withhold* instead: the result was returned.
     """
     data: dict[str, Any] = {
         "duration_ms": round(duration_ms, 3),
@@ -112,6 +114,9 @@ def completed_event(
     }
     if withheld is not None:
         data["withheld"] = withheld
+        data["blocked"] = list(blocked)
+    elif would_withhold is not None:
+        data["would_withhold"] = would_withhold
         data["blocked"] = list(blocked)
     return AuditEvent(
         type=attrs.EVENT_COMPLETED,
@@ -198,7 +203,8 @@ def filtered_event(
     """
     ``tags.filtered``: what was kept and dropped, with confidences and rules.
 
-    With ``withheld`` and ``blocked`` when the block list withheld the whole result.
+    With ``withheld`` and ``blocked`` when the block list withheld the whole result
+    (``would_withhold`` in audit mode, where it was returned).
     """
     data = {
         "purpose": outcome.get("purpose"),
@@ -206,9 +212,10 @@ def filtered_event(
         "objects": outcome.get("objects"),
         "caption_flags": outcome.get("caption_flags"),
     }
-    if outcome.get("withheld"):
-        data["withheld"] = True
-        data["blocked"] = outcome.get("blocked")
+    for key in ("withheld", "would_withhold"):
+        if outcome.get(key):
+            data[key] = True
+            data["blocked"] = outcome.get("blocked")
     return AuditEvent(
         type=attrs.EVENT_TAGS_FILTERED,
         data=data,

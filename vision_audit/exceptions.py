@@ -188,16 +188,19 @@ class TagBlockedError(VisionAuditError):
 
     Raised into application code by an instrumented ``analyze`` call whose purpose
     sets ``on_blocked = "withhold"`` beside its block list, after the service
-    answered and the answer was recorded (``analysis.completed``, with
-    ``withheld``, and ``tags.filtered``). The result is not returned. With the
-    default, ``on_blocked = "drop"``, the tag is removed and the rest returned.
+    answered and the answer was recorded (``analysis.completed`` with ``withheld``
+    and ``blocked``; ``tags.filtered`` too when a tag or object was dropped). The
+    result is not returned, and goes to no review. With the default, ``on_blocked =
+    "drop"``, the tag is removed and the rest returned; under a policy in ``audit``
+    mode the result is returned and ``would_withhold`` recorded instead.
+
+    Only what came back with at least the purpose's ``min_confidence`` counts.
 
     Attributes:
         analysis_id: The analysis whose result is withheld.
         purpose: The purpose whose block list matched.
-        tags: The block-listed names that came back, as the service spelled them
-            (tags and object tags), and the block-listed terms a caption or a dense
-            caption named, normalised; sorted, each once.
+        tags: The block-list terms that came back as a tag or an object, or that
+            a caption or dense caption named; normalised, sorted, each once.
 
     .. versionadded:: 0.1.0
     """

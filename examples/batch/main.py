@@ -25,6 +25,7 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError
 from vision_audit import (
     ConsentRequiredError,
+    TagBlockedError,
     VisionAuditInstrumentor,
     audit_context,
     get_audit_id,
@@ -67,6 +68,12 @@ def analyze_folder(
             except ConsentRequiredError as err:
                 outcomes["denied"] += 1
                 print(f"{path.name}: denied ({err.reason})")
+                continue
+            except TagBlockedError as err:
+                # The service answered; the purpose keeps back results that name a
+                # block-listed tag. The answer is in the store under this audit id.
+                outcomes["withheld"] += 1
+                print(f"{path.name}: withheld ({', '.join(err.tags)})")
                 continue
             except HttpResponseError as err:
                 outcomes["failed"] += 1
@@ -119,7 +126,8 @@ def main() -> int:
     total = sum(outcomes.values())
     print(
         f"summary: {total} images, {outcomes['analyzed']} analyzed, "
-        f"{outcomes['denied']} denied, {outcomes['failed']} failed"
+        f"{outcomes['denied']} denied, {outcomes['withheld']} withheld, "
+        f"{outcomes['failed']} failed"
     )
     return 0 if outcomes["analyzed"] == total else 1
 

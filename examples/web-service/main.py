@@ -35,6 +35,7 @@ from azure.core.exceptions import HttpResponseError
 from vision_audit import (
     ConsentRequiredError,
     ReviewWithheldError,
+    TagBlockedError,
     VisionAuditInstrumentor,
     audit_context,
     get_audit_id,
@@ -87,6 +88,13 @@ class AnalyzeHandler(BaseHTTPRequestHandler):
             return
         except ReviewWithheldError:
             self._reply(HTTPStatus.FORBIDDEN, {"error": "withheld by a reviewer"})
+            return
+        except TagBlockedError as err:
+            # The purpose refuses images that show a block-listed thing.
+            self._reply(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                {"error": "withheld", "tags": list(err.tags), "id": err.analysis_id},
+            )
             return
         except HttpResponseError as err:
             status = err.status_code or HTTPStatus.BAD_GATEWAY

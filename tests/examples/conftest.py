@@ -112,7 +112,11 @@ def make_shelf_photos(folder: Path) -> Path:
 
 
 def run_batch(
-    folder: Path, store_url: str, env: dict[str, str], *features: str
+    folder: Path,
+    store_url: str,
+    env: dict[str, str],
+    *features: str,
+    policy: Path = RETAIL_POLICY,
 ) -> subprocess.CompletedProcess[str]:
     """Run the batch example over *folder* for the retail purpose, as documented."""
     options = [arg for feature in features for arg in ("--feature", feature)]
@@ -124,7 +128,7 @@ def run_batch(
             "--purpose",
             RETAIL,
             "--policy",
-            str(RETAIL_POLICY),
+            str(policy),
             "--store",
             store_url,
             *options,

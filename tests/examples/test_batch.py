@@ -41,9 +41,9 @@ class TestBatch:
         assert "shelf" == printed["aisle-02.jpg"]["tags"]
         assert "shelf, bottle" == printed["aisle-04.jpg"]["tags"]
         assert "aisle-03.png: failed (InvalidRequest)" in lines
-        assert "summary: 4 images, 3 analyzed, 0 denied, 1 failed" == lines[-1], (
-            completed.stdout
-        )
+        assert (
+            "summary: 4 images, 3 analyzed, 0 denied, 0 withheld, 1 failed" == lines[-1]
+        ), completed.stdout
         events = [r.event for r in read_events(store_url)]
         completed_ids = {
             e.analysis_id for e in events if e.type == "analysis.completed"
@@ -69,7 +69,40 @@ class TestBatch:
         assert 1 == completed.returncode
         assert "aisle-01.jpg: denied (feature-not-allowed)" in completed.stdout
         assert completed.stdout.endswith(
-            "summary: 4 images, 0 analyzed, 4 denied, 0 failed\n"
+            "summary: 4 images, 0 analyzed, 4 denied, 0 withheld, 0 failed\n"
         )
         types = [r.event.type for r in read_events(store_url)]
         assert ["analysis.denied"] * 4 == types
+
+    def test_withheld_on_a_blocked_tag(
+        self, tmp_path: Path, store_url: str, emulator: Emulator, emulator_key: str
+    ) -> None:
+        """A purpose that withholds results showing people: those photos are counted."""
+        policy = tmp_path / "no-shoppers.toml"
+        policy.write_text(
+            '[policy]\nname = "no-shoppers"\nversion = "1"\n'
+            "[purposes.retail-shelf-analytics]\nrequire_consent = false\n"
+            'features = ["tags", "objects"]\n'
+            "[purposes.retail-shelf-analytics.tags]\n"
+            'block = ["person", "man", "woman"]\non_blocked = "withhold"\n',
+            encoding="utf-8",
+        )
+        photos = make_shelf_photos(tmp_path / "shelves")
+        env = example_env(emulator.endpoint, emulator_key)
+
+        completed = run_batch(photos, store_url, env, policy=policy)
+
+        lines = completed.stdout.splitlines()
+        assert 1 == completed.returncode, completed.stderr
+        assert "aisle-02.jpg: withheld (man, person)" in lines
+        assert "aisle-04.jpg: withheld (person, woman)" in lines
+        assert (
+            "summary: 4 images, 1 analyzed, 0 denied, 2 withheld, 1 failed"
+            == (lines[-1])
+        )
+        withheld = [
+            r.event
+            for r in read_events(store_url)
+            if r.event.type == "analysis.completed" and "withheld" in r.event.data
+        ]
+        assert ["tag-blocked"] * 2 == [e.data["withheld"] for e in withheld]

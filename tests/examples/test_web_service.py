@@ -22,6 +22,7 @@ from vision_audit.testing import make_test_image
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from vision_audit.emulator import Emulator
 
@@ -205,3 +206,30 @@ class TestWebService:
         assert ["analysis.requested", "analysis.failed"] == [
             t for t in types if t.startswith("analysis.")
         ]
+
+
+def test_withheld_on_a_blocked_tag(
+    tmp_path: Path, store_url: str, emulator: Emulator, emulator_key: str
+) -> None:
+    """A purpose that withholds results showing people answers 422, naming the tag."""
+    policy = tmp_path / "no-people.toml"
+    policy.write_text(
+        '[policy]\nname = "no-people"\nversion = "1"\n'
+        f'[purposes.{PURPOSE}]\nrequire_consent = false\nfeatures = ["tags"]\n'
+        f"[purposes.{PURPOSE}.tags]\n"
+        'block = ["person"]\non_blocked = "withhold"\n',
+        encoding="utf-8",
+    )
+    env = example_env(emulator.endpoint, emulator_key)
+    options = ["--policy", str(policy), "--store", store_url]
+
+    for url, _ in serve([sys.executable], options, env):
+        status, answer = post(f"{url}/analyze", CLAIM_PHOTO, {"X-Purpose": PURPOSE})
+
+    assert 422 == status, answer
+    assert ("withheld", ["person"]) == (answer["error"], answer["tags"])
+    completed = [
+        r.event for r in read_events(store_url) if r.event.type == "analysis.completed"
+    ]
+    assert [answer["id"]] == [e.analysis_id for e in completed]
+    assert "tag-blocked" == completed[0].data["withheld"]

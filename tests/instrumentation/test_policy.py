@@ -331,26 +331,27 @@ class TestWithheldOnBlockedTag:
         completed = store.of_type("analysis.completed")[0]
         filtered = store.of_type("tags.filtered")[0]
         assert isinstance(error, VisionAuditError)
-        assert ("Knife",) == error.tags
+        assert ("knife",) == error.tags
         assert "uploads" == error.purpose
         assert requested.analysis_id == error.analysis_id
-        assert "'Knife'" in str(error)
+        assert "'knife'" in str(error)
         assert error.analysis_id in str(error)
+        assert "the answer is recorded in the audit store" in str(error)
         assert ["analysis.requested", "tags.filtered", "analysis.completed"] == [
             r.event.type for r in store.records
         ]
         assert "tag-blocked" == completed.data["withheld"]
-        assert ["Knife"] == completed.data["blocked"]
+        assert ["knife"] == completed.data["blocked"]
         assert 1 == completed.data["results"]["tags"]["count"]
         assert filtered.data["withheld"] is True
-        assert ["Knife"] == filtered.data["blocked"]
+        assert ["knife"] == filtered.data["blocked"]
         span = span_exporter.get_finished_spans()[0]
         assert StatusCode.ERROR == span.status.status_code
         assert (
             "vision_audit.exceptions.TagBlockedError" == span.attributes["error.type"]
         )
         assert "tag-blocked" == span.attributes["vision_audit.result.withheld"]
-        assert ("Knife",) == span.attributes["vision_audit.result.blocked"]
+        assert ("knife",) == span.attributes["vision_audit.result.blocked"]
 
     def test_caption_naming_a_blocked_term(
         self, instrument, client, emulator, store
@@ -424,5 +425,76 @@ class TestWithheldOnBlockedTag:
         with pytest.raises(TagBlockedError) as caught:
             asyncio.run(run())
 
-        assert ("Knife",) == caught.value.tags
+        assert ("knife",) == caught.value.tags
         assert "tag-blocked" == store.of_type("analysis.completed")[0].data["withheld"]
+
+    def test_audit_mode_returns_and_records(
+        self, instrument, client, emulator, store
+    ) -> None:
+        """A policy in audit mode returns the result and records what it would do."""
+        instrument(
+            policy=parse_policy(
+                UPLOADS.replace('version = "1"', 'version = "1"\nmode = "audit"')
+            )
+        )
+        image = make_test_image(seed=1306)
+        emulator.script(image, KNIFE)
+
+        with audit_context(purpose="uploads"):
+            result = client.analyze(
+                image_data=image, visual_features=[VisualFeatures.TAGS]
+            )
+
+        completed = store.of_type("analysis.completed")[0]
+        assert ["kitchen"] == [t.name for t in result.tags.list]
+        assert "withheld" not in completed.data
+        assert "tag-blocked" == completed.data["would_withhold"]
+        assert ["knife"] == completed.data["blocked"]
+        assert store.of_type("tags.filtered")[0].data["would_withhold"] is True
+
+    def test_below_min_confidence_withholds_nothing(
+        self, instrument, client, emulator
+    ) -> None:
+        """A block-listed tag under the purpose's minimum is noise: dropped, no more."""
+        instrument(policy=parse_policy(UPLOADS + "min_confidence = 0.5\n"))
+        image = make_test_image(seed=1307)
+        emulator.script(image, {"tags": {"kitchen": 0.95, "knife": 0.05}})
+
+        with audit_context(purpose="uploads"):
+            result = client.analyze(
+                image_data=image, visual_features=[VisualFeatures.TAGS]
+            )
+
+        assert ["kitchen"] == [t.name for t in result.tags.list]
+
+    def test_no_review_and_no_gate(self, instrument, client, emulator, store) -> None:
+        """A withheld result was never delivered: no review is opened, nothing waits."""
+        gated = (
+            UPLOADS
+            + '[purposes.uploads.review]\non = ["blocked"]\nall = true\n'
+            + 'gate = true\ngate_timeout = "1h"\n'
+        )
+        instrument(policy=parse_policy(gated))
+        image = make_test_image(seed=1308)
+        emulator.script(image, KNIFE)
+
+        with audit_context(purpose="uploads"):
+            with pytest.raises(TagBlockedError):
+                client.analyze(image_data=image, visual_features=[VisualFeatures.TAGS])
+
+        assert [] == store.of_type("review.required")
+        assert store.of_type("analysis.completed")[0].data["review_required"] is False
+
+    def test_store_down_in_log_mode(self, instrument, client, emulator, store) -> None:
+        """Best-effort auditing that failed: the error does not claim a record."""
+        instrument(policy=parse_policy(UPLOADS), audit_failure="log")
+        store.fail_after = 1  # the request is recorded, nothing after it
+        image = make_test_image(seed=1309)
+        emulator.script(image, KNIFE)
+
+        with audit_context(purpose="uploads"):
+            with pytest.raises(TagBlockedError) as caught:
+                client.analyze(image_data=image, visual_features=[VisualFeatures.TAGS])
+
+        assert "could not be recorded" in str(caught.value)
+        assert ["analysis.requested"] == [r.event.type for r in store.records]

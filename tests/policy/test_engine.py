@@ -426,9 +426,49 @@ class TestEvaluateResult:
             caption=("a smiling face by a car", 0.8),
         )
 
-        assert ("Person", "face", "person") == post.blocked
+        assert ("face", "person") == post.blocked
         assert withheld is post.withheld
         assert withheld is post.as_dict().get("withheld", False)
+
+    @pytest.mark.parametrize(
+        ("mode", "withheld", "reviewed"),
+        [("enforce", True, False), ("audit", False, True)],
+    )
+    def test_withheld_goes_to_no_review(
+        self, mode: str, *, withheld: bool, reviewed: bool
+    ) -> None:
+        """Enforced, nothing was delivered: no review; in audit mode, as before."""
+        policy = parse_policy(
+            f'[policy]\nname = "n"\nversion = "1"\nmode = "{mode}"\n'
+            '[purposes.p]\nfeatures = ["tags"]\n'
+            '[purposes.p.tags]\nblock = ["knife"]\non_blocked = "withhold"\n'
+            "[purposes.p.review]\nall = true\n"
+        )
+
+        post = PolicyEngine(policy).evaluate_result(purpose="p", tags=[("knife", 0.9)])
+
+        assert withheld is post.withheld
+        assert (not withheld) is post.would_withhold
+        assert reviewed is post.review_required
+        assert ("knife",) == post.blocked
+
+    def test_min_confidence_bounds_what_withholds(self) -> None:
+        """Block-listed names under ``min_confidence``, tag or caption, do not count."""
+        policy = parse_policy(
+            '[policy]\nname = "n"\nversion = "1"\n[purposes.p]\n'
+            'features = ["tags", "caption"]\n'
+            '[purposes.p.tags]\nblock = ["knife"]\non_blocked = "withhold"\n'
+            "min_confidence = 0.5\n"
+        )
+        engine = PolicyEngine(policy)
+
+        low = engine.evaluate_result(
+            purpose="p", tags=[("knife", 0.2)], caption=("a knife", 0.3)
+        )
+        high = engine.evaluate_result(purpose="p", caption=("a knife", 0.6))
+
+        assert ((), False) == (low.blocked, low.withheld)
+        assert (("knife",), True) == (high.blocked, high.withheld)
 
     def test_clean_result_is_not_withheld(self) -> None:
         """With ``withhold``, a result without block-listed names passes as it is."""

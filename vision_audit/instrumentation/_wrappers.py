@@ -94,15 +94,21 @@ def _outcome_attributes(outcome: PostOutcome) -> dict[str, Any]:
     }
 
 
-def _withhold(call: AnalysisCall, outcome: PostOutcome) -> NoReturn:
+def _withhold(call: AnalysisCall, outcome: PostOutcome, *, recorded: bool) -> NoReturn:
     """Raise :class:`TagBlockedError` for a result the policy withholds."""
+    # The names are block-list entries (normalised, bounded by the policy loader).
     named = ", ".join(repr(name[:100]) for name in outcome.blocked[:20])
     more = len(outcome.blocked) - 20
+    where = (
+        "the answer is recorded in the audit store"
+        if recorded
+        else "the answer could not be recorded in the audit store (see the log)"
+    )
     msg = (
         f"the result of analysis {call.analysis_id} is withheld: the block list of "
         f"purpose {str(outcome.purpose)[:100]!r} names {named}"
         + (f" and {more} more" if more > 0 else "")
-        + ' (on_blocked = "withhold"); the answer is recorded in the audit store'
+        + f' (on_blocked = "withhold"); {where}'
     )
     raise TagBlockedError(
         msg,
@@ -440,10 +446,13 @@ class CallTracer:
             if outcome is not None and outcome.withheld
             else None,
             blocked=outcome.blocked if outcome is not None else (),
+            would_withhold=attrs.WITHHELD_TAG_BLOCKED
+            if outcome is not None and outcome.would_withhold
+            else None,
         )
-        self.recorder.record(event, span)
+        recorded = self.recorder.record(event, span)
         if outcome is not None and outcome.withheld:
-            _withhold(call, outcome)
+            _withhold(call, outcome, recorded=recorded is not None)
         # -- review gate (issue 6): hold the result until a human decides --------------
         gate = open_review_gate(
             call,

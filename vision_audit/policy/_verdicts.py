@@ -175,11 +175,14 @@ class PostOutcome:
             False whenever ``health`` is flagged. The instrumentation still captures
             only when content capture is turned on.
         policy_id: The id of the policy that judged.
-        blocked: What came back that the purpose's block list names: tag and
-            object names as the service spelled them, and the normalised terms a
-            caption or dense caption named; sorted, each once.
-        withheld: The whole result is withheld: something is :attr:`blocked` and
-            the purpose sets ``on_blocked = "withhold"``.
+        blocked: The block-list terms (normalised, sorted, each once) that came
+            back as a tag, an object or in a caption or dense caption, with at least
+            the purpose's ``min_confidence``.
+        withheld: The whole result is withheld: something is :attr:`blocked`, the
+            purpose sets ``on_blocked = "withhold"`` and the policy enforces. Such
+            a result goes to no review: nothing was delivered.
+        would_withhold: The same, under a policy in ``audit`` mode: the result is
+            returned (block-listed tags dropped as usual) and this is recorded.
 
     .. versionadded:: 0.1.0
     """
@@ -198,6 +201,7 @@ class PostOutcome:
     policy_id: str | None = None
     blocked: tuple[str, ...] = ()
     withheld: bool = False
+    would_withhold: bool = False
 
     @property
     def filtered(self) -> bool:
@@ -248,4 +252,11 @@ class PostOutcome:
                 "gate": bool(self.review and self.review.gate),
             },
             "capture_content": self.capture_content,
-        } | ({"withheld": True, "blocked": list(self.blocked)} if self.withheld else {})
+        } | self._withholding()
+
+    def _withholding(self) -> dict[str, Any]:
+        if self.withheld:
+            return {"withheld": True, "blocked": list(self.blocked)}
+        if self.would_withhold:
+            return {"would_withhold": True, "blocked": list(self.blocked)}
+        return {}

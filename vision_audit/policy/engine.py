@@ -98,6 +98,30 @@ def _review_reasons(
     return reasons
 
 
+def _blocked_names(
+    tag_filter: TagFilter,
+    verdicts: Iterable[TagVerdict],
+    captions: Iterable[tuple[str, float]],
+    blocks: TermMatcher,
+) -> tuple[str, ...]:
+    """
+    Block-list terms that came back with at least the purpose's minimum confidence.
+
+    A block-listed tag or object under ``min_confidence`` is noise the filter drops
+    anyway; it withholds nothing. Captions are searched for the listed terms.
+    """
+    floor = tag_filter.min_confidence
+    names = {
+        normalize_term(verdict.name)
+        for verdict in verdicts
+        if verdict.rule == RULE_BLOCK_LIST and verdict.confidence >= floor
+    }
+    for text, confidence in captions:
+        if clamp_confidence(confidence) >= floor:
+            names |= blocks.find(text)
+    return tuple(sorted(names))
+
+
 def _feature_names(features: Iterable[object]) -> tuple[list[str], list[str]]:
     known: list[str] = []
     unknown: list[str] = []
@@ -335,16 +359,16 @@ class PolicyEngine:
         refused = _refused_terms(verdicts)
         blocks = self._blocks.get(purpose or "", _NO_TERMS)
         caption_flags: set[str] = set()
-        named: set[str] = set()
         health: set[str] = set()
         for text in texts:
             caption_flags |= refused.find(text)
-            named |= blocks.find(text)
+            caption_flags |= blocks.find(text)
             health |= self._health.find(text)
-        caption_flags |= named
-        blocked = tuple(
-            sorted(named | {v.name for v in verdicts if v.rule == RULE_BLOCK_LIST})
-        )
+        captions = [] if caption is None else [caption]
+        captions.extend(dense_captions)
+        blocked = _blocked_names(tag_filter, verdicts, captions, blocks)
+        withhold = bool(blocked) and tag_filter.on_blocked == WITHHOLD
+        enforced = self.policy.mode == "enforce"
         health_tags = self.policy.sensitive.health_tags
         health.update(
             term
@@ -368,7 +392,13 @@ class PolicyEngine:
         if any(confidence < threshold for confidence in kept):
             flags.add(FLAG_LOW_CONFIDENCE)
 
-        reasons = _review_reasons(stated, flags, caption_flags, verdicts)
+        # A withheld result was never delivered: there is nothing to approve or
+        # correct, so it goes to no review (its records say why it was withheld).
+        reasons = (
+            []
+            if withhold and enforced
+            else _review_reasons(stated, flags, caption_flags, verdicts)
+        )
         required = bool(reasons)
         return PostOutcome(
             purpose=purpose,
@@ -386,7 +416,6 @@ class PolicyEngine:
             and FLAG_HEALTH not in flags,
             policy_id=self.policy.policy_id,
             blocked=blocked,
-            withheld=bool(blocked)
-            and stated is not None
-            and stated.tags.on_blocked == WITHHOLD,
+            withheld=withhold and enforced,
+            would_withhold=withhold and not enforced,
         )
