@@ -266,3 +266,20 @@ class TestCommand:
         code = main(["report", *argv, "--out", str(tmp_path / "r.pdf")])
 
         assert 2 == code
+
+
+@pytest.mark.parametrize(
+    ("count", "nouns", "expected"),
+    [
+        (0, ("tag",), "0 tags"),
+        (1, ("object",), "1 object"),
+        (2, ("result",), "2 results"),
+        (1, ("analysis", "analyses"), "1 analysis"),
+        (1234, ("analysis", "analyses"), "1,234 analyses"),
+    ],
+)
+def test_counted(count: int, nouns: tuple[str, ...], expected: str) -> None:
+    """Counts in the report's sentences agree with their nouns: no '1 objects'."""
+    from vision_audit.report.aggregate import counted
+
+    assert expected == counted(count, *nouns)

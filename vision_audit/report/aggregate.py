@@ -40,6 +40,7 @@ __all__ = [
     "RetentionAction",
     "ServiceError",
     "build_report_data",
+    "counted",
 ]
 
 REPORT_SCHEMA: Final = "vision-audit.report/1"
@@ -364,6 +365,21 @@ _GUIDANCE: Final = (
 )
 
 
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """
+    *count*, thousands separated, and the noun that agrees: ``1 tag``, ``8 tags``.
+
+    Args:
+        count: How many.
+        singular: The noun for one.
+        plural: The noun for any other count; *singular* + ``s`` by default.
+
+    .. versionadded:: 0.1.0
+    """
+    noun = singular if count == 1 else (plural or f"{singular}s")
+    return f"{count:,} {noun}"
+
+
 def _share(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 1) if whole else 0.0
 
@@ -540,7 +556,8 @@ def _findings(
         return found
     found.append(
         Finding(
-            text=f"{data['calls']:,} calls were made: {data['completed']:,} "
+            text=f"{counted(data['calls'], 'call')} "
+            f"{'was' if data['calls'] == 1 else 'were'} made: {data['completed']:,} "
             f"completed, {data['failed']:,} failed at the service and "
             f"{data['denied']:,} were refused by the policy before any image left "
             "the process.",
@@ -559,7 +576,8 @@ def _findings(
     if data["audit_mode_calls"]:
         found.append(
             Finding(
-                text=f"{data['audit_mode_calls']:,} calls broke the policy but were "
+                text=f"{counted(data['audit_mode_calls'], 'call')} broke the "
+                f"policy but {'was' if data['audit_mode_calls'] == 1 else 'were'} "
                 "let through because it ran in audit mode.",
                 attention=True,
             )
@@ -567,10 +585,11 @@ def _findings(
     if data["tags_dropped"]:
         found.append(
             Finding(
-                text=f"The tag filter removed {data['tags_dropped']:,} tags and "
-                f"{data['objects_dropped']:,} objects from "
-                f"{data['filtered_analyses']:,} results before the application saw "
-                "them.",
+                text="The tag filter removed "
+                f"{counted(data['tags_dropped'], 'tag')} and "
+                f"{counted(data['objects_dropped'], 'object')} from "
+                f"{counted(data['filtered_analyses'], 'result')} before the "
+                "application saw them.",
                 attention=False,
             )
         )
@@ -585,7 +604,8 @@ def _findings(
     if review.required:
         found.append(
             Finding(
-                text=f"{review.required:,} analyses needed human review: "
+                text=f"{counted(review.required, 'analysis', 'analyses')} needed "
+                "human review: "
                 f"{review.decided:,} decided, {review.pending:,} pending "
                 f"({review.overdue_pending:,} past their deadline), "
                 f"{review.escalated:,} escalated.",
@@ -595,8 +615,9 @@ def _findings(
     if data["subjects_erased"] or data["content_purged_events"]:
         found.append(
             Finding(
-                text=f"{data['subjects_erased']:,} subject erasures and "
-                f"{data['content_purged_events']:,} retention purges were recorded.",
+                text=f"{counted(data['subjects_erased'], 'subject erasure')} and "
+                f"{counted(data['content_purged_events'], 'retention purge')} were "
+                "recorded.",
                 attention=False,
             )
         )

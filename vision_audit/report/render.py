@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from vision_audit.exceptions import ReportRenderError
 from vision_audit.report._charts import draw_charts
+from vision_audit.report.aggregate import counted
 
 if TYPE_CHECKING:
     from vision_audit.report.aggregate import ReportData
@@ -82,6 +83,7 @@ def _environment(folder: Path) -> jinja2.Environment:
     )
     environment.filters["number"] = _number
     environment.filters["percent"] = _percent
+    environment.filters["counted"] = counted
     return environment
 
 
