@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from vision_audit._settings import convert_bool, resolve_settings
+from vision_audit.exceptions import PolicyError
 
 
 class _Store:
@@ -77,13 +78,48 @@ class TestResolveSettings:
                 {},
                 "VISION_AUDIT_CAPTURE_CONTENT",
             ),
-            ({}, {"people_threshold": 1.5}, "people_threshold must be between 0 and 1"),
+            (
+                {},
+                {"people_threshold": 1.5},
+                "people_threshold must be a number between",
+            ),
+            ({}, {"people_threshold": "high"}, "people_threshold must be a number"),
+            ({}, {"people_threshold": "nan"}, "people_threshold must be a number"),
+            ({}, {"capture_content": "flase"}, "capture_content must be one of"),
         ],
     )
     def test_bad_values(self, environ, kwargs, message) -> None:
         """A bad value is refused with the setting's name."""
         with pytest.raises(ValueError, match=message):
             _resolve(environ, **kwargs)
+
+    def test_keyword_text(self) -> None:
+        """``capture_content="false"`` means false; a threshold may come as text."""
+        settings = _resolve({}, capture_content="false", people_threshold="0.7")
+
+        assert (False, 0.7) == (settings.capture_content, settings.people_threshold)
+
+    @pytest.mark.parametrize(
+        "kwargs", [{"capture_content": 1}, {"people_threshold": True}]
+    )
+    def test_keyword_types(self, kwargs) -> None:
+        """A keyword of a type no setting takes is refused, named."""
+        with pytest.raises(TypeError, match=next(iter(kwargs))):
+            _resolve({}, **kwargs)
+
+    def test_bad_value_opens_no_store(self, tmp_path) -> None:
+        """Values are checked before the store is opened: no file is made."""
+        url = f"sqlite:///{tmp_path / 'audit.db'}"
+
+        with pytest.raises(ValueError, match="VISION_AUDIT_AUDIT_FAILURE"):
+            _resolve({"VISION_AUDIT_AUDIT_FAILURE": "rasie"}, store=url)
+
+        assert [] == list(tmp_path.iterdir())
+
+    def test_policy_variable_named(self, tmp_path) -> None:
+        """A missing policy file named by the environment names the variable."""
+        with pytest.raises(PolicyError, match=r"^VISION_AUDIT_POLICY: "):
+            _resolve({"VISION_AUDIT_POLICY": str(tmp_path / "missing.toml")})
 
 
 class TestConvertBool:

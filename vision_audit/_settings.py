@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
@@ -75,8 +76,8 @@ def resolve_settings(
     *,
     store: AuditStore | str | None,
     audit_failure: str | None,
-    capture_content: bool | None,
-    people_threshold: float | None,
+    capture_content: bool | str | None,
+    people_threshold: float | str | None,
     tracer_provider: TracerProvider | None,
     logger_provider: LoggerProvider | None,
     policy: Policy | str | None = None,
@@ -86,19 +87,18 @@ def resolve_settings(
     """
     Resolve every option: an explicit keyword wins, then the environment, then defaults.
 
+    Every value is checked before the store is opened; a store opened here is closed
+    again when a later step fails.
+
     Raises:
         ValueError: A setting has a value outside those accepted; the message names
-            the setting and what it accepts.
+            the keyword or environment variable and what it accepts.
+        TypeError: A keyword has a type no setting accepts.
+        PolicyError: The policy or consent file is missing or invalid (naming the
+            variable when the path came from the environment).
         StoreError: The store cannot be opened.
     """
     environ = os.environ if environ is None else environ
-    if store is None or isinstance(store, str):
-        from vision_audit.store import open_store  # noqa: PLC0415 - heavy, lazy
-
-        url = store or environ.get(env.VISION_AUDIT_STORE) or DEFAULT_STORE_URL
-        resolved_store: AuditStore = open_store(url)
-    else:
-        resolved_store = store
     failure = (
         convert_audit_failure(audit_failure, name="audit_failure")
         if audit_failure is not None
@@ -108,7 +108,7 @@ def resolve_settings(
         )
     )
     capture = (
-        capture_content
+        _keyword_bool(capture_content, name="capture_content")
         if capture_content is not None
         else convert_bool(
             environ.get(env.VISION_AUDIT_CAPTURE_CONTENT, "false"),
@@ -116,12 +116,25 @@ def resolve_settings(
         )
     )
     threshold = (
-        DEFAULT_PEOPLE_THRESHOLD if people_threshold is None else people_threshold
+        DEFAULT_PEOPLE_THRESHOLD
+        if people_threshold is None
+        else _fraction(people_threshold, name="people_threshold")
     )
-    if not 0.0 <= threshold <= 1.0:
-        msg = f"people_threshold must be between 0 and 1, got {threshold!r}"
-        raise ValueError(msg)
-    engine = _policy_engine(policy, consent, resolved_store, environ)
+    parsed_policy = _load_policy(policy, environ)
+    opened = store is None or isinstance(store, str)
+    if store is None or isinstance(store, str):
+        from vision_audit.store import open_store  # noqa: PLC0415 - heavy, lazy
+
+        url = store or environ.get(env.VISION_AUDIT_STORE) or DEFAULT_STORE_URL
+        resolved_store: AuditStore = open_store(url)
+    else:
+        resolved_store = store
+    try:
+        engine = _policy_engine(parsed_policy, consent, resolved_store, environ)
+    except BaseException:
+        if opened:
+            resolved_store.close()
+        raise
     return Settings(
         policy=engine,
         store=resolved_store,
@@ -133,40 +146,88 @@ def resolve_settings(
     )
 
 
+def _keyword_bool(value: object, *, name: str) -> bool:
+    """A boolean keyword; the spellings of :func:`convert_bool` as text."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return convert_bool(value, name=name)
+    msg = f"{name} must be a bool, got {type(value).__name__}"
+    raise TypeError(msg)
+
+
+def _fraction(value: object, *, name: str) -> float:
+    """A number between 0 and 1, from a number or its text."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        msg = f"{name} must be a number between 0 and 1, got {type(value).__name__}"
+        raise TypeError(msg)
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0.0 <= number <= 1.0:  # also refuses NaN
+        msg = f"{name} must be a number between 0 and 1, got {value!r}"
+        raise ValueError(msg)
+    return number
+
+
+def _load_policy(
+    policy: Policy | str | None, environ: Mapping[str, str]
+) -> Policy | None:
+    """
+    The policy: ``policy`` (an object or a path) or ``VISION_AUDIT_POLICY``.
+
+    Raises:
+        PolicyError: The file is missing or invalid; the message names it, and the
+            variable when the path came from the environment.
+    """
+    from vision_audit.policy import (  # noqa: PLC0415 - only when a policy is used
+        PolicyError,
+        load_policy,
+        policy_from_environment,
+    )
+
+    if isinstance(policy, str):
+        return load_policy(policy)
+    if policy is not None:
+        return policy
+    try:
+        return policy_from_environment(environ)
+    except PolicyError as err:
+        msg = f"{env.VISION_AUDIT_POLICY}: {err}"
+        raise PolicyError(msg, path=err.path, key=err.key) from err
+
+
 def _policy_engine(
-    policy: Policy | str | None,
+    policy: Policy | None,
     consent: ConsentProvider | str | None,
     store: AuditStore,
     environ: Mapping[str, str],
 ) -> PolicyEngine | None:
     """
-    The policy engine: ``policy`` or ``VISION_AUDIT_POLICY``; consent likewise.
+    The policy engine for *policy*, with ``consent`` or ``VISION_AUDIT_CONSENT``.
 
     Raises:
-        PolicyError: The policy file is missing or invalid, naming file and key.
+        PolicyError: The consent file is missing or invalid.
     """
+    if policy is None:
+        return None
     from vision_audit.policy import (  # noqa: PLC0415 - only when a policy is used
         PolicyEngine,
+        PolicyError,
         consent_provider_from_setting,
-        load_policy,
-        policy_from_environment,
     )
 
-    resolved: Policy | None
-    if isinstance(policy, str):
-        resolved = load_policy(policy)
-    elif policy is None:
-        resolved = policy_from_environment(environ)
-    else:
-        resolved = policy
-    if resolved is None:
-        return None
-    provider = (
-        consent
-        if consent is not None and not isinstance(consent, str)
-        else consent_provider_from_setting(
+    if consent is not None and not isinstance(consent, str):
+        return PolicyEngine(policy, consent=consent)
+    try:
+        provider = consent_provider_from_setting(
             consent if consent is not None else environ.get(env.VISION_AUDIT_CONSENT),
             store=store,
         )
-    )
-    return PolicyEngine(resolved, consent=provider)
+    except PolicyError as err:
+        if consent is not None:
+            raise
+        msg = f"{env.VISION_AUDIT_CONSENT}: {err}"
+        raise PolicyError(msg, path=err.path, key=err.key) from err
+    return PolicyEngine(policy, consent=provider)

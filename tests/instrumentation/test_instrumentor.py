@@ -424,6 +424,47 @@ class TestLifecycle:
 
         assert 2 == len(store.records)
 
+    def test_bad_configuration_refuses_every_call(
+        self, instrument, fresh_client, fresh_emulator, store
+    ) -> None:
+        """Configuration failed: no call leaves unaudited until it is fixed."""
+        with pytest.raises(ValueError, match="audit_failure"):
+            instrument(audit_failure="rasie")
+
+        with pytest.raises(AuditWriteError, match="could not be configured") as info:
+            fresh_client.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        assert "audit_failure must be 'raise' or 'log'" in str(info.value)
+        assert 0 == fresh_emulator.requests_received
+        instrument(audit_failure="raise")  # fixed: calls go, audited
+        fresh_client.analyze(image_data=make_test_image(), visual_features=TAGS)
+        assert 1 == fresh_emulator.requests_received
+        assert 2 == len(store.records)
+
+    def test_uninstrument_after_failed_configuration(
+        self, tracer_provider, fresh_client, fresh_emulator, store
+    ) -> None:
+        """uninstrument() lifts the refusal: the SDK is the SDK again."""
+        instrumentor = VisionAuditInstrumentor()
+        with pytest.raises(ValueError, match="capture_content"):
+            instrumentor.instrument(store=store, capture_content="flase")
+
+        instrumentor.uninstrument()
+        fresh_client.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        assert 1 == fresh_emulator.requests_received
+        assert [] == store.records
+
+    def test_other_options_replace(self, instrument, client, make_store) -> None:
+        """An explicit instrument() with other options wins over the one in force."""
+        first, second = make_store(), make_store()
+        instrument(store=first)
+        instrument(store=second)
+
+        client.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        assert (0, 2) == (len(first.records), len(second.records))
+
     def test_instrument_client(
         self, tracer_provider, emulator, emulator_key, store
     ) -> None:

@@ -80,6 +80,7 @@ Raises (into application code):
 from __future__ import annotations
 
 import functools
+import logging
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
@@ -89,6 +90,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
 from vision_audit._settings import resolve_settings
+from vision_audit.exceptions import AuditWriteError
 from vision_audit.instrumentation._wrappers import (
     CLIENT_MARK,
     CallTracer,
@@ -99,7 +101,7 @@ from vision_audit.instrumentation._wrappers import (
 from vision_audit.package import _instruments
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Callable, Collection
 
     from vision_audit._settings import Settings
 
@@ -109,7 +111,11 @@ _SYNC_MODULE: Final = "azure.ai.vision.imageanalysis._patch"
 _AIO_MODULE: Final = "azure.ai.vision.imageanalysis.aio._patch"
 _OPERATIONS: Final = ("analyze", "analyze_from_url")
 
+_LOADER_OPTIONS: Final = frozenset({"skip_dep_check", "raise_exception_on_conflict"})
+"""What ``opentelemetry-instrument`` passes to ``instrument()``: not our options."""
+
 _Client = TypeVar("_Client")
+_log = logging.getLogger("vision_audit")
 
 
 def _settings(kwargs: dict[str, Any]) -> tuple[Settings, bool]:
@@ -132,45 +138,122 @@ class VisionAuditInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
     An OpenTelemetry instrumentor for ``azure-ai-vision-imageanalysis``.
 
-    See the module documentation for options. Instrumenting twice is harmless (the
-    second call is ignored, as for every ``BaseInstrumentor``); ``uninstrument()``
-    restores the SDK's methods exactly.
+    See the module documentation for options. Instrumenting twice is harmless: a
+    second ``instrument()`` with no options, or the same ones, is ignored (as for
+    every ``BaseInstrumentor``); one with other options replaces the configuration
+    in force, so that an application's own ``instrument(policy=...)`` wins over the
+    agent's environment-only one. ``uninstrument()`` restores the SDK's methods
+    exactly.
+
+    A configuration that cannot be resolved (a bad ``VISION_AUDIT_*`` value, a
+    missing policy file, a store that cannot be opened) raises, and leaves the SDK
+    refusing every call with :class:`~vision_audit.exceptions.AuditWriteError`
+    until ``instrument()`` succeeds or ``uninstrument()`` is called: under
+    ``opentelemetry-instrument``, which logs such an error and starts the
+    application anyway, no call then leaves the process unaudited.
 
     .. versionadded:: 0.1.0
     """
 
     _tracer: CallTracer | None = None
     _owns_store: bool = False
+    _options: dict[str, Any] | None = None
+    _refusing: bool = False
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The SDK versions this instruments."""
         return _instruments
 
+    def instrument(self, **kwargs: Any) -> Any:
+        """
+        Instrument the SDK; see the class documentation for a second call.
+
+        Raises:
+            ValueError: An option or ``VISION_AUDIT_*`` value is not accepted.
+            PolicyError: The policy or consent file is missing or invalid.
+            StoreError: The store cannot be opened.
+        """
+        options = {k: v for k, v in kwargs.items() if k not in _LOADER_OPTIONS}
+        if (
+            self.is_instrumented_by_opentelemetry
+            and options
+            and options != self._options
+        ):
+            _log.info("vision-audit: instrumented again with other options; replacing")
+            self.uninstrument()
+        return super().instrument(**kwargs)
+
+    def uninstrument(self, **kwargs: Any) -> Any:
+        """Restore the SDK's methods, also after a configuration that failed."""
+        if self._refusing:
+            self._unwrap_all()
+            self._refusing = False
+            if not self.is_instrumented_by_opentelemetry:
+                return None
+        return super().uninstrument(**kwargs)
+
     def _instrument(self, **kwargs: Any) -> None:
-        settings, owns_store = _settings(kwargs)
+        if self._refusing:  # an earlier configuration failed: this one replaces it
+            self._unwrap_all()
+            self._refusing = False
+        options = {k: v for k, v in kwargs.items() if k not in _LOADER_OPTIONS}
+        try:
+            settings, owns_store = _settings(options)
+        except Exception as err:
+            self._refuse(err)
+            raise
         tracer = CallTracer(settings)
-        for operation in _OPERATIONS:
-            wrap_function_wrapper(
-                _SYNC_MODULE,
-                f"ImageAnalysisClient.{operation}",
-                make_sync_wrapper(tracer, operation),
-            )
-            wrap_function_wrapper(
-                _AIO_MODULE,
-                f"ImageAnalysisClient.{operation}",
-                make_async_wrapper(tracer, operation),
-            )
+        self._wrap_all(
+            lambda operation: make_sync_wrapper(tracer, operation),
+            lambda operation: make_async_wrapper(tracer, operation),
+        )
         self._tracer = tracer
         self._owns_store = owns_store
+        self._options = options
 
-    def _uninstrument(self, **_: Any) -> None:
+    def _refuse(self, error: Exception) -> None:
+        """Leave the SDK refusing every call, since none could be audited."""
+        msg = (
+            "vision-audit could not be configured, so no call is sent: "
+            f"{type(error).__name__}: {error}"
+        )
+        _log.error("%s", msg)
+
+        def refuse(*_: Any) -> Any:
+            raise AuditWriteError(msg) from error
+
+        async def refuse_async(*_: Any) -> Any:
+            raise AuditWriteError(msg) from error
+
+        self._wrap_all(lambda _: refuse, lambda _: refuse_async)
+        self._refusing = True
+
+    @staticmethod
+    def _wrap_all(
+        sync: Callable[[str], Callable[..., Any]],
+        aio: Callable[[str], Callable[..., Any]],
+    ) -> None:
+        for operation in _OPERATIONS:
+            wrap_function_wrapper(
+                _SYNC_MODULE, f"ImageAnalysisClient.{operation}", sync(operation)
+            )
+            wrap_function_wrapper(
+                _AIO_MODULE, f"ImageAnalysisClient.{operation}", aio(operation)
+            )
+
+    @staticmethod
+    def _unwrap_all() -> None:
         from azure.ai.vision.imageanalysis import _patch as sync_patch  # noqa: PLC0415
         from azure.ai.vision.imageanalysis.aio import _patch as aio_patch  # noqa: PLC0415
 
         for operation in _OPERATIONS:
             unwrap(sync_patch.ImageAnalysisClient, operation)
             unwrap(aio_patch.ImageAnalysisClient, operation)
+
+    def _uninstrument(self, **_: Any) -> None:
+        self._unwrap_all()
         tracer, self._tracer = self._tracer, None
+        self._options = None
         if tracer is not None and self._owns_store:
             tracer.settings.store.close()
 
