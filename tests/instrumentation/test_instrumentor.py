@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+from pathlib import Path
 
 import pytest
 from azure.ai.vision.imageanalysis import ImageAnalysisClient
@@ -14,9 +15,11 @@ from azure.ai.vision.imageanalysis.models import ImageAnalysisResult, VisualFeat
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import StatusCode
 from vision_audit import (
     AuditWriteError,
+    ConsentRequiredError,
     VisionAuditInstrumentor,
     audit_context,
     get_audit_id,
@@ -25,6 +28,7 @@ from vision_audit import (
 from vision_audit.testing import make_test_image
 
 TAGS = [VisualFeatures.TAGS]
+POLICIES = Path(__file__).parents[2] / "examples" / "policies"
 
 
 class _StampHandler(logging.Handler):
@@ -337,6 +341,42 @@ class TestAuditId:
 
 class TestFailClosed:
     """No unaudited call leaves the process."""
+
+    def test_suppressed_telemetry_still_audited(
+        self, instrument, client, store, span_exporter, log_exporter
+    ) -> None:
+        """suppress_instrumentation(): no span or OTel log record, but the audit."""
+        instrument()
+
+        with suppress_instrumentation():
+            result = client.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        kinds = [r.event.type for r in store.records]
+        assert ["analysis.requested", "analysis.completed"] == kinds
+        assert store.records[0].event.analysis_id == get_audit_id(result)
+        assert [] == [
+            s for s in span_exporter.get_finished_spans() if s.name.startswith("vision")
+        ]
+        assert () == tuple(log_exporter.get_finished_logs())
+
+    def test_suppressed_call_still_checked(
+        self, instrument, fresh_client, fresh_emulator, store
+    ) -> None:
+        """A call the policy refuses is refused under suppression too."""
+        instrument(policy=str(POLICIES / "retail-shelf-analytics.toml"))
+
+        with (
+            suppress_instrumentation(),
+            audit_context(purpose="retail-shelf-analytics"),
+        ):
+            with pytest.raises(ConsentRequiredError):
+                fresh_client.analyze(
+                    image_data=make_test_image(),
+                    visual_features=[VisualFeatures.TAGS, VisualFeatures.PEOPLE],
+                )
+
+        assert 0 == fresh_emulator.requests_received
+        assert ["analysis.denied"] == [r.event.type for r in store.records]
 
     def test_requested_not_recorded(
         self, instrument, fresh_client, fresh_emulator, store, span_exporter

@@ -71,6 +71,10 @@ API
 ``instrument_client(client, **options)``; ``get_audit_id(result)``. Span attribute
 names are in :mod:`vision_audit.attributes` and ``docs/attributes.md``.
 
+OpenTelemetry's ``suppress_instrumentation()`` (used by exporters for their own calls)
+silences the span and the OTel log records of a call made under it, never its policy
+check or its audit events: no call leaves unaudited.
+
 Raises (into application code):
     AuditWriteError: an audit event could not be recorded, in fail-closed mode.
 

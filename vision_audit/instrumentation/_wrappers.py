@@ -32,6 +32,7 @@ from vision_audit.version import __version__
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from contextlib import AbstractContextManager
 
     from opentelemetry.trace import Span
 
@@ -640,7 +641,28 @@ class CallTracer:
 def _bypass(instance: Any, tracer: CallTracer) -> bool:
     # A client instrumented on its own is audited by its own tracer, once.
     own = getattr(instance, CLIENT_MARK, None)
-    return not is_instrumentation_enabled() or (own is not None and own is not tracer)
+    return own is not None and own is not tracer
+
+
+def _span(
+    tracer: CallTracer, call: AnalysisCall, context: AuditContext
+) -> AbstractContextManager[Span]:
+    """
+    The call's span, made current; a non-recording one under suppression.
+
+    ``suppress_instrumentation()`` silences telemetry, never the policy or the audit
+    store: a call made under it is checked and recorded like any other, without a
+    span or OTel log records.
+    """
+    if not is_instrumentation_enabled():
+        return trace.use_span(trace.INVALID_SPAN, end_on_exit=False)
+    return tracer.tracer.start_as_current_span(
+        attrs.SPAN_NAME_ANALYZE,
+        kind=SpanKind.CLIENT,
+        attributes=tracer.request_attributes(call, context),
+        record_exception=False,
+        set_status_on_exception=False,
+    )
 
 
 def make_sync_wrapper(
@@ -663,13 +685,7 @@ def make_sync_wrapper(
         if _bypass(instance, tracer):
             return wrapped(*args, **kwargs)
         call, context = tracer.prepare(operation, instance, args, kwargs)
-        with tracer.tracer.start_as_current_span(
-            attrs.SPAN_NAME_ANALYZE,
-            kind=SpanKind.CLIENT,
-            attributes=tracer.request_attributes(call, context),
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
+        with _span(tracer, call, context) as span:
             verdict = tracer.check_policy(call, context, span)
             try:
                 telemetry = tracer.requested(call, context, span, verdict)
@@ -746,13 +762,7 @@ def make_async_wrapper(
         call, context = await off_loop(
             tracer.prepare, operation, instance, args, kwargs
         )
-        with tracer.tracer.start_as_current_span(
-            attrs.SPAN_NAME_ANALYZE,
-            kind=SpanKind.CLIENT,
-            attributes=tracer.request_attributes(call, context),
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
+        with _span(tracer, call, context) as span:
             verdict = await off_loop(tracer.check_policy, call, context, span)
             requested = OffLoop(tracer.requested, call, context, span, verdict)
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry._logs import SeverityNumber
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from vision_audit import attributes as attrs
 from vision_audit.version import __version__
@@ -41,7 +42,9 @@ class OTelSink:
             attributes[attrs.AUDIT_SEQUENCE] = recorded.sequence
         if span.is_recording():
             span.add_event(event.type, attributes)
-        if self._logger is not None:
+        # Under suppress_instrumentation() (an exporter's own calls, say) no OTel
+        # telemetry is made; the audit store and the log line still have the event.
+        if self._logger is not None and is_instrumentation_enabled():
             failed = event.type.endswith(".failed")
             self._logger.emit(
                 event_name=event.type,
