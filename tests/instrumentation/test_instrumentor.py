@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import json
 import logging
 import time
@@ -337,6 +339,51 @@ class TestAuditId:
     def test_unaudited(self) -> None:
         """Anything else has no audit id."""
         assert get_audit_id(object()) is None
+
+
+class TestArguments:
+    """What the SDK accepts, the wrapper accepts; what is sent is what is audited."""
+
+    def test_features_as_iterator(self, instrumented, client, store) -> None:
+        """A generator of features is read once, and the SDK still gets them."""
+        result = client.analyze(
+            image_data=make_test_image(), visual_features=(f for f in TAGS)
+        )
+
+        assert result.tags is not None
+        assert ["tags"] == store.records[0].event.data["features"]
+
+    def test_image_as_stream(self, instrumented, client, store, span_exporter) -> None:
+        """An image given as a binary stream is fingerprinted, then sent as read."""
+        image = make_test_image(seed=77)
+
+        result = client.analyze(image_data=io.BytesIO(image), visual_features=TAGS)
+
+        digest = hashlib.sha256(image).hexdigest()
+        assert result.tags is not None
+        assert digest == store.records[0].event.data["image"]["sha256"]
+        assert (
+            digest == _only_span(span_exporter).attributes["vision_audit.image.sha256"]
+        )
+
+    def test_aio_features_as_iterator(
+        self, instrumented, emulator, emulator_key, store
+    ) -> None:
+        """The aio twin reads them once too."""
+
+        async def run() -> None:
+            async with AsyncClient(
+                emulator.endpoint, AzureKeyCredential(emulator_key)
+            ) as client:
+                await client.analyze(
+                    image_data=io.BytesIO(make_test_image()),
+                    visual_features=iter(TAGS),
+                )
+
+        asyncio.run(run())
+
+        assert ["tags"] == store.records[0].event.data["features"]
+        assert "completed" in store.records[-1].event.type
 
 
 class TestFailClosed:

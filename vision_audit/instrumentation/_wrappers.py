@@ -131,6 +131,31 @@ def _argument(
     return args[index] if len(args) > index else None
 
 
+def _read_once(
+    operation: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """*args* and *kwargs* with iterators and streams replaced by what they held."""
+    replaced = {}
+    features = _argument(args, kwargs, 1, "visual_features")
+    if features is not None and not isinstance(features, list | tuple | str):
+        replaced[1, "visual_features"] = list(features)
+    if operation == "analyze":
+        data = _argument(args, kwargs, 0, "image_data")
+        if not isinstance(data, bytes | bytearray | memoryview) and callable(
+            getattr(data, "read", None)
+        ):
+            replaced[0, "image_data"] = data.read()
+    if not replaced:
+        return args, kwargs
+    positional, named = list(args), dict(kwargs)
+    for (index, name), value in replaced.items():
+        if name in named:
+            named[name] = value
+        else:
+            positional[index] = value
+    return tuple(positional), named
+
+
 def _error_codes(error: BaseException) -> tuple[int | None, str | None, str | None]:
     status = getattr(error, "status_code", None)
     odata = getattr(error, "error", None)
@@ -170,8 +195,15 @@ class CallTracer:
         instance: Any,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-    ) -> tuple[AnalysisCall, AuditContext]:
-        """The call's facts and the audit context it runs in."""
+    ) -> tuple[AnalysisCall, AuditContext, tuple[Any, ...], dict[str, Any]]:
+        """
+        The call's facts, the audit context it runs in, and the arguments to send.
+
+        What can be read only once is read here and passed on as read: features
+        given as an iterator become a list, an image given as a stream its bytes;
+        so the SDK sends what was audited.
+        """
+        args, kwargs = _read_once(operation, args, kwargs)
         config = getattr(instance, "_config", None)
         endpoint = str(getattr(config, "endpoint", "") or "")
         try:
@@ -211,7 +243,7 @@ class CallTracer:
             image=image,
             url=url,
         )
-        return call, get_audit_context()
+        return call, get_audit_context(), args, kwargs
 
     def request_attributes(
         self, call: AnalysisCall, context: AuditContext
@@ -684,7 +716,7 @@ def make_sync_wrapper(
     ) -> Any:
         if _bypass(instance, tracer):
             return wrapped(*args, **kwargs)
-        call, context = tracer.prepare(operation, instance, args, kwargs)
+        call, context, args, kwargs = tracer.prepare(operation, instance, args, kwargs)
         with _span(tracer, call, context) as span:
             verdict = tracer.check_policy(call, context, span)
             try:
@@ -759,7 +791,7 @@ def make_async_wrapper(
     ) -> Any:
         if _bypass(instance, tracer):
             return await wrapped(*args, **kwargs)
-        call, context = await off_loop(
+        call, context, args, kwargs = await off_loop(
             tracer.prepare, operation, instance, args, kwargs
         )
         with _span(tracer, call, context) as span:
