@@ -59,6 +59,13 @@ class AuditContext:
 _current: contextvars.ContextVar[AuditContext | None] = contextvars.ContextVar(
     "vision_audit_context", default=None
 )
+# The blocks entered in this context, innermost last, with the token that undoes
+# each: kept per context, not per block object, so that one audit_context object
+# may be entered by several threads or tasks at once.
+_Entered = tuple[tuple["audit_context", contextvars.Token[AuditContext | None]], ...]
+_entered: contextvars.ContextVar[_Entered] = contextvars.ContextVar(
+    "vision_audit_context_entered", default=()
+)
 
 
 def _from_baggage() -> AuditContext:
@@ -140,13 +147,12 @@ class audit_context:  # noqa: N801 - used like a function, as contextlib's are
             actor=actor,
             labels=MappingProxyType(dict(labels)),
         )
-        self._tokens: list[contextvars.Token[AuditContext | None]] = []
 
     def __enter__(self) -> AuditContext:
         """Enter the block; returns the merged context now in force."""
         outer = _current.get()
         merged = self._context if outer is None else outer.merged(self._context)
-        self._tokens.append(_current.set(merged))
+        _entered.set((*_entered.get(), (self, _current.set(merged))))
         return merged
 
     def __exit__(
@@ -155,8 +161,18 @@ class audit_context:  # noqa: N801 - used like a function, as contextlib's are
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Restore the context of the enclosing block."""
-        _current.reset(self._tokens.pop())
+        """
+        Restore the context of the enclosing block.
+
+        Raises:
+            RuntimeError: This block was not the innermost one entered here.
+        """
+        entered = _entered.get()
+        if not entered or entered[-1][0] is not self:
+            msg = "audit_context exited where it was not the innermost block entered"
+            raise RuntimeError(msg)
+        _entered.set(entered[:-1])
+        _current.reset(entered[-1][1])
 
     async def __aenter__(self) -> AuditContext:
         """Enter the block in async code."""

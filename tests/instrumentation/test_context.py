@@ -129,6 +129,62 @@ class TestIsolation:
             assert record.event.purpose == f"p{record.event.actor[1:]}"
         assert 100 == len({r.event.analysis_id for r in store.records})
 
+    def test_one_block_object_shared_by_threads(self) -> None:
+        """One audit_context object entered by many threads at once: none mixed."""
+        shared = audit_context(purpose="shared", actor="pool")
+        barrier = threading.Barrier(8)
+        seen: list[tuple[str | None, str | None]] = []
+        errors: list[BaseException] = []
+
+        def work(n: int) -> None:
+            try:
+                with audit_context(actor=f"t{n}"), shared:
+                    barrier.wait(timeout=10)
+                    context = get_audit_context()
+                    seen.append((context.purpose, context.actor))
+                    barrier.wait(timeout=10)
+                after = get_audit_context()
+                seen.append((after.purpose, after.actor))
+            except BaseException as err:  # noqa: BLE001 - reported below
+                errors.append(err)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert [] == errors
+        assert 8 == seen.count(("shared", "pool"))
+        assert 8 == seen.count((None, None))
+
+    def test_one_block_object_shared_by_tasks(self) -> None:
+        """The same in asyncio tasks that interleave inside the block."""
+        shared = audit_context(purpose="shared")
+
+        async def one(n: int) -> tuple[str | None, str | None]:
+            async with shared:
+                await asyncio.sleep(0.01 * (n % 3))
+                inside = get_audit_context().purpose
+            return inside, get_audit_context().purpose
+
+        async def run() -> list[tuple[str | None, str | None]]:
+            return await asyncio.gather(*(one(n) for n in range(20)))
+
+        assert [("shared", None)] * 20 == asyncio.run(run())
+
+    def test_exit_out_of_order_is_refused(self) -> None:
+        """Leaving an outer block before its inner one is a programming error."""
+        outer, inner = audit_context(purpose="a"), audit_context(purpose="b")
+        outer.__enter__()
+        inner.__enter__()
+
+        with pytest.raises(RuntimeError, match="innermost"):
+            outer.__exit__(None, None, None)
+        inner.__exit__(None, None, None)
+        outer.__exit__(None, None, None)
+        assert get_audit_context().purpose is None
+
     def test_copied_context_reaches_a_thread(self) -> None:
         """A thread started with a copy of the context sees the block's values."""
         seen: list[str | None] = []
