@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextvars
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from opentelemetry import baggage
 
@@ -68,19 +68,41 @@ _entered: contextvars.ContextVar[_Entered] = contextvars.ContextVar(
 )
 
 
+BAGGAGE_MAX_VALUE: Final = 256
+"""Longest baggage value taken as an audit fact; a longer one is ignored, not cut."""
+BAGGAGE_MAX_LABELS: Final = 16
+"""Most labels taken from baggage (the first by name); the rest are ignored."""
+BAGGAGE_MAX_LABEL_NAME: Final = 64
+
+
+def _usable(value: object, limit: int = BAGGAGE_MAX_VALUE) -> str | None:
+    """*value* as text if it is short and printable; None otherwise."""
+    text = str(value)
+    if len(text) > limit or not text.isprintable():
+        return None
+    return text
+
+
 def _from_baggage() -> AuditContext:
+    # Baggage arrives with requests, possibly from outside: only short, printable
+    # values are taken, and a bounded number of labels.
     values = baggage.get_all()
     if not values:
         return AuditContext()
-    labels = {
-        key[len(attrs.BAGGAGE_LABEL_PREFIX) :]: str(value)
-        for key, value in values.items()
-        if key.startswith(attrs.BAGGAGE_LABEL_PREFIX)
-    }
+    labels: dict[str, str] = {}
+    for key in sorted(values):
+        if len(labels) == BAGGAGE_MAX_LABELS:
+            break
+        if not key.startswith(attrs.BAGGAGE_LABEL_PREFIX):
+            continue
+        name = _usable(key[len(attrs.BAGGAGE_LABEL_PREFIX) :], BAGGAGE_MAX_LABEL_NAME)
+        value = _usable(values[key])
+        if name and value is not None:
+            labels[name] = value
 
     def text(key: str) -> str | None:
         value = values.get(key)
-        return None if value is None else str(value)
+        return None if value is None else _usable(value)
 
     return AuditContext(
         consent_ref=text(attrs.BAGGAGE_CONSENT_REF),

@@ -54,6 +54,26 @@ class TestAuditContext:
         assert {"store": "0042"} == dict(upstream.labels)
         assert ("override", "c-9") == (overridden.purpose, overridden.consent_ref)
 
+    def test_hostile_baggage_is_bounded(self) -> None:
+        """Long or unprintable values and a flood of labels are not taken."""
+        ctx = baggage.set_baggage("vision_audit.purpose", "p" * 5000)
+        ctx = baggage.set_baggage("vision_audit.actor", "evil\x1b[31m\nline", ctx)
+        ctx = baggage.set_baggage("vision_audit.consent_ref", "c-9", ctx)
+        for n in range(200):
+            ctx = baggage.set_baggage(f"vision_audit.label.k{n:03}", "v", ctx)
+        token = context.attach(ctx)
+        try:
+            upstream = get_audit_context()
+        finally:
+            context.detach(token)
+
+        assert (None, None, "c-9") == (
+            upstream.purpose,
+            upstream.actor,
+            upstream.consent_ref,
+        )
+        assert [f"k{n:03}" for n in range(16)] == sorted(upstream.labels)
+
     def test_label_must_be_text(self) -> None:
         """Labels are strings; anything else is refused, by name."""
         with pytest.raises(TypeError, match="'count'"):
