@@ -169,6 +169,32 @@ class TestRedactUrl:
         """IPv6 hosts keep their brackets."""
         assert "http://[::1]:5000/x.png" == redact_url("http://[::1]:5000/x.png?k=v")
 
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            # a backslash is a slash to the service: the host is acct, not evil
+            (
+                "https://acct.blob.core.windows.net\\@evil.example/c/x.jpg?sig=1",
+                "https://acct.blob.core.windows.net/@evil.example/c/x.jpg",
+            ),
+            ("https://a.example/c;sig=SECRET/x.jpg", "https://a.example/c"),
+            (" \thttps://a.example/x.jpg?sig=1\n", "https://a.example/x.jpg"),
+            ("https://a.example/x\ty.jpg", "https://a.example/xy.jpg"),
+            ("https://a.example/x\x00y.jpg", "<unparseable url>"),
+            ("https://a.example/x\x1b[31m.jpg", "<unparseable url>"),
+        ],
+    )
+    def test_read_as_fetched(self, url: str, expected: str) -> None:
+        """Read as the service would read it; path parameters and controls go."""
+        assert expected == redact_url(url)
+
+    def test_long_path_cut(self) -> None:
+        """A huge path is cut, not recorded whole."""
+        redacted = redact_url("https://a.example/" + "x" * 200_000 + "?sig=1")
+
+        assert redacted.endswith("...")
+        assert len(redacted) < 1100
+
     def test_garbage(self) -> None:
         """What cannot be parsed is replaced whole."""
         assert "<unparseable url>" == redact_url("not a url")

@@ -163,13 +163,30 @@ def fingerprint_image(data: bytes | bytearray | memoryview) -> ImageFingerprint:
     return ImageFingerprint(digest, len(buffer), image_format, width, height)
 
 
+MAX_URL_PATH: Final = 1024
+"""Longest path recorded for an image URL; a longer one is cut, ending in ``...``."""
+_C0_AND_SPACE: Final = "".join(map(chr, range(0x21)))
+
+
 def redact_url(url: str) -> str:
     """
     Reduce *url* to scheme, host, port and path: no user-info, query or fragment.
 
     SAS tokens and signed-URL credentials live in the query; user-info may hold a
-    password. A URL that cannot be parsed is replaced as a whole.
+    password. Path parameters (``;...``) are dropped too, and a path longer than
+    :data:`MAX_URL_PATH` is cut. The URL is read as a browser or the service would
+    read it: surrounding spaces and control characters are stripped, tabs and line
+    breaks removed, and in ``http(s)`` URLs a backslash is a slash, so the host
+    recorded is the host fetched from. A URL that cannot be parsed, or that holds
+    other control characters, is replaced as a whole.
     """
+    url = url.strip(_C0_AND_SPACE)
+    url = url.replace("\t", "").replace("\n", "").replace("\r", "")
+    if not url.isprintable():
+        return "<unparseable url>"
+    scheme = url.split(":", 1)[0].lower()
+    if scheme in {"http", "https"}:
+        url = url.replace("\\", "/")
     try:
         split = urlsplit(url)
         host = split.hostname or ""
@@ -181,4 +198,7 @@ def redact_url(url: str) -> str:
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc = f"{netloc}:{port}"
-    return urlunsplit((split.scheme, netloc, split.path, "", ""))
+    path = split.path.split(";", 1)[0]
+    if len(path) > MAX_URL_PATH:
+        path = path[:MAX_URL_PATH] + "..."
+    return urlunsplit((split.scheme, netloc, path, "", ""))
