@@ -86,6 +86,11 @@ class TestResolveSettings:
             ({}, {"people_threshold": "high"}, "people_threshold must be a number"),
             ({}, {"people_threshold": "nan"}, "people_threshold must be a number"),
             ({}, {"capture_content": "flase"}, "capture_content must be one of"),
+            (
+                {"VISION_AUDIT_BAGGAGE": "nope"},
+                {},
+                "VISION_AUDIT_BAGGAGE must be one of",
+            ),
         ],
     )
     def test_bad_values(self, environ, kwargs, message) -> None:

@@ -38,6 +38,7 @@ class Settings:
     tracer_provider: TracerProvider | None
     logger_provider: LoggerProvider | None
     policy: PolicyEngine | None = None
+    read_baggage: bool = True
 
 
 def convert_bool(value: str, *, name: str) -> bool:
@@ -82,6 +83,7 @@ def resolve_settings(
     logger_provider: LoggerProvider | None,
     policy: Policy | str | None = None,
     consent: ConsentProvider | str | None = None,
+    baggage: bool | str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """
@@ -120,6 +122,14 @@ def resolve_settings(
         if people_threshold is None
         else _fraction(people_threshold, name="people_threshold")
     )
+    read_baggage = (
+        _keyword_bool(baggage, name="baggage")
+        if baggage is not None
+        else convert_bool(
+            environ.get(env.VISION_AUDIT_BAGGAGE, "true"),
+            name=env.VISION_AUDIT_BAGGAGE,
+        )
+    )
     parsed_policy = _load_policy(policy, environ)
     opened = store is None or isinstance(store, str)
     if store is None or isinstance(store, str):
@@ -143,6 +153,7 @@ def resolve_settings(
         people_threshold=threshold,
         tracer_provider=tracer_provider,
         logger_provider=logger_provider,
+        read_baggage=read_baggage,
     )
 
 

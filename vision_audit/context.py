@@ -113,13 +113,18 @@ def _from_baggage() -> AuditContext:
     )
 
 
-def get_audit_context() -> AuditContext:
+def get_audit_context(*, baggage: bool = True) -> AuditContext:
     """
     The audit context in force here: baggage, overlaid by ``audit_context`` blocks.
+
+    Args:
+        baggage: False to ignore OpenTelemetry baggage (blocks only).
 
     .. versionadded:: 0.1.0
     """
     local = _current.get()
+    if not baggage:
+        return AuditContext() if local is None else local
     upstream = _from_baggage()
     return upstream if local is None else upstream.merged(local)
 

@@ -30,6 +30,13 @@ VISION_AUDIT_CAPTURE_CONTENT = "VISION_AUDIT_CAPTURE_CONTENT"
 logs and the store's erasable content table. Default ``false``.
 """
 
+VISION_AUDIT_BAGGAGE = "VISION_AUDIT_BAGGAGE"
+"""
+``false`` to take no audit fact (purpose, consent, subject, actor, labels) from
+OpenTelemetry baggage, only from ``audit_context`` blocks: for a service whose
+inbound requests come from clients it does not trust. Default ``true``.
+"""
+
 VISION_AUDIT_SIGNING_KEY = "VISION_AUDIT_SIGNING_KEY"
 """
 The Ed25519 key that signs the audit store's checkpoints: a PKCS#8 PEM block, or the

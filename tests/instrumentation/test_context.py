@@ -74,6 +74,32 @@ class TestAuditContext:
         )
         assert [f"k{n:03}" for n in range(16)] == sorted(upstream.labels)
 
+    @pytest.mark.parametrize("setting", ["keyword", "environment"])
+    def test_baggage_can_be_ignored(
+        self, instrument, client, store, monkeypatch, setting: str
+    ) -> None:
+        """``baggage=False``: facts come from blocks only, never from baggage."""
+        if setting == "keyword":
+            instrument(baggage=False)
+        else:
+            monkeypatch.setenv("VISION_AUDIT_BAGGAGE", "false")
+            instrument()
+        ctx = baggage.set_baggage("vision_audit.purpose", "from-outside")
+        ctx = baggage.set_baggage("vision_audit.consent_ref", "c-forged", ctx)
+        token = context.attach(ctx)
+        try:
+            with audit_context(actor="svc"):
+                client.analyze(image_data=make_test_image(), visual_features=TAGS)
+        finally:
+            context.detach(token)
+
+        requested = store.records[0].event
+        assert (None, None, "svc") == (
+            requested.purpose,
+            requested.consent_ref,
+            requested.actor,
+        )
+
     def test_label_must_be_text(self) -> None:
         """Labels are strings; anything else is refused, by name."""
         with pytest.raises(TypeError, match="'count'"):

@@ -45,6 +45,7 @@ keyword               environment variable              default
 ``audit_failure``     ``VISION_AUDIT_AUDIT_FAILURE``    ``raise`` (fail closed)
 ``capture_content``   ``VISION_AUDIT_CAPTURE_CONTENT``  ``false``
 ``people_threshold``  (none)                            ``0.5``
+``baggage``           ``VISION_AUDIT_BAGGAGE``          ``true``: facts from baggage
 ``tracer_provider``   (none)                            the global provider
 ``logger_provider``   (none)                            none: no OTel log records
 ====================  ================================  ============================
@@ -62,7 +63,9 @@ reduced to scheme, host and path.
 
 The audit context comes from ``audit_context()`` blocks and from OpenTelemetry baggage
 (``vision_audit.actor``, ``vision_audit.purpose``, ``vision_audit.consent_ref``,
-``vision_audit.subject_ref``, ``vision_audit.label.<name>``); blocks win.
+``vision_audit.subject_ref``, ``vision_audit.label.<name>``); blocks win. Baggage
+comes with requests: a service facing clients it does not trust sets
+``baggage=False`` (``VISION_AUDIT_BAGGAGE=false``) to take facts from blocks only.
 
 API
 ---
@@ -133,6 +136,7 @@ def _settings(kwargs: dict[str, Any]) -> tuple[Settings, bool]:
         logger_provider=kwargs.get("logger_provider"),
         policy=kwargs.get("policy"),
         consent=kwargs.get("consent"),
+        baggage=kwargs.get("baggage"),
     )
     # A store we opened from a URL is ours to close.
     return settings, store is None or isinstance(store, str)

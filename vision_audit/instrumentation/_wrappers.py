@@ -243,7 +243,12 @@ class CallTracer:
             image=image,
             url=url,
         )
-        return call, get_audit_context(), args, kwargs
+        return (
+            call,
+            get_audit_context(baggage=self.settings.read_baggage),
+            args,
+            kwargs,
+        )
 
     def request_attributes(
         self, call: AnalysisCall, context: AuditContext
