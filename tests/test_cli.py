@@ -126,9 +126,46 @@ class TestEmulatorCommand:
         assert "cannot listen" in completed.stderr
         assert "Traceback" not in completed.stderr
 
+    @pytest.mark.parametrize("port", ["99999", "-1", "http"])
+    def test_port_out_of_range(self, port: str) -> None:
+        """A port outside 0-65535 is bad usage naming the range, not a traceback."""
+        completed = _run("emulator", "--port", port)
+
+        assert 2 == completed.returncode
+        assert "argument --port" in completed.stderr
+        assert "0 to 65535" in completed.stderr
+        assert "Traceback" not in completed.stderr
+
 
 class TestDemoCommand:
     """``vision-audit demo``, the product's main job."""
+
+    def test_output_is_a_file(self, tmp_path: Path) -> None:
+        """An --output that is an existing file is bad usage naming it."""
+        taken = tmp_path / "afile"
+        taken.write_text("not a folder")
+
+        completed = _run("demo", "--output", str(taken))
+
+        assert 2 == completed.returncode
+        expected = (
+            f"vision-audit demo: error: {taken} exists and is not a folder; "
+            "give a folder for --output"
+        )
+        assert [expected] == completed.stderr.splitlines()
+        assert "not a folder" == taken.read_text()
+
+    def test_output_cannot_be_created(self, tmp_path: Path) -> None:
+        """An --output that cannot be created is one error line naming it, exit 2."""
+        (tmp_path / "afile").write_text("not a folder")
+        output = tmp_path / "afile" / "demo"
+
+        completed = _run("demo", "--output", str(output))
+
+        assert 2 == completed.returncode
+        assert 1 == len(completed.stderr.splitlines())
+        assert f"cannot create the output folder {output}" in completed.stderr
+        assert "Traceback" not in completed.stderr
 
     def test_demo(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """The workload runs through the SDK, fails where Azure would, is audited."""

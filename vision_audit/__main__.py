@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 EXIT_OK: Final = 0
 EXIT_CHECK_FAILED: Final = 1
 EXIT_USAGE: Final = 2
+_MAX_PORT: Final = 65535
 
 
 def _emulator(args: argparse.Namespace) -> int:
@@ -85,10 +86,52 @@ def _emulator(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _port(value: str) -> int:
+    """A TCP port number for argparse: 0 (any free one) to 65535."""
+    try:
+        port = int(value)
+    except ValueError:
+        msg = f"{value!r} is not a port number; give 0 to 65535"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not 0 <= port <= _MAX_PORT:
+        msg = f"{port} is out of range; give 0 to 65535 (0 picks a free port)"
+        raise argparse.ArgumentTypeError(msg)
+    return port
+
+
+def _prepare_output(folder: Path) -> str | None:
+    """Create the demo's output folder; the reason it cannot be used, or None."""
+    if folder.exists() and not folder.is_dir():
+        return f"{folder} exists and is not a folder; give a folder for --output"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        reason = err.strerror or str(err)
+        return f"cannot create the output folder {folder}: {reason}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot write into the output folder {folder}: permission denied"
+    return None
+
+
 def _demo(args: argparse.Namespace) -> int:
     from vision_audit.demo import run_demo  # noqa: PLC0415
 
-    run_demo(Path(args.output))
+    output = Path(args.output)
+    problem = _prepare_output(output)
+    if problem is not None:
+        print(f"vision-audit demo: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        run_demo(output)
+    except OSError as err:
+        # A file in the folder we could not write (a full disk, a name taken by a
+        # folder): one line naming it, not a traceback.
+        where = err.filename if err.filename is not None else output
+        reason = err.strerror or str(err)
+        print(
+            f"vision-audit demo: error: cannot write {where}: {reason}", file=sys.stderr
+        )
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -139,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=5000,
         help="port to bind, 0 for any free one (default: %(default)s)",
     )

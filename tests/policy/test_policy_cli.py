@@ -249,9 +249,40 @@ class TestConsentCommands:
 
     def test_empty_list(self, run, store_url: str) -> None:
         """An empty table says so."""
+        from vision_audit.store import open_store
+
+        open_store(store_url).close()
+
         code, out, _ = run("consent", "list", "--store", store_url)
 
         assert (0, "no consent recorded\n") == (code, out)
+
+    @pytest.mark.parametrize(
+        "command", [["list"], ["revoke", "--ref", "c", "--actor", "dpo"]]
+    )
+    def test_missing_store_is_not_created(
+        self, run, tmp_path: Path, command: list[str]
+    ) -> None:
+        """A store that does not exist is refused like ``review list``, not created."""
+        typo = tmp_path / "typo.db"
+
+        code, _, err = run("consent", *command, "--store", f"sqlite:///{typo}")
+
+        assert 2 == code
+        assert f"no store at {typo}" in err
+        assert not typo.exists()
+
+    def test_default_store_is_not_created(
+        self, run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without --store, list does not leave ./vision-audit.db behind."""
+        monkeypatch.chdir(tmp_path)
+
+        code, _, err = run("consent", "list")
+
+        assert 2 == code
+        assert "no store at vision-audit.db" in err
+        assert [] == list(tmp_path.iterdir())
 
     @pytest.mark.parametrize(
         ("extra", "message"),
@@ -270,7 +301,7 @@ class TestConsentCommands:
 
         assert 2 == code
         assert message in err
-        assert "no consent recorded" in run("consent", "list", "--store", store_url)[1]
+        assert not Path(store_url.removeprefix("sqlite:///")).exists()
 
     def test_grant_checked_against_policy(self, run, store_url: str) -> None:
         """With ``--policy``, purposes and features must be the policy's."""
@@ -286,8 +317,49 @@ class TestConsentCommands:
         assert "does not allow people" in feature[2]
         assert 0 == good[0]
 
+    @pytest.mark.parametrize("option", ["--ref", "--subject", "--actor"])
+    def test_grant_refuses_control_characters(
+        self, run, store_url: str, capsys: pytest.CaptureFixture[str], option: str
+    ) -> None:
+        """A control character in a one-line value is bad usage naming the option."""
+        with pytest.raises(SystemExit) as info:
+            _grant(run, store_url, option, "evil\x1b[31mRED\nfake line")
+
+        err = capsys.readouterr().err
+        assert 2 == info.value.code
+        assert f"argument {option}: contains the control character \\x1b" in err
+        assert "\x1b" not in err
+        assert not Path(store_url.removeprefix("sqlite:///")).exists()
+
+    def test_regrant_is_refused(self, run, store_url: str) -> None:
+        """Granting a reference in use is refused, naming the old terms."""
+        _grant(run, store_url, "--expires", "2099-01-01")
+
+        code, _, err = _grant(run, store_url, "--expires", "2098-06-01")
+
+        assert 1 == code
+        assert "consent 'consent-claim-1042' already exists" in err
+        assert "expires 2099-01-01T00:00:00+00:00" in err
+        assert "--replace" in err
+        listed = run("consent", "list", "--store", store_url, "--json")[1]
+        assert "2099-01-01T00:00:00+00:00" == json.loads(listed)["expires_at"]
+
+    def test_regrant_with_replace(self, run, store_url: str) -> None:
+        """--replace replaces the consent and warns with the old terms."""
+        _grant(run, store_url, "--expires", "2099-01-01")
+
+        code, _, err = _grant(run, store_url, "--expires", "2098-06-01", "--replace")
+
+        assert 0 == code
+        assert "warning: replaced consent 'consent-claim-1042'" in err
+        assert "expires 2099-01-01T00:00:00+00:00" in err
+        listed = run("consent", "list", "--store", store_url, "--json")[1]
+        assert "2098-06-01T00:00:00+00:00" == json.loads(listed)["expires_at"]
+
     def test_revoke_unknown(self, run, store_url: str) -> None:
         """Revoking a consent never granted fails: exit 1."""
+        _grant(run, store_url)
+
         code, _, err = run(
             "consent", "revoke", "--store", store_url, "--ref", "nope", "--actor", "dpo"
         )

@@ -216,6 +216,68 @@ class TestDegraded:
         assert "sequence 1" in cover
 
 
+def _html_text(data) -> str:
+    """The rendered report's text, tags dropped and white space collapsed."""
+    import re
+
+    from vision_audit.report.render import render_html
+
+    html = render_html(data, templates=find_templates())
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+class TestWording:
+    """Sentences read right for 0, 1 and many, and shares of nothing are n/a."""
+
+    def test_empty_period_has_no_zero_percent(self, store_url: str) -> None:
+        """With 0 calls, rates show n/a and the consent sentence says why."""
+        data = build_report(store_url, since="2025-01-01", until="2025-01-31")
+
+        text = _html_text(data)
+
+        assert (None, None, None) == (
+            data.consent_coverage,
+            data.success_rate,
+            data.review.override_rate,
+        )
+        assert "0.0%" not in text
+        assert "Consent coverage n/a" in text
+        assert "Override rate n/a" in text
+        assert "No call was sent to the service in this period" in text
+        assert "0 of the 0 calls" not in text
+
+    def test_singular(self, store_url: str) -> None:
+        """One person, one purge, one exception: singular nouns and verbs."""
+        import dataclasses
+
+        data = build_report(store_url, since="2026-03-01", until="2026-03-31")
+        one = dataclasses.replace(
+            data,
+            people_detected=1,
+            content_purged_events=1,
+            subjects_erased=1,
+            exceptions_total=1,
+        )
+
+        text = _html_text(one)
+
+        assert "1 person was detected above the confidence threshold" in text
+        assert "1 retention purge and 1 subject erasure were recorded" in text
+        assert "1 exception in total" in text
+
+    def test_plural(self, store_url: str) -> None:
+        """Many people, and none: plural nouns and verbs."""
+        import dataclasses
+
+        data = build_report(store_url, since="2026-03-01", until="2026-03-31")
+
+        many = _html_text(dataclasses.replace(data, people_detected=3))
+        none = _html_text(dataclasses.replace(data, people_detected=0))
+
+        assert "3 people were detected" in many
+        assert "0 people were detected" in none
+
+
 class TestCommand:
     """vision-audit report."""
 
@@ -266,6 +328,147 @@ class TestCommand:
         code = main(["report", *argv, "--out", str(tmp_path / "r.pdf")])
 
         assert 2 == code
+
+
+def _report(store_url: str, out: Path, *extra: str) -> int:
+    return main(
+        [
+            "report",
+            "--store",
+            store_url,
+            "--since",
+            "2026-03-01",
+            "--until",
+            "2026-03-31",
+            "--out",
+            str(out),
+            "--quiet",
+            *extra,
+        ]
+    )
+
+
+def _tamper(store_url: str) -> None:
+    path = store_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TRIGGER va_events_no_update")
+        conn.execute(
+            "UPDATE va_events SET envelope = replace(envelope, 'claims', 'claimz')"
+            " WHERE sequence = 1"
+        )
+    conn.close()
+
+
+@pytest.fixture(name="signed_store")
+def _signed_store(tmp_path: Path) -> tuple[str, Path, Path]:
+    """A store whose checkpoints are signed: (URL, its public key, another key)."""
+    from vision_audit.store import SQLiteAuditStore
+    from vision_audit.store._keys import generate_signing_key, public_key_pem
+
+    key, other = generate_signing_key(), generate_signing_key()
+    public, stranger = tmp_path / "signing.pub", tmp_path / "stranger.pub"
+    public.write_bytes(public_key_pem(key.public_key()))
+    stranger.write_bytes(public_key_pem(other.public_key()))
+    path = tmp_path / "signed.db"
+    with SQLiteAuditStore(path, signing_key=key, checkpoint_every=3) as store:
+        for event in sample_events():
+            store.append(event)
+    return f"sqlite:///{path}", public, stranger
+
+
+class TestCommandExitCodes:
+    """vision-audit report tells cron and systemd when something is wrong."""
+
+    def test_not_verified_exits_1(self, store_url: str, tmp_path: Path, capsys) -> None:
+        """A store that does not verify: the report is written, then exit 1 and why."""
+        _tamper(store_url)
+        out = tmp_path / "r.pdf"
+
+        code = _report(store_url, out)
+
+        captured = capsys.readouterr()
+        assert 1 == code
+        assert out.read_bytes().startswith(b"%PDF")
+        assert str(out) in captured.out
+        assert "error: the store did not verify at sequence 1" in captured.err
+        assert "NOT VERIFIED" in captured.err
+
+    def test_public_key_trusted(self, signed_store, tmp_path: Path, capsys) -> None:
+        """--public-key checks checkpoints against it: no 'keys in the store' limit."""
+        url, public, _ = signed_store
+        out = tmp_path / "r.pdf"
+
+        code = _report(url, out, "--public-key", str(public))
+        without = _report(url, tmp_path / "w.pdf")
+
+        assert (0, 0) == (code, without)
+        trusted = " ".join(_text(pypdf.PdfReader(out)).split())
+        stored = " ".join(_text(pypdf.PdfReader(tmp_path / "w.pdf")).split())
+        assert "stored in the store itself" in stored
+        assert "stored in the store itself" not in trusted
+
+    def test_public_key_of_someone_else(
+        self, signed_store, tmp_path: Path, capsys
+    ) -> None:
+        """A key that signed nothing: the checkpoints are not trusted, exit 1."""
+        url, _, stranger = signed_store
+
+        code = _report(url, tmp_path / "r.pdf", "--public-key", str(stranger))
+
+        assert 1 == code
+        assert "which is not trusted" in capsys.readouterr().err
+
+    def test_public_key_unreadable(
+        self, store_url: str, tmp_path: Path, capsys
+    ) -> None:
+        """A key file that is missing or not a key is bad usage naming it."""
+        (tmp_path / "bad.pub").write_text("not a key")
+
+        missing = _report(store_url, tmp_path / "r.pdf", "--public-key", "nope.pub")
+        missing_err = capsys.readouterr().err
+        bad = _report(
+            store_url, tmp_path / "r.pdf", "--public-key", str(tmp_path / "bad.pub")
+        )
+        bad_err = capsys.readouterr().err
+
+        assert (2, 2) == (missing, bad)
+        assert "--public-key: cannot read the public key file nope.pub" in missing_err
+        assert "bad.pub" in bad_err
+        assert not (tmp_path / "r.pdf").exists()
+
+    @pytest.mark.parametrize("suffix", ["", "/"])
+    def test_out_folder(self, store_url: str, tmp_path: Path, capsys, suffix) -> None:
+        """--out naming a folder is refused, naming a file in it instead."""
+        folder = tmp_path / "reports"
+        if not suffix:
+            folder.mkdir()
+
+        code = main(
+            ["report", "--store", store_url, "--since", "2026-03-01", "--until",
+             "2026-03-31", "--out", f"{folder}{suffix}"]
+        )  # fmt: skip
+
+        err = capsys.readouterr().err
+        assert 2 == code
+        assert (
+            f"is a folder; give a file name in it, such as {folder / 'report.pdf'}"
+            in err
+        )
+        assert not folder.is_file()
+
+    def test_until_error_names_what_was_typed(
+        self, store_url: str, tmp_path, capsys
+    ) -> None:
+        """An empty period names the dates as typed, not the end of the until day."""
+        code = main(
+            ["report", "--store", store_url, "--since", "2026-11-02", "--until",
+             "2026-11-01", "--out", str(tmp_path / "r.pdf")]
+        )  # fmt: skip
+
+        err = capsys.readouterr().err
+        assert 2 == code
+        assert "until 2026-11-01 is not after since 2026-11-02" in err
+        assert "2026-11-02T00:00" not in err
 
 
 @pytest.mark.parametrize(

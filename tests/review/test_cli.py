@@ -215,6 +215,93 @@ class TestDecide:
         assert "broken.toml" in err
 
 
+class TestControlCharacters:
+    """Values a terminal would act on are refused on input and escaped on output."""
+
+    @pytest.mark.parametrize(
+        ("option", "value"),
+        [
+            ("--reviewer", "evil\x1b[31mRED"),
+            ("--reviewer", "evil\nfake line"),
+            ("--reviewer", "right\u202eleft"),
+            ("--add-tag", "tag\rover"),
+            ("--remove-tag", "tag\x00"),
+            ("--supersedes", "e1\nforged"),
+        ],
+    )
+    def test_one_line_values(self, run, flagged, capsys, option, value) -> None:
+        """A control character in a one-line value is bad usage naming the option."""
+        argv = ["decide", flagged, "--decision", "override", "--reviewer", REVIEWER]
+        argv += ["--rationale", "form matches", option, value]
+
+        with pytest.raises(SystemExit) as info:
+            run(*argv)
+
+        err = capsys.readouterr().err
+        assert 2 == info.value.code
+        assert f"argument {option}" in err
+        assert "control character" in err
+        assert "\x1b[" not in err
+        assert "fake line" not in err.splitlines()
+
+    def test_rationale_escape_sequence(self, run, flagged, capsys) -> None:
+        """An escape sequence in the rationale is refused, naming --rationale."""
+        with pytest.raises(SystemExit) as info:
+            _decide(run, flagged, "--decision", "approve", rationale="ok\x1b[2J")
+
+        err = capsys.readouterr().err
+        assert 2 == info.value.code
+        assert "argument --rationale" in err
+        assert "\\x1b" in err
+        assert "\x1b" not in err
+
+    def test_rationale_lines(self, run, flagged) -> None:
+        """A multi-line rationale is kept; show indents its further lines."""
+        code, _, _ = _decide(
+            run, flagged, "--decision", "approve", rationale="form matches\nchecked ID"
+        )
+
+        out = run("show", flagged)[1]
+        assert 0 == code
+        assert "      rationale: form matches" in out
+        assert "        | checked ID" in out.splitlines()
+
+    def test_show_escapes_stored_values(self, run, flagged, store) -> None:
+        """Control characters written through the API are escaped by show."""
+        from vision_audit.review import record_review_decision
+
+        record_review_decision(
+            store,
+            flagged,
+            decision="approve",
+            reviewer="evil\x1b[31mRED\nfake line",
+            rationale="fine\x1b[0m",
+        )
+
+        code, out, _ = run("show", flagged)
+
+        assert 0 == code
+        assert "\x1b" not in out
+        assert "by evil\\x1b[31mRED\\nfake line" in out
+        assert not any(line.startswith("fake line") for line in out.splitlines())
+
+    def test_json_escapes_c1_controls(self, run, flagged, store) -> None:
+        """--json escapes C1 and bidi controls too; the parsed value is unchanged."""
+        from vision_audit.review import record_review_decision
+
+        reviewer = "evil\x9b31m\u202eRED"
+        record_review_decision(
+            store, flagged, decision="approve", reviewer=reviewer, rationale="fine"
+        )
+
+        code, out, _ = run("show", flagged, "--json")
+
+        assert 0 == code
+        assert "\x9b" not in out
+        assert "\u202e" not in out
+        assert reviewer == json.loads(out)["decisions"][0]["reviewer"]
+
+
 class TestHelp:
     """Every review command explains itself."""
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import unquote
 
 from vision_audit import environment_variables as env
 from vision_audit.exceptions import PolicyError, VisionAuditError
@@ -19,6 +21,7 @@ from vision_audit.policy.consent import (
     parse_time,
     revoke_consent,
 )
+from vision_audit.review._cli import one_line_text, printable, printable_json
 
 if TYPE_CHECKING:
     import argparse
@@ -37,11 +40,20 @@ _UNITS: Final = (("y", 365 * 86400), ("d", 86400), ("h", 3600), ("m", 60), ("s",
 
 
 def _out(text: str = "") -> None:
-    sys.stdout.write(f"{text}\n")
+    # The store may hold control characters written through the Python API.
+    sys.stdout.write(f"{printable(text, keep=frozenset(chr(9)))}\n")
 
 
 def _err(command: str, text: str) -> None:
-    sys.stderr.write(f"vision-audit {command}: error: {text}\n")
+    sys.stderr.write(f"vision-audit {command}: error: {printable(text)}\n")
+
+
+def _out_json(text: str) -> None:
+    sys.stdout.write(f"{printable_json(text)}\n")
+
+
+def _warn(command: str, text: str) -> None:
+    sys.stderr.write(f"vision-audit {command}: warning: {printable(text)}\n")
 
 
 def format_duration(value: dt.timedelta | None) -> str:
@@ -172,7 +184,7 @@ def _show(args: argparse.Namespace) -> int:
         _err("policy show", str(err))
         return EXIT_CHECK_FAILED
     if args.json:
-        _out(
+        _out_json(
             json.dumps(
                 {"policy_id": policy.policy_id, **policy.as_dict()},
                 indent=2,
@@ -189,11 +201,26 @@ def _show(args: argparse.Namespace) -> int:
 # -- vision-audit consent ------------------------------------------------------------
 
 
-def _open(args: argparse.Namespace, command: str) -> ManagedAuditStore | None:
+def _open(
+    args: argparse.Namespace, command: str, *, existing: bool
+) -> ManagedAuditStore | None:
+    """
+    The store the arguments name, or None after saying why it cannot be opened.
+
+    With *existing*, a SQLite file that does not exist is refused rather than
+    created: a command that only reads or changes what is there must not leave an
+    empty store behind a typo.
+    """
     from vision_audit._settings import DEFAULT_STORE_URL  # noqa: PLC0415
     from vision_audit.store import open_store  # noqa: PLC0415 - heavy, lazy
 
     url = args.store or os.environ.get(env.VISION_AUDIT_STORE) or DEFAULT_STORE_URL
+    scheme, _, rest = url.partition("://")
+    if existing and scheme.lower() == "sqlite" and rest.startswith("/"):
+        path = Path(unquote(rest[1:].partition("?")[0]))
+        if not path.exists():
+            _err(command, f"no store at {path} ({url}); give --store URL")
+            return None
     try:
         return open_store(url)
     except (ValueError, VisionAuditError) as err:
@@ -291,16 +318,26 @@ def _grant(args: argparse.Namespace) -> int:
     except _UsageError as err:
         _err("consent grant", str(err))
         return EXIT_USAGE
-    store = _open(args, "consent grant")
+    store = _open(args, "consent grant", existing=False)
     if store is None:
         return EXIT_USAGE
     try:
+        previous = StoreConsentProvider(store).get_consent(record.ref)
+        if previous is not None and not args.replace:
+            _err(
+                "consent grant",
+                f"consent {record.ref!r} already exists ({_terms(previous)}); "
+                "give --replace to replace it",
+            )
+            return EXIT_CHECK_FAILED
         recorded = grant_consent(store, record, actor=args.actor)
     except (ValueError, VisionAuditError) as err:
         _err("consent grant", str(err))
         return EXIT_CHECK_FAILED
     finally:
         store.close()
+    if previous is not None:
+        _warn("consent grant", f"replaced consent {record.ref!r} ({_terms(previous)})")
     until = record.expires_at.isoformat() if record.expires_at else "no expiry"
     _out(
         f"granted consent {record.ref!r} for {', '.join(sorted(record.purposes))} "
@@ -309,8 +346,22 @@ def _grant(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _terms(record: ConsentRecord) -> str:
+    """The terms of a consent in one line, for a refusal or a warning."""
+    expires = record.expires_at.isoformat() if record.expires_at else "no expiry"
+    revoked = (
+        f", revoked {record.revoked_at.isoformat()}"
+        if record.revoked_at is not None
+        else ""
+    )
+    return (
+        f"purposes {', '.join(sorted(record.purposes))}; granted "
+        f"{record.granted_at.isoformat()}; expires {expires}{revoked}"
+    )
+
+
 def _revoke(args: argparse.Namespace) -> int:
-    store = _open(args, "consent revoke")
+    store = _open(args, "consent revoke", existing=True)
     if store is None:
         return EXIT_USAGE
     try:
@@ -327,7 +378,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    store = _open(args, "consent list")
+    store = _open(args, "consent list", existing=True)
     if store is None:
         return EXIT_USAGE
     try:
@@ -343,7 +394,7 @@ def _list(args: argparse.Namespace) -> int:
             data: dict[str, Any] = record.as_dict()
             data["subject_pseudonym"] = data.pop("subject_ref")
             data["status"] = record.status(now)
-            _out(json.dumps(data, sort_keys=True, ensure_ascii=False))
+            _out_json(json.dumps(data, sort_keys=True, ensure_ascii=False))
         return EXIT_OK
     if not records:
         _out("no consent recorded")
@@ -438,8 +489,15 @@ def add_policy_commands(
         description="Record that a data subject consents to purposes (and features).",
     )
     _store_argument(grant)
-    grant.add_argument("--ref", required=True, help="the consent reference")
-    grant.add_argument("--subject", required=True, help="the data subject's reference")
+    grant.add_argument(
+        "--ref", required=True, type=one_line_text, help="the consent reference"
+    )
+    grant.add_argument(
+        "--subject",
+        required=True,
+        type=one_line_text,
+        help="the data subject's reference",
+    )
     grant.add_argument(
         "--purpose",
         required=True,
@@ -461,7 +519,17 @@ def add_policy_commands(
         default=None,
         help="when it ends: 2027-01-01 (midnight UTC) or 2027-01-01T12:00:00Z",
     )
-    grant.add_argument("--actor", required=True, help="who records the consent")
+    grant.add_argument(
+        "--actor", required=True, type=one_line_text, help="who records the consent"
+    )
+    grant.add_argument(
+        "--replace",
+        action="store_true",
+        help=(
+            "replace the consent already recorded under --ref (without it, a "
+            "reference in use is refused)"
+        ),
+    )
     grant.add_argument(
         "--policy",
         metavar="FILE",
@@ -479,16 +547,29 @@ def add_policy_commands(
         "denied.",
     )
     _store_argument(revoke)
-    revoke.add_argument("--ref", required=True, help="the consent reference")
-    revoke.add_argument("--actor", required=True, help="who records the revocation")
     revoke.add_argument(
-        "--reason", default=None, help="why (kept in the audit trail; no personal data)"
+        "--ref", required=True, type=one_line_text, help="the consent reference"
+    )
+    revoke.add_argument(
+        "--actor",
+        required=True,
+        type=one_line_text,
+        help="who records the revocation",
+    )
+    revoke.add_argument(
+        "--reason",
+        default=None,
+        type=one_line_text,
+        help="why (kept in the audit trail; no personal data)",
     )
     revoke.set_defaults(handler=_revoke)
     listing = consent_commands.add_parser(
         "list",
         help="list the consents in the audit store",
-        description="List every consent in the audit store with its status now.",
+        description=(
+            "List every consent in the audit store with its status now. A store "
+            "that does not exist is refused (exit 2), never created."
+        ),
     )
     _store_argument(listing)
     listing.add_argument(

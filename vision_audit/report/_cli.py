@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vision_audit import environment_variables as env
@@ -12,6 +13,11 @@ from vision_audit.exceptions import ReportRenderError, StoreError
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from vision_audit.report.aggregate import ReportData
 
 __all__ = ["add_report_commands"]
 
@@ -20,15 +26,95 @@ _EXIT_FAILED = 1
 _EXIT_USAGE = 2
 
 
-def _report(args: argparse.Namespace) -> int:
-    from vision_audit.report import generate_report  # noqa: PLC0415
+class _UsageError(Exception):
+    """Bad usage: exit 2 with the message."""
 
+
+def _error(text: str) -> None:
+    sys.stderr.write(f"vision-audit report: error: {text}\n")
+
+
+def _load_public_keys(paths: list[str] | None) -> list[Ed25519PublicKey] | None:
+    """The keys of ``--public-key``, read as ``vision-audit verify`` reads them."""
+    from vision_audit.store._keys import load_public_key  # noqa: PLC0415
+
+    if not paths:
+        return None
+    keys = []
+    for path in paths:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as err:
+            msg = (
+                f"--public-key: cannot read the public key file {path}: "
+                f"{err.strerror or err}"
+            )
+            raise _UsageError(msg) from err
+        try:
+            keys.append(load_public_key(data, source=path))
+        except ValueError as err:
+            msg = f"--public-key: {err}"
+            raise _UsageError(msg) from err
+    return keys
+
+
+def _output(value: str) -> Path:
+    """The file ``--out`` names; a folder is refused, never written over."""
+    target = Path(value)
+    if value.endswith(("/", os.sep)) or target.is_dir():
+        msg = (
+            f"--out {value} is a folder; give a file name in it, such as "
+            f"{target / 'report.pdf'}"
+        )
+        raise _UsageError(msg)
+    return target
+
+
+def _build(
+    args: argparse.Namespace,
+    url: str,
+    keys: list[Ed25519PublicKey] | None,
+    progress: Callable[[str], None],
+) -> tuple[Path, ReportData]:
+    """
+    Run the report's stages, as ``generate_report`` does, with trusted keys.
+
+    The command needs the verification result to set its exit code, and the
+    trusted keys of ``--public-key``, which ``generate_report`` does not take.
+    """
+    from vision_audit.report.aggregate import build_report_data  # noqa: PLC0415
+    from vision_audit.report.pdf import write_pdf  # noqa: PLC0415
+    from vision_audit.report.query import parse_period, query_store  # noqa: PLC0415
+    from vision_audit.report.render import find_templates, render_html  # noqa: PLC0415
+
+    target = _output(args.out)
+    folder = find_templates(args.templates)
+    facts = query_store(
+        url,
+        parse_period(args.since, args.until),
+        progress=progress,
+        verify_content=not args.skip_content_digests,
+        public_keys=keys,
+    )
+    data = build_report_data(facts, title=args.title, organization=args.organization)
+    progress("rendering HTML")
+    html = render_html(data, templates=folder)
+    if args.format == "html":
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(html, encoding="utf-8")
+        except OSError as err:
+            msg = f"cannot write {target}: {err}"
+            raise ReportRenderError(msg) from err
+        return target, data
+    progress("writing PDF")
+    return write_pdf(html, data, target, templates=folder), data
+
+
+def _report(args: argparse.Namespace) -> int:
     url = args.store or os.environ.get(env.VISION_AUDIT_STORE)
     if not url:
-        sys.stderr.write(
-            f"vision-audit report: error: give --store URL or set "
-            f"{env.VISION_AUDIT_STORE}\n"
-        )
+        _error(f"give --store URL or set {env.VISION_AUDIT_STORE}")
         return _EXIT_USAGE
     started = time.perf_counter()
 
@@ -38,25 +124,28 @@ def _report(args: argparse.Namespace) -> int:
             sys.stderr.write(f"[{elapsed:6.1f} s] {message}\n")
 
     try:
-        written = generate_report(
-            url,
-            since=args.since,
-            until=args.until,
-            out=args.out,
-            format=args.format,
-            templates=args.templates,
-            organization=args.organization,
-            title=args.title,
-            progress=progress,
-            verify_content=not args.skip_content_digests,
-        )
-    except ReportRenderError as err:
-        sys.stderr.write(f"vision-audit report: error: {err}\n")
+        keys = _load_public_keys(args.public_key)
+        written, data = _build(args, url, keys, progress)
+    except (_UsageError, ReportRenderError) as err:
+        _error(str(err))
         return _EXIT_USAGE
     except StoreError as err:
-        sys.stderr.write(f"vision-audit report: error: {err}\n")
+        _error(str(err))
         return _EXIT_FAILED
     sys.stdout.write(f"{written}\n")
+    integrity = data.integrity
+    if not integrity.verified:
+        # The report is written for the record, but a scheduler must notice.
+        where = (
+            f" at sequence {integrity.bad_sequence} ({integrity.damage})"
+            if integrity.bad_sequence != "n/a"
+            else ""
+        )
+        _error(
+            f"the store did not verify{where}: {integrity.message}; the report was "
+            f"written and says NOT VERIFIED on its cover"
+        )
+        return _EXIT_FAILED
     return _EXIT_OK
 
 
@@ -64,8 +153,9 @@ def add_report_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     """
     Add ``report`` to the ``vision-audit`` command.
 
-    Exit codes: 0 written (even when the store did not verify: the report says so on
-    its cover), 1 the store cannot be read, 2 bad usage.
+    Exit codes: 0 written and the store verified; 1 the store cannot be read, or
+    it did not verify (the report is still written and says so on its cover, and a
+    line on standard error says why); 2 bad usage.
     """
     report = commands.add_parser(
         "report",
@@ -75,7 +165,9 @@ def add_report_commands(commands: argparse._SubParsersAction) -> None:  # type: 
             "write a compliance report for legal review: PDF/A-3b with its figures "
             "attached as JSON, or HTML. The same store state and options give a "
             "byte-identical PDF. A store that does not verify still gets a report, "
-            "which says so on its cover."
+            "which says so on its cover, and the command then exits 1. Exit codes: "
+            "0 written and verified, 1 not verified or the store cannot be read, "
+            "2 bad usage."
         ),
     )
     report.add_argument(
@@ -96,7 +188,9 @@ def add_report_commands(commands: argparse._SubParsersAction) -> None:  # type: 
         metavar="DATE",
         help="last day, included (YYYY-MM-DD), or an ISO time, excluded",
     )
-    report.add_argument("--out", required=True, metavar="FILE", help="file to write")
+    report.add_argument(
+        "--out", required=True, metavar="FILE", help="file to write (not a folder)"
+    )
     report.add_argument(
         "--format", choices=("pdf", "html"), default="pdf", help="default: pdf"
     )
@@ -114,6 +208,16 @@ def add_report_commands(commands: argparse._SubParsersAction) -> None:  # type: 
         help=(
             "verify links and signatures but not personal content against its "
             "digests (faster on large stores; the cover says so)"
+        ),
+    )
+    report.add_argument(
+        "--public-key",
+        action="append",
+        metavar="FILE",
+        help=(
+            "trust checkpoints signed by this public key (PEM), as vision-audit "
+            "verify does; repeatable. Without it, the keys recorded in the store "
+            "are used, which proves consistency but not who signed"
         ),
     )
     report.add_argument(

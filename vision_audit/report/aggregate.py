@@ -55,7 +55,7 @@ class Count:
 
     label: str
     count: int
-    share: float
+    share: float | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,7 +88,7 @@ class ConsentRow:
     purpose: str
     sent: int
     with_consent: int
-    coverage: float
+    coverage: float | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,7 +200,7 @@ class Review:
     overdue_pending: int
     decided_late: int
     outcomes: tuple[Count, ...]
-    override_rate: float
+    override_rate: float | None
     median_decision: str
     p95_decision: str
     median_seconds: float | None
@@ -239,7 +239,7 @@ class ReportData:
     completed: int
     failed: int
     denied: int
-    success_rate: float
+    success_rate: float | None
     events_by_type: tuple[Count, ...]
     by_day: tuple[DayVolume, ...]
     by_purpose: tuple[PurposeVolume, ...]
@@ -252,7 +252,7 @@ class ReportData:
     consent: tuple[ConsentRow, ...]
     consent_sent: int
     consent_with: int
-    consent_coverage: float
+    consent_coverage: float | None
     consents_granted: int
     consents_revoked: int
     denials_by_reason: tuple[Count, ...]
@@ -380,8 +380,9 @@ def counted(count: int, singular: str, plural: str | None = None) -> str:
     return f"{count:,} {noun}"
 
 
-def _share(part: int, whole: int) -> float:
-    return round(100.0 * part / whole, 1) if whole else 0.0
+def _share(part: int, whole: int) -> float | None:
+    """*part* as a percentage of *whole*; None (shown as n/a) when *whole* is 0."""
+    return round(100.0 * part / whole, 1) if whole else None
 
 
 def _counts(rows: Iterable[tuple[Any, int]]) -> tuple[Count, ...]:
@@ -559,15 +560,18 @@ def _findings(
             text=f"{counted(data['calls'], 'call')} "
             f"{'was' if data['calls'] == 1 else 'were'} made: {data['completed']:,} "
             f"completed, {data['failed']:,} failed at the service and "
-            f"{data['denied']:,} were refused by the policy before any image left "
-            "the process.",
+            f"{data['denied']:,} {'was' if data['denied'] == 1 else 'were'} refused "
+            "by the policy before any image left the process.",
             attention=False,
         )
     )
+    coverage = data["consent_coverage"]
     found.append(
         Finding(
-            text=f"{data['consent_coverage']:.1f}% of the calls sent to the service "
-            f"carried a consent reference ({data['consent_with']:,} of "
+            text="No call was sent to the service, so none needed a consent reference."
+            if coverage is None
+            else f"{coverage:.1f}% of the calls sent to the service carried a "
+            f"consent reference ({data['consent_with']:,} of "
             f"{data['consent_sent']:,}); purposes that do not process personal "
             "data need none.",
             attention=False,

@@ -32,7 +32,9 @@ from vision_audit.store._canonical import format_time
 from vision_audit.store._open import open_store, redact_url
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from vision_audit.store._base import BaseAuditStore
     from vision_audit.store._chain import Checkpoint, Verification
@@ -112,12 +114,18 @@ def parse_period(since: str | date | datetime, until: str | date | datetime) -> 
     start = _parse_moment(since, end=False)
     stop = _parse_moment(until, end=True)
     if stop <= start:
+        # Name the bounds as given: a bare until date stands for the end of that
+        # day, a moment the user never typed.
         msg = (
-            f"the period is empty: until ({stop.isoformat()}) is not after since "
-            f"({start.isoformat()})"
+            f"the period is empty: until {_as_given(until)} is not after since "
+            f"{_as_given(since)}"
         )
         raise ReportRenderError(msg)
     return Period(start, stop)
+
+
+def _as_given(value: str | date | datetime) -> str:
+    return value.strip() if isinstance(value, str) else value.isoformat()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -677,6 +685,7 @@ def query_store(
     exception_cap: int = DEFAULT_EXCEPTION_CAP,
     progress: Callable[[str], None] | None = None,
     verify_content: bool = True,
+    public_keys: Iterable[Ed25519PublicKey] | None = None,
 ) -> StoreFacts:
     """
     Verify the store, then aggregate its events in *period* with SQL.
@@ -690,6 +699,9 @@ def query_store(
             envelopes hold; without it, links and signatures are still verified
             (about three times faster on stores with content), and the report's
             cover says the digests were not checked.
+        public_keys: The checkpoint signing keys to trust, obtained other than
+            from the store; when None, the keys the store records are used and the
+            verification warns that this proves consistency, not who signed.
 
     Returns:
         The aggregated facts and the verification result.
@@ -717,7 +729,9 @@ def query_store(
     try:
         step("verifying the hash chain")
         verification = store.verify(
-            progress=lambda n: step(f"verified {n:,} events"), content=verify_content
+            public_keys=public_keys,
+            progress=lambda n: step(f"verified {n:,} events"),
+            content=verify_content,
         )
         checkpoints = store.list_checkpoints()
         span = store.get_sequence_range(since=period.since, until=period.until)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote
@@ -27,7 +29,13 @@ if TYPE_CHECKING:
     from vision_audit.review._model import PendingReview, ReviewCase
     from vision_audit.typing import ManagedAuditStore
 
-__all__ = ["add_review_commands"]
+__all__ = [
+    "add_review_commands",
+    "multi_line_text",
+    "one_line_text",
+    "printable",
+    "printable_json",
+]
 
 EXIT_OK: Final = 0
 EXIT_CHECK_FAILED: Final = 1
@@ -44,20 +52,116 @@ _STORE_HELP: Final = (
 )
 
 
+# Bidirectional overrides, embeddings and isolates reorder what a terminal shows.
+_BIDI_CONTROLS: Final = frozenset(
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+_UNPRINTABLE_CATEGORIES: Final = frozenset({"Cc", "Zl", "Zp"})
+_RATIONALE_ALLOWED: Final = frozenset("\n\t")
+
+
+def _unprintable(char: str) -> bool:
+    """Whether *char* can move the cursor, recolour or reorder terminal output."""
+    return unicodedata.category(char) in _UNPRINTABLE_CATEGORIES or (
+        char in _BIDI_CONTROLS
+    )
+
+
+def _escape(char: str) -> str:
+    r"""The Python escape of one character: ``\x1b``, ``\n``, ``\u202e``."""
+    return ascii(char)[1:-1]
+
+
+def printable(text: str, *, keep: frozenset[str] = frozenset()) -> str:
+    r"""
+    *text* with control characters shown as escapes (``\x1b``, ``\n``).
+
+    Anything a terminal would act on (colour codes, a new line that forges an output
+    line, bidirectional overrides) is escaped, except the characters in *keep*.
+    """
+    return "".join(
+        _escape(char) if _unprintable(char) and char not in keep else char
+        for char in text
+    )
+
+
+def _first_unprintable(text: str, allowed: frozenset[str]) -> str | None:
+    return next(
+        (char for char in text if _unprintable(char) and char not in allowed), None
+    )
+
+
+def one_line_text(value: str) -> str:
+    """
+    An argparse type: a one-line value without control characters.
+
+    Raises:
+        argparse.ArgumentTypeError: Naming the first control character found.
+    """
+    import argparse  # noqa: PLC0415 - only its exception is needed
+
+    found = _first_unprintable(value, frozenset())
+    if found is not None:
+        msg = (
+            f"contains the control character {_escape(found)} in "
+            f"{printable(value)[:80]!r}; give plain one-line text"
+        )
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def multi_line_text(value: str) -> str:
+    """
+    An argparse type: text that may span lines (new lines and tabs allowed).
+
+    Carriage returns, escape sequences and other control characters are refused:
+    they could overwrite or recolour what a reviewer later reads.
+
+    Raises:
+        argparse.ArgumentTypeError: Naming the first control character found.
+    """
+    import argparse  # noqa: PLC0415 - only its exception is needed
+
+    found = _first_unprintable(value, _RATIONALE_ALLOWED)
+    if found is not None:
+        msg = (
+            f"contains the control character {_escape(found)}; only new lines and "
+            "tabs are allowed"
+        )
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 class _UsageError(Exception):
     """Bad usage: exit 2 with the message."""
 
 
 def _out(text: str = "") -> None:
-    sys.stdout.write(f"{text}\n")
+    # Values come from the store, which other writers (the Python API, older
+    # versions) may have filled with control characters: never echo them raw.
+    sys.stdout.write(f"{printable(text, keep=frozenset(chr(9)))}\n")
 
 
 def _err(command: str, text: str) -> None:
-    sys.stderr.write(f"vision-audit review {command}: error: {text}\n")
+    sys.stderr.write(f"vision-audit review {command}: error: {printable(text)}\n")
+
+
+_JSON_UNSAFE: Final = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable_json(text: str) -> str:
+    r"""
+    JSON text from :func:`json.dumps` with DEL, C1 and bidi controls escaped too.
+
+    ``json.dumps`` escapes only C0 controls when ``ensure_ascii`` is off; the
+    ``\uXXXX`` escapes added here keep the JSON valid and the same once parsed.
+    """
+    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
 
 
 def _json(value: object) -> None:
-    _out(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    sys.stdout.write(f"{printable_json(text)}\n")
 
 
 def _store_url(args: argparse.Namespace) -> str:
@@ -227,7 +331,9 @@ def _decision_lines(case: ReviewCase) -> list[str]:
             f"    {_when(decision.time)} {decision.decision}{extra} by "
             f"{decision.reviewer} (event {decision.event_id}{corrects}{late})"
         )
-        lines.append(f"      rationale: {decision.rationale}")
+        first, *more = decision.rationale.split("\n")
+        lines.append(f"      rationale: {first}")
+        lines.extend(f"        | {line}" for line in more)
     if case.latest_decision is not None and case.latest_decision.decision == "override":
         lines.append(f"  tags after override: {_join(case.effective_tags)}")
     return lines
@@ -390,7 +496,9 @@ def add_review_commands(
             "the rules refuse it (four eyes, already decided), 2 on bad usage."
         ),
     )
-    decide.add_argument("analysis_id", metavar="ID", help="the analysis id")
+    decide.add_argument(
+        "analysis_id", metavar="ID", type=one_line_text, help="the analysis id"
+    )
     decide.add_argument(
         "--decision",
         required=True,
@@ -398,26 +506,37 @@ def add_review_commands(
         help="approve, reject, override (with tag changes) or escalate",
     )
     decide.add_argument(
-        "--reviewer", required=True, metavar="WHO", help="who decides (required)"
+        "--reviewer",
+        required=True,
+        metavar="WHO",
+        type=one_line_text,
+        help="who decides (required; one line, no control characters)",
     )
     decide.add_argument(
-        "--rationale", required=True, metavar="TEXT", help="why (required)"
+        "--rationale",
+        required=True,
+        metavar="TEXT",
+        type=multi_line_text,
+        help="why (required; may span lines, no other control characters)",
     )
     decide.add_argument(
         "--add-tag",
         action="append",
         metavar="T",
+        type=one_line_text,
         help="a tag an override adds; repeatable",
     )
     decide.add_argument(
         "--remove-tag",
         action="append",
         metavar="T",
+        type=one_line_text,
         help="a tag an override removes; repeatable",
     )
     decide.add_argument(
         "--supersedes",
         metavar="EVENT_ID",
+        type=one_line_text,
         help="the decision this one corrects (required once the analysis is decided)",
     )
     decide.add_argument("--store", metavar="URL", help=_STORE_HELP)
