@@ -124,7 +124,9 @@ class ReviewError(VisionAuditError, ValueError):
             ``four-eyes`` (the analysis' own actor may not decide it),
             ``already-decided`` (a correction must name the decision it
             supersedes), ``unknown-decision-event`` or ``not-latest-decision``
-            (``supersedes`` names the wrong event).
+            (``supersedes`` names the wrong event), ``control-characters`` (a
+            reviewer, tag or rationale holds characters that could forge or
+            recolour what a reviewer reads).
         analysis_id: The analysis concerned, when known.
 
     .. versionadded:: 0.1.0

@@ -119,6 +119,12 @@ class TestConsentRecord:
             ({"ref": ""}, ValueError, "ref must not be empty"),
             ({"ref": 7}, TypeError, "ref must be a string"),
             ({"subject_ref": "  "}, ValueError, "subject_ref must not be empty"),
+            (
+                {"ref": "c-1\x1b[2J"},
+                ValueError,
+                r"ref holds the control character \\x1b",
+            ),
+            ({"subject_ref": "a\nb"}, ValueError, "subject_ref holds the control"),
             ({"purposes": "claims"}, TypeError, "collection of names"),
             ({"purposes": []}, ValueError, "at least one purpose"),
             ({"purposes": ["claims", 3]}, TypeError, "each purpose must be a string"),

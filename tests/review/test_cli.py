@@ -266,9 +266,11 @@ class TestControlCharacters:
         assert "      rationale: form matches" in out
         assert "        | checked ID" in out.splitlines()
 
-    def test_show_escapes_stored_values(self, run, flagged, store) -> None:
-        """Control characters written through the API are escaped by show."""
-        from vision_audit.review import record_review_decision
+    def test_show_escapes_stored_values(self, run, flagged, store, monkeypatch) -> None:
+        """Control characters already in the store (older writers) are escaped."""
+        from vision_audit.review import _decide, record_review_decision
+
+        monkeypatch.setattr(_decide, "_refuse_controls", lambda *_, **__: None)
 
         record_review_decision(
             store,
@@ -285,9 +287,11 @@ class TestControlCharacters:
         assert "by evil\\x1b[31mRED\\nfake line" in out
         assert not any(line.startswith("fake line") for line in out.splitlines())
 
-    def test_json_escapes_c1_controls(self, run, flagged, store) -> None:
+    def test_json_escapes_c1_controls(self, run, flagged, store, monkeypatch) -> None:
         """--json escapes C1 and bidi controls too; the parsed value is unchanged."""
-        from vision_audit.review import record_review_decision
+        from vision_audit.review import _decide, record_review_decision
+
+        monkeypatch.setattr(_decide, "_refuse_controls", lambda *_, **__: None)
 
         reviewer = "evil\x9b31m\u202eRED"
         record_review_decision(
@@ -300,6 +304,44 @@ class TestControlCharacters:
         assert "\x9b" not in out
         assert "\u202e" not in out
         assert reviewer == json.loads(out)["decisions"][0]["reviewer"]
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("reviewer", "evil\x1b[31mRED"),
+            ("reviewer", "two\nlines"),
+            ("rationale", "fine\x1b[0m"),
+            ("rationale", "over\rwrite"),
+        ],
+    )
+    def test_api_refuses_control_characters(
+        self, flagged, store, field: str, value: str
+    ) -> None:
+        """The Python API refuses what the CLI refuses; nothing is recorded."""
+        from vision_audit.exceptions import ReviewError
+        from vision_audit.review import record_review_decision
+
+        before = len(list(store.iter_events()))
+        arguments = {"reviewer": "rita", "rationale": "fine", field: value}
+
+        with pytest.raises(ReviewError) as caught:
+            record_review_decision(store, flagged, decision="approve", **arguments)
+
+        assert "control-characters" == caught.value.code
+        assert field in str(caught.value)
+        assert before == len(list(store.iter_events()))
+
+    def test_api_rationale_may_span_lines(self, flagged, store) -> None:
+        """New lines and tabs are fine in a rationale."""
+        from vision_audit.review import record_review_decision
+
+        record_review_decision(
+            store,
+            flagged,
+            decision="approve",
+            reviewer="rita",
+            rationale="checked:\n\tthe form",
+        )
 
 
 class TestHelp:

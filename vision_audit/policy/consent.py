@@ -42,6 +42,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol, runtime_checkable
 
+from vision_audit._text import first_control, show_char
 from vision_audit.exceptions import PolicyError
 from vision_audit.models import AuditEvent, utc_now
 from vision_audit.policy._model import FEATURES, normalize_feature
@@ -146,6 +147,10 @@ def _check_text(value: object, *, name: str) -> None:
         raise TypeError(msg)
     if not value.strip():
         msg = f"{name} must not be empty"
+        raise ValueError(msg)
+    found = first_control(value)
+    if found is not None:
+        msg = f"{name} holds the control character {show_char(found)}; none accepted"
         raise ValueError(msg)
 
 

@@ -6,13 +6,13 @@ import json
 import os
 import re
 import sys
-import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote
 
 from vision_audit import environment_variables as env
 from vision_audit._settings import DEFAULT_STORE_URL
+from vision_audit._text import MULTI_LINE, first_control, printable, show_char
 from vision_audit.exceptions import (
     AuditWriteError,
     PolicyError,
@@ -53,44 +53,6 @@ _STORE_HELP: Final = (
 
 
 # Bidirectional overrides, embeddings and isolates reorder what a terminal shows.
-_BIDI_CONTROLS: Final = frozenset(
-    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
-_UNPRINTABLE_CATEGORIES: Final = frozenset({"Cc", "Zl", "Zp"})
-_RATIONALE_ALLOWED: Final = frozenset("\n\t")
-
-
-def _unprintable(char: str) -> bool:
-    """Whether *char* can move the cursor, recolour or reorder terminal output."""
-    return unicodedata.category(char) in _UNPRINTABLE_CATEGORIES or (
-        char in _BIDI_CONTROLS
-    )
-
-
-def _escape(char: str) -> str:
-    r"""The Python escape of one character: ``\x1b``, ``\n``, ``\u202e``."""
-    return ascii(char)[1:-1]
-
-
-def printable(text: str, *, keep: frozenset[str] = frozenset()) -> str:
-    r"""
-    *text* with control characters shown as escapes (``\x1b``, ``\n``).
-
-    Anything a terminal would act on (colour codes, a new line that forges an output
-    line, bidirectional overrides) is escaped, except the characters in *keep*.
-    """
-    return "".join(
-        _escape(char) if _unprintable(char) and char not in keep else char
-        for char in text
-    )
-
-
-def _first_unprintable(text: str, allowed: frozenset[str]) -> str | None:
-    return next(
-        (char for char in text if _unprintable(char) and char not in allowed), None
-    )
-
-
 def one_line_text(value: str) -> str:
     """
     An argparse type: a one-line value without control characters.
@@ -100,10 +62,10 @@ def one_line_text(value: str) -> str:
     """
     import argparse  # noqa: PLC0415 - only its exception is needed
 
-    found = _first_unprintable(value, frozenset())
+    found = first_control(value, frozenset())
     if found is not None:
         msg = (
-            f"contains the control character {_escape(found)} in "
+            f"contains the control character {show_char(found)} in "
             f"{printable(value)[:80]!r}; give plain one-line text"
         )
         raise argparse.ArgumentTypeError(msg)
@@ -122,10 +84,10 @@ def multi_line_text(value: str) -> str:
     """
     import argparse  # noqa: PLC0415 - only its exception is needed
 
-    found = _first_unprintable(value, _RATIONALE_ALLOWED)
+    found = first_control(value, MULTI_LINE)
     if found is not None:
         msg = (
-            f"contains the control character {_escape(found)}; only new lines and "
+            f"contains the control character {show_char(found)}; only new lines and "
             "tabs are allowed"
         )
         raise argparse.ArgumentTypeError(msg)

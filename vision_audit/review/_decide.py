@@ -17,6 +17,7 @@ from opentelemetry.trace import (
 
 from vision_audit import attributes as attrs
 from vision_audit._settings import Settings
+from vision_audit._text import MULTI_LINE, first_control, show_char
 from vision_audit.exceptions import AuditWriteError, ReviewError
 from vision_audit.models import AuditEvent, utc_now
 from vision_audit.review._model import DECISIONS, ReviewCase
@@ -71,11 +72,35 @@ def _tags(values: Iterable[str], name: str, analysis_id: str) -> tuple[str, ...]
         if not isinstance(value, str) or not value.strip():
             msg = f"{name} holds an empty or non-text tag: {value!r}"
             raise ReviewError(msg, code="bad-tag", analysis_id=analysis_id)
+        _refuse_controls(value, name=name, analysis_id=analysis_id)
         tag = " ".join(value.split())
         if tag.casefold() not in seen:
             seen.add(tag.casefold())
             tags.append(tag)
     return tuple(tags)
+
+
+def _refuse_controls(
+    value: str,
+    *,
+    name: str,
+    analysis_id: str,
+    allowed: frozenset[str] = frozenset(),
+) -> None:
+    """
+    Refuse control characters, which could forge or recolour what a reviewer reads.
+
+    Raises:
+        ReviewError: Code ``control-characters``, naming the field and character.
+    """
+    found = first_control(value, allowed)
+    if found is not None:
+        where = "new lines and tabs only" if allowed else "none"
+        msg = (
+            f"{name} of the decision on analysis {analysis_id} holds the control "
+            f"character {show_char(found)}; {where} accepted"
+        )
+        raise ReviewError(msg, code="control-characters", analysis_id=analysis_id)
 
 
 def _check_arguments(
@@ -102,6 +127,10 @@ def _check_arguments(
             f"{decision}"
         )
         raise ReviewError(msg, code="rationale-missing", analysis_id=analysis_id)
+    _refuse_controls(reviewer, name="reviewer", analysis_id=analysis_id)
+    _refuse_controls(
+        rationale, name="rationale", analysis_id=analysis_id, allowed=MULTI_LINE
+    )
     changes = bool(add_tags or remove_tags)
     if decision == "override" and not changes:
         msg = (
