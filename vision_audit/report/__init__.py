@@ -36,10 +36,12 @@ from vision_audit.report.query import (
 from vision_audit.report.render import find_templates, render_html
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from datetime import date, datetime
 
-__all__ = ["ReportData", "build_report", "generate_report"]
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+__all__ = ["ReportData", "build_report", "generate_report", "write_report"]
 
 
 def build_report(
@@ -52,6 +54,7 @@ def build_report(
     exception_cap: int = DEFAULT_EXCEPTION_CAP,
     progress: Callable[[str], None] | None = None,
     verify_content: bool = True,
+    public_keys: Sequence[Ed25519PublicKey] | None = None,
 ) -> ReportData:
     """
     Verify the store and compute every figure of the report, without rendering.
@@ -67,6 +70,8 @@ def build_report(
         progress: Called with a short message as each stage starts.
         verify_content: Also check personal content against its digests; when
             False, links and signatures only, and the cover says so.
+        public_keys: Keys obtained apart from the store, which the checkpoints'
+            signatures must verify under; None trusts the keys the store holds.
 
     Returns:
         The report's figures.
@@ -83,6 +88,7 @@ def build_report(
         exception_cap=exception_cap,
         progress=progress,
         verify_content=verify_content,
+        public_keys=public_keys,
     )
     return build_report_data(facts, title=title, organization=organization)
 
@@ -100,6 +106,7 @@ def generate_report(
     progress: Callable[[str], None] | None = None,
     pdf_options: dict[str, Any] | None = None,
     verify_content: bool = True,
+    public_keys: Sequence[Ed25519PublicKey] | None = None,
 ) -> Path:
     """
     Write the compliance report of *store_url* over a period, as PDF or HTML.
@@ -119,6 +126,8 @@ def generate_report(
             ``{"uncompressed_pdf": True}``).
         verify_content: Also check personal content against its digests; when
             False, links and signatures only, and the cover says so.
+        public_keys: Keys obtained apart from the store, which the checkpoints'
+            signatures must verify under; None trusts the keys the store holds.
 
     Returns:
         The path written.
@@ -142,7 +151,43 @@ def generate_report(
         title=title,
         progress=step,
         verify_content=verify_content,
+        public_keys=public_keys,
     )
+    return write_report(
+        data,
+        out=out,
+        format=format,
+        templates=folder,
+        progress=step,
+        pdf_options=pdf_options,
+    )
+
+
+def write_report(
+    data: ReportData,
+    *,
+    out: str | Path,
+    format: Literal["pdf", "html"] = "pdf",  # noqa: A002 - the CLI's name
+    templates: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+    pdf_options: dict[str, Any] | None = None,
+) -> Path:
+    """
+    Render figures from :func:`build_report` to *out*, as PDF or HTML.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ReportRenderError: Bad templates or output file.
+
+    .. versionadded:: 0.1.0
+    """
+    if format not in {"pdf", "html"}:
+        msg = f"format must be 'pdf' or 'html', not {format!r}"
+        raise ReportRenderError(msg)
+    step = progress if progress is not None else (lambda _message: None)
+    folder = find_templates(templates)
     step("rendering HTML")
     html = render_html(data, templates=folder)
     target = Path(out)

@@ -76,39 +76,28 @@ def _build(
     keys: list[Ed25519PublicKey] | None,
     progress: Callable[[str], None],
 ) -> tuple[Path, ReportData]:
-    """
-    Run the report's stages, as ``generate_report`` does, with trusted keys.
-
-    The command needs the verification result to set its exit code, and the
-    trusted keys of ``--public-key``, which ``generate_report`` does not take.
-    """
-    from vision_audit.report.aggregate import build_report_data  # noqa: PLC0415
-    from vision_audit.report.pdf import write_pdf  # noqa: PLC0415
-    from vision_audit.report.query import parse_period, query_store  # noqa: PLC0415
-    from vision_audit.report.render import find_templates, render_html  # noqa: PLC0415
+    """The report's figures (with the trusted keys of ``--public-key``), written."""
+    from vision_audit.report import build_report, write_report  # noqa: PLC0415
 
     target = _output(args.out)
-    folder = find_templates(args.templates)
-    facts = query_store(
+    data = build_report(
         url,
-        parse_period(args.since, args.until),
+        since=args.since,
+        until=args.until,
+        organization=args.organization,
+        title=args.title,
         progress=progress,
         verify_content=not args.skip_content_digests,
         public_keys=keys,
     )
-    data = build_report_data(facts, title=args.title, organization=args.organization)
-    progress("rendering HTML")
-    html = render_html(data, templates=folder)
-    if args.format == "html":
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(html, encoding="utf-8")
-        except OSError as err:
-            msg = f"cannot write {target}: {err}"
-            raise ReportRenderError(msg) from err
-        return target, data
-    progress("writing PDF")
-    return write_pdf(html, data, target, templates=folder), data
+    written = write_report(
+        data,
+        out=target,
+        format=args.format,
+        templates=args.templates,
+        progress=progress,
+    )
+    return written, data
 
 
 def _report(args: argparse.Namespace) -> int:
