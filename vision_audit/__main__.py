@@ -25,6 +25,21 @@ EXIT_USAGE: Final = 2
 _MAX_PORT: Final = 65535
 
 
+
+_EXAMPLES: Final = """\
+examples:
+  vision-audit demo --output demo                  # emulator, workload, store, PDF
+  export VISION_AUDIT_STORE=sqlite:///audit.db     # the store every command uses
+  vision-audit verify --public-key checkpoint-key.pem.pub
+  vision-audit review list
+  vision-audit review decide ANALYSIS_ID --decision approve \\
+      --reviewer rita --rationale "tags match the photo"
+  vision-audit report --since 2026-11-01 --until 2026-11-30 --out report.pdf
+  vision-audit purge --older-than 30d              # retention of personal content
+
+Each command has its own --help.
+"""
+
 def _emulator(args: argparse.Namespace) -> int:
     from vision_audit.emulator import Emulator, ScriptError  # noqa: PLC0415
 
@@ -143,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Auditable, policy-enforced calls to Azure AI Vision Image Analysis. "
             "Exit codes: 0 ok, 1 a check failed, 2 bad usage."
         ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EXAMPLES,
     )
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
