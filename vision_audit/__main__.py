@@ -25,7 +25,6 @@ EXIT_USAGE: Final = 2
 _MAX_PORT: Final = 65535
 
 
-
 _EXAMPLES: Final = """\
 examples:
   vision-audit demo --output demo                  # emulator, workload, store, PDF
@@ -39,6 +38,7 @@ examples:
 
 Each command has its own --help.
 """
+
 
 def _emulator(args: argparse.Namespace) -> int:
     from vision_audit.emulator import Emulator, ScriptError  # noqa: PLC0415

@@ -72,6 +72,18 @@ class Tamper:
         """Replace a personal content value (canonical JSON text)."""
         raise NotImplementedError
 
+    def delete_checkpoints(self) -> None:
+        """Remove every signed checkpoint."""
+        raise NotImplementedError
+
+    def remove_content(self, sequence: int, name: str) -> None:
+        """Set a content record's value and salt to null, as a purge would."""
+        raise NotImplementedError
+
+    def set_kind(self, sequence: int, name: str, kind: str) -> None:
+        """Change the kind of a content record."""
+        raise NotImplementedError
+
     def swap(self, first: int, second: int) -> None:
         """Exchange the places of two events."""
         self.renumber(first, -1)
@@ -126,6 +138,19 @@ class MemoryTamper(Tamper):
         for record in self.store._content[sequence]:  # noqa: SLF001
             if record[1] == name:
                 record[4] = value.encode()
+
+    def delete_checkpoints(self) -> None:
+        self.store._checkpoints.clear()  # noqa: SLF001
+
+    def remove_content(self, sequence: int, name: str) -> None:
+        for record in self.store._content[sequence]:  # noqa: SLF001
+            if record[1] == name:
+                record[3] = record[4] = None
+
+    def set_kind(self, sequence: int, name: str, kind: str) -> None:
+        for record in self.store._content[sequence]:  # noqa: SLF001
+            if record[1] == name:
+                record[0] = kind
 
 
 class SQLiteTamper(Tamper):
@@ -187,6 +212,22 @@ class SQLiteTamper(Tamper):
             (value, sequence, name),
         )
 
+    def delete_checkpoints(self) -> None:
+        self._run("DELETE FROM va_checkpoints")
+
+    def remove_content(self, sequence: int, name: str) -> None:
+        self._run(
+            "UPDATE va_content SET value = NULL, salt = NULL "
+            "WHERE sequence = ? AND name = ?",
+            (sequence, name),
+        )
+
+    def set_kind(self, sequence: int, name: str, kind: str) -> None:
+        self._run(
+            "UPDATE va_content SET kind = ? WHERE sequence = ? AND name = ?",
+            (kind, sequence, name),
+        )
+
 
 class PostgresTamper(Tamper):
     """Tampering with a PostgreSQL store's tables, triggers disabled first."""
@@ -241,6 +282,22 @@ class PostgresTamper(Tamper):
         self._run(
             "UPDATE va_content SET value = %s WHERE sequence = %s AND name = %s",
             (value, sequence, name),
+        )
+
+    def delete_checkpoints(self) -> None:
+        self._run("DELETE FROM va_checkpoints")
+
+    def remove_content(self, sequence: int, name: str) -> None:
+        self._run(
+            "UPDATE va_content SET value = NULL, salt = NULL "
+            "WHERE sequence = %s AND name = %s",
+            (sequence, name),
+        )
+
+    def set_kind(self, sequence: int, name: str, kind: str) -> None:
+        self._run(
+            "UPDATE va_content SET kind = %s WHERE sequence = %s AND name = %s",
+            (kind, sequence, name),
         )
 
     def drop(self) -> None:

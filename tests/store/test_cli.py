@@ -168,6 +168,45 @@ class TestVerify:
         assert completed.stdout.startswith("OK: ")
         assert "12 event(s) verified, 3 signed checkpoint(s)" in completed.stdout
 
+    def test_head_past_the_last_checkpoint(self, run, store_url, keys, tmp_path):
+        """The OK line names the events no signed checkpoint covers yet."""
+        with SQLiteAuditStore(tmp_path / "audit.db") as store:
+            for n in range(2):
+                store.append(AuditEvent(type="analysis.completed", event_id=f"u{n}"))
+
+        completed = run("verify", "--store", store_url, "--public-key", str(keys[1]))
+
+        assert 0 == completed.returncode, completed.stdout + completed.stderr
+        assert (
+            "the last at sequence 12; events 13 to 14 are not yet covered by a "
+            "signed checkpoint; head 14 "
+        ) in completed.stdout
+
+    def test_unsigned_with_a_public_key(self, run, keys, tmp_path):
+        """A store without any checkpoint fails when a public key is given."""
+        path = tmp_path / "unsigned.db"
+        with SQLiteAuditStore(path) as store:
+            store.append(AuditEvent(type="analysis.completed"))
+
+        completed = run(
+            "verify", "--store", f"sqlite:///{path}", "--public-key", str(keys[1])
+        )
+
+        assert 1 == completed.returncode
+        assert completed.stdout.startswith("FAILED: ")
+        assert "sequence 1: unsigned: no checkpoint signed by a trusted key" in (
+            completed.stdout
+        )
+
+    def test_checkpoints_deleted(self, run, store_url, keys, tmp_path):
+        """Deleting every checkpoint does not pass with a public key given."""
+        SQLiteTamper(tmp_path / "audit.db").delete_checkpoints()
+
+        completed = run("verify", "--store", store_url, "--public-key", str(keys[1]))
+
+        assert 1 == completed.returncode
+        assert "sequence 1: unsigned" in completed.stdout
+
     def test_store_from_the_environment(self, run, store_url):
         """VISION_AUDIT_STORE names the store when --store is not given."""
         completed = run("verify", env={"VISION_AUDIT_STORE": store_url})
@@ -270,7 +309,7 @@ class TestExport:
         assert 14 + 3 == len(completed.stdout.splitlines())
 
     def test_slice(self, run, store_url, keys, tmp_path):
-        """--since/--until export a contiguous slice that verifies on its own."""
+        """--since/--until export a contiguous slice (both days in) that verifies."""
         out = tmp_path / "march.jsonl"
 
         run(
@@ -288,9 +327,9 @@ class TestExport:
         header = json.loads(out.read_text().splitlines()[0])
 
         assert 0 == completed.returncode, completed.stdout
-        assert (3, 8) == (header["first"], header["last"])
+        assert (3, 9) == (header["first"], header["last"])
         assert 2 == header["anchor"]["sequence"]
-        assert "6 event(s) verified, 1 signed checkpoint(s)" in completed.stdout
+        assert "7 event(s) verified, 1 signed checkpoint(s)" in completed.stdout
 
     def test_edited_export(self, run, store_url, keys, tmp_path):
         """An export edited by hand fails, naming the sequence."""
@@ -412,3 +451,133 @@ class TestProgress:
         completed = run("verify", "--quiet", "--store", store_url)
 
         assert "events checked" not in completed.stderr
+
+
+class TestRefusals:
+    """Arguments out of range, or stores that are not stores, are refused by name."""
+
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ["purge", "--older-than", "3000y"],
+            ["purge", "--older-than", "99999999999999y"],
+            ["export", "--since", "0001-01-01T00:00:00+01:00"],
+            ["export", "--until", "9999-12-31"],
+        ],
+    )
+    def test_out_of_range(self, run, store_url, args):
+        """Times beyond what a date can hold: exit 2, no traceback."""
+        completed = run(*args, "--store", store_url)
+
+        assert 2 == completed.returncode
+        assert "error:" in completed.stderr
+        assert "Traceback" not in completed.stderr
+
+    def test_unknown_data_class(self, run, store_url):
+        """A data class the store never recorded: exit 2, naming those it knows."""
+        completed = run(
+            "purge", "--store", store_url, "--older-than", "1d", "--data-class", "bogus"
+        )
+        after = run("verify", "--store", store_url)
+
+        assert 2 == completed.returncode
+        assert "unknown data class 'bogus': give one of caption," in completed.stderr
+        assert "content.purged" not in after.stdout + after.stderr
+        assert "12 event(s) verified" in after.stdout
+
+    def test_known_data_class(self, run, store_url):
+        """A data class the store holds is purged."""
+        completed = run(
+            "purge",
+            "--store",
+            store_url,
+            "--older-than",
+            "1d",
+            "--data-class",
+            "caption",
+        )
+
+        assert 0 == completed.returncode, completed.stderr
+        assert "purged 12 content record(s)" in completed.stdout
+
+    def test_erase_nobody(self, run, store_url):
+        """An erasure matching nothing is recorded, with a warning."""
+        completed = run("erase-subject", "-", "--store", store_url, stdin="nobody\n")
+
+        assert 0 == completed.returncode
+        assert "erased 0 content record(s)" in completed.stdout
+        assert "warning: no personal content matched" in completed.stderr
+
+    @pytest.mark.parametrize("content", [b"", b"shopping list"])
+    @pytest.mark.parametrize(
+        "args", [["purge", "--older-than", "1d"], ["erase-subject", "ada"]]
+    )
+    def test_not_a_store(self, run, tmp_path, content, args):
+        """Neither purge nor erase-subject turns another file into a store."""
+        path = tmp_path / "notes.db"
+        path.write_bytes(content)
+
+        completed = run(*args, "--store", f"sqlite:///{path}")
+
+        assert 1 == completed.returncode
+        assert "error:" in completed.stderr
+        assert content == path.read_bytes()
+        assert [path] == list(tmp_path.iterdir())
+
+    def test_export_until_before_since(self, run, store_url):
+        """An empty period: exit 2."""
+        completed = run(
+            "export",
+            "--store",
+            store_url,
+            "--since",
+            "2026-03-05",
+            "--until",
+            "2026-03-04",
+        )
+
+        assert 2 == completed.returncode
+        assert "is not after --since" in completed.stderr
+
+    def test_export_until_a_day(self, run, store_url, tmp_path):
+        """A bare --until date includes that day, as report's period does."""
+        output = tmp_path / "slice.jsonl"
+
+        completed = run(
+            "export",
+            "--store",
+            store_url,
+            "--since",
+            "2026-03-02",
+            "--until",
+            "2026-03-04",
+            "--output",
+            str(output),
+        )
+
+        assert 0 == completed.returncode, completed.stderr
+        assert "3 event(s)" in completed.stderr
+
+    @pytest.mark.parametrize(
+        ("sql", "message"),
+        [
+            (
+                "UPDATE va_keys SET public_key = 'garbage'",
+                "recorded in the store was changed",
+            ),
+            (
+                "UPDATE va_checkpoints SET time = 'yesterday' WHERE sequence = 5",
+                "the time of the checkpoint at sequence 5 is unreadable",
+            ),
+        ],
+    )
+    def test_tampered_keys_and_times(self, run, store_url, tmp_path, sql, message):
+        """A garbage key or checkpoint time in the store is tampering: exit 1."""
+        SQLiteTamper(tmp_path / "audit.db")._run(sql)  # noqa: SLF001 - raw SQL
+
+        completed = run("verify", "--store", store_url)
+
+        assert 1 == completed.returncode
+        assert "FAILED: " in completed.stdout
+        assert "sequence 5: bad-signature" in completed.stdout
+        assert message in completed.stdout

@@ -279,6 +279,45 @@ class TestCheckpoints:
 
         assert (False, 2, "bad-signature") == (result.ok, result.sequence, result.kind)
 
+    def test_trusted_key_without_checkpoint(self, backend, signing_key):
+        """With a trusted key given, a chain no checkpoint holds is 'unsigned'."""
+        store = backend.open()
+        for n in range(3):
+            store.append(_event(n))
+
+        result = store.verify(public_keys=[signing_key.public_key()])
+
+        assert (False, 1, "unsigned") == (result.ok, result.sequence, result.kind)
+        assert "no checkpoint signed by a trusted key" in result.message
+
+    def test_checkpoints_deleted(self, backend, signing_key):
+        """Every checkpoint deleted, with a trusted key given: 'unsigned'."""
+        store = backend.open(signing_key=signing_key, checkpoint_every=2)
+        for n in range(5):
+            store.append(_event(n))
+        backend.tamper(store).delete_checkpoints()
+
+        result = store.verify(public_keys=[signing_key.public_key()])
+
+        assert (False, 1, "unsigned") == (result.ok, result.sequence, result.kind)
+
+    def test_events_past_the_last_checkpoint_named(self, backend, signing_key):
+        """The events after the last signed checkpoint are named as not covered."""
+        store = backend.open(signing_key=signing_key, checkpoint_every=3)
+        for n in range(4):
+            store.append(_event(n))
+
+        one = store.verify(public_keys=[signing_key.public_key()])
+        store.append(_event(4))
+        two = store.verify(public_keys=[signing_key.public_key()])
+
+        assert one.ok
+        assert "event 4 is not yet covered by a signed checkpoint" in one.message
+        assert two.ok
+        assert "events 4 to 5 are not yet covered by a signed checkpoint" in (
+            two.message
+        )
+
     def test_no_key_warns(self, backend):
         """Without any checkpoint, verify says what it cannot detect."""
         store = backend.open()
@@ -382,6 +421,53 @@ class TestTampering:
         tamper.set_content(4, "caption", '"forged"')
 
         assert (4, "changed") == self._verify(store, signing_key)
+
+    @pytest.mark.parametrize("name", ["caption", "subject_ref"])
+    def test_content_removed_silently(self, chain, signing_key, name):
+        """Content nulled with no purge or erasure recorded is 'deleted'."""
+        store, tamper = chain
+        tamper.remove_content(4, name)
+
+        assert (4, "deleted") == self._verify(store, signing_key)
+
+    def test_content_kind_changed(self, chain, signing_key):
+        """A content record given another kind, hiding it, is 'changed'."""
+        store, tamper = chain
+        tamper.set_kind(4, "caption", "hidden")
+
+        result = store.verify(public_keys=[signing_key.public_key()])
+
+        assert (4, "changed") == (result.sequence, result.kind)
+        assert "unknown kind 'hidden'" in result.message
+
+    def test_removed_beyond_what_the_purge_covers(self, chain, signing_key):
+        """A purge of old captions does not account for a newer or other record."""
+        store, tamper = chain
+        store.purge_content(older_than=T0 + timedelta(minutes=5), data_class="caption")
+        store.sign_checkpoint()
+
+        intact = self._verify(store, signing_key)
+        tamper.remove_content(7, "caption")
+        newer = self._verify(store, signing_key)
+        tamper.remove_content(2, "subject_ref")
+        other = self._verify(store, signing_key)
+
+        assert (None, None) == intact
+        assert (7, "deleted") == newer
+        assert (2, "deleted") == other
+
+    def test_removed_by_an_erasure(self, chain, signing_key):
+        """An erasure accounts for its subject's removed content, and only that."""
+        store, tamper = chain
+        store.erase_subject("s1")
+        store.sign_checkpoint()
+
+        intact = self._verify(store, signing_key)
+        tamper.remove_content(3, "caption")
+        other = self._verify(store, signing_key)
+
+        assert (None, None) == intact
+        assert (3, "deleted") == other
 
 
 class TestPurge:

@@ -6,6 +6,7 @@ import secrets
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -163,3 +164,61 @@ class TestCommands:
         assert 0 == exported.returncode, exported.stderr
         assert 0 == checked.returncode, checked.stdout
         assert "5 event(s) verified" in checked.stdout
+
+
+class TestVacuum:
+    """A purge or erasure vacuums the old row versions that held the content."""
+
+    def _last_vacuum(self, postgres_url, schema):
+        with psycopg.connect(postgres_url) as conn:
+            row = conn.execute(
+                "SELECT last_vacuum FROM pg_stat_user_tables "
+                "WHERE schemaname = %s AND relname = 'va_content'",
+                (schema,),
+            ).fetchone()
+        return row[0]
+
+    @pytest.mark.parametrize("remove", ["purge", "erase"])
+    def test_vacuumed_after_commit(self, postgres_url, schema, remove):
+        """va_content is vacuumed once the removal is committed; nothing pending."""
+        with PostgresAuditStore(postgres_url, schema=schema) as store:
+            store.append(
+                AuditEvent(type="t", subject_ref="ada", content={"caption": "secret"})
+            )
+            before = self._last_vacuum(postgres_url, schema)
+            if remove == "purge":
+                store.purge_content(older_than=timedelta(0))
+            else:
+                store.erase_subject("ada")
+            pending = store.wipe_pending
+
+        assert before is None
+        assert self._last_vacuum(postgres_url, schema) is not None
+        assert not pending
+
+    def test_vacuum_not_permitted(self, postgres_url, schema, caplog):
+        """A role that may not vacuum still purges; a warning says what lingers."""
+        role = f"va_writer_{secrets.token_hex(4)}"
+        store = PostgresAuditStore(postgres_url, schema=schema)
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE {role}")
+            conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+            conn.execute(
+                f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA {schema} "
+                f"TO {role}"
+            )
+        try:
+            store.append(AuditEvent(type="t", content={"caption": "secret"}))
+            store._writer_conn.execute(f"SET ROLE {role}")  # noqa: SLF001 - a writer that does not own the tables
+
+            purged = store.purge_content(older_than=timedelta(0))
+            pending = store.wipe_pending
+            store.close()
+        finally:
+            with psycopg.connect(postgres_url, autocommit=True) as conn:
+                conn.execute(f"DROP OWNED BY {role}")
+                conn.execute(f"DROP ROLE {role}")
+
+        assert 1 == purged.event.data["records"]
+        assert pending
+        assert "VACUUM va_content failed" in caplog.text

@@ -334,6 +334,52 @@ class TestFork:
         store.close()
 
 
+class TestLocks:
+    """Opening a store never drops the locks of another open on the same file."""
+
+    @staticmethod
+    def _append_in_another_process(path: Path, event_id: str) -> None:
+        code = (
+            "import sys\n"
+            "from vision_audit.models import AuditEvent\n"
+            "from vision_audit.store import SQLiteAuditStore\n"
+            "with SQLiteAuditStore(sys.argv[1]) as store:\n"
+            "    store.append(AuditEvent(type='t', event_id=sys.argv[2]))\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", code, str(path), event_id],
+            check=True,
+            env=environment_without_keys(),
+        )
+
+    @pytest.mark.parametrize("read_only", [True, False])
+    def test_second_store_in_one_process(self, tmp_path, read_only):
+        """
+        A second store opened and closed on the file keeps every acknowledged event.
+
+        Had it opened and closed a descriptor of the file outside SQLite, the first
+        store's POSIX locks would be gone, and another process, closing as the
+        apparent last user, would checkpoint and delete the WAL under it.
+        """
+        path = tmp_path / "audit.db"
+        acknowledged = []
+        with SQLiteAuditStore(path) as store:
+            acknowledged += [store.append(_event(n)).event.event_id for n in range(3)]
+            SQLiteAuditStore(path, read_only=read_only).close()
+            self._append_in_another_process(path, "other-1")
+            acknowledged += [
+                store.append(_event(n)).event.event_id for n in range(3, 6)
+            ]
+            self._append_in_another_process(path, "other-2")
+
+        with SQLiteAuditStore(path, read_only=True) as store:
+            result = store.verify()
+            recorded = {event.event.event_id for event in store.iter_events()}
+
+        assert result.ok, result.message
+        assert set() == {*acknowledged, "other-1", "other-2"} - recorded
+
+
 class TestHostileFiles:
     """Files that are not usable stores are refused by name, and left untouched."""
 
@@ -530,6 +576,76 @@ def _indexes(path: Path) -> set[str]:
                 "AND tbl_name = 'va_events' AND name LIKE 'va_%'"
             )
         }
+
+
+class TestWipe:
+    """A purge under another process's read neither stalls writers nor wipes late."""
+
+    @staticmethod
+    def _hold_a_read(path: Path) -> subprocess.Popen[str]:
+        code = (
+            "import sqlite3, sys\n"
+            "conn = sqlite3.connect(f'file:{sys.argv[1]}?mode=ro', uri=True)\n"
+            "conn.execute('BEGIN')\n"
+            "conn.execute('SELECT count(*) FROM va_events').fetchone()\n"
+            "print('reading', flush=True)\n"
+            "sys.stdin.readline()\n"
+        )
+        reader = subprocess.Popen(
+            [sys.executable, "-c", code, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert "reading\n" == reader.stdout.readline()
+        return reader
+
+    def test_purge_during_a_read(self, tmp_path, monkeypatch, caplog):
+        """
+        The purge returns at once, says the wipe is pending, and a later write wipes.
+
+        The WAL keeps older page images of the removed content while a reader holds
+        an older snapshot; waiting for it would hold back every writer of the file.
+        """
+        monkeypatch.setattr(sqlite_store, "_WIPE_RETRY", 0.0)
+        path = tmp_path / "audit.db"
+        store = SQLiteAuditStore(path, busy_timeout=10)
+        for n in range(3):
+            store.append(_event(n, content={"text": "SECRET " * 500}))
+        reader = self._hold_a_read(path)
+        try:
+            started = time.monotonic()
+            store.purge_content(older_than=timedelta(0))
+            took = time.monotonic() - started
+            pending = store.wipe_pending
+        finally:
+            reader.communicate("done\n")
+        store.append(_event(3))
+        wiped = not store.wipe_pending
+        store.close()
+
+        assert took < 2
+        assert pending
+        assert wiped
+        assert "still lingers in older page images" in caplog.text
+        assert not Path(f"{path}-wal").exists()
+        assert b"SECRET" not in path.read_bytes()
+
+    def test_pending_at_close(self, tmp_path, monkeypatch, caplog):
+        """A wipe still impossible at close is logged, not raised."""
+        monkeypatch.setattr(sqlite_store, "_WIPE_WAIT_AT_CLOSE", 0.05)
+        path = tmp_path / "audit.db"
+        store = SQLiteAuditStore(path)
+        store.append(_event(0, content={"text": "SECRET"}))
+        reader = self._hold_a_read(path)
+        try:
+            store.purge_content(older_than=timedelta(0))
+            store.close()
+        finally:
+            reader.communicate("done\n")
+
+        assert store.wipe_pending
+        assert "closed while removed content lingers" in caplog.text
 
 
 class TestSubjectErasure:

@@ -45,6 +45,7 @@ from vision_audit.models import AuditEvent, RecordedEvent
 from vision_audit.store._canonical import CanonicalizationError, format_time
 from vision_audit.store._chain import (
     GENESIS_HASH,
+    SIGNATURE,
     ChainHead,
     Checkpoint,
     StoredContent,
@@ -209,6 +210,8 @@ class BaseAuditStore(ABC):
             key_id(signing_key.public_key()) if signing_key is not None else None
         )
         self._at_exit: Callable[[], None] | None = None
+        self._wipe_pending = False
+        self._wipe_warned = False
 
     # -- hooks for subclasses ---------------------------------------------------------
 
@@ -294,13 +297,16 @@ class BaseAuditStore(ABC):
             Iterable[StoredContent],
             list[Checkpoint],
             dict[str, str],
+            list[tuple[int, str, bytes]],
         ]
     ]:
         """
-        Links, content records, checkpoints and public keys, from one snapshot.
+        Links, content records, checkpoints, public keys and removals, one snapshot.
 
         Links are limited to sequences *first* to *last* when given; content records
-        are empty unless *contents*.
+        are empty unless *contents*. Removals are the links of at least every
+        ``content.purged`` and ``subject.erased`` event, when *contents*, else
+        empty.
         """
 
     def _insert_alone(
@@ -816,6 +822,21 @@ class BaseAuditStore(ABC):
             raise StoreError(msg)
         return self._pseudonymize
 
+    @property
+    def wipe_pending(self) -> bool:
+        """
+        Whether content removed by a purge or erasure may linger in the storage.
+
+        Removal overwrites the values in place, but the storage may keep older copies
+        (SQLite: page images in the WAL file, while a reader holds an older snapshot;
+        PostgreSQL: dead row versions, when ``VACUUM`` is not permitted) until they
+        can be wiped. The store retries on later writes and on close, and logs a
+        warning on the ``vision_audit`` logger while they linger.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._wipe_pending
+
     # -- reading -----------------------------------------------------------------------
 
     def get_head(self) -> ChainHead | None:
@@ -881,6 +902,11 @@ class BaseAuditStore(ABC):
         with self._read_snapshot(first=0, last=0, contents=False) as snapshot:
             return list(snapshot[2])
 
+    def _recorded_data_classes(self) -> set[str]:
+        """The names of the personal content records kept (purged or not)."""
+        with self._read_snapshot(first=0, last=0) as (_, records, _, _, _):
+            return {name for _, _, name, _, _, _ in records}
+
     def list_public_keys(self) -> dict[str, Ed25519PublicKey]:
         """
         The public keys this store's checkpoints were signed with, by key id.
@@ -910,8 +936,10 @@ class BaseAuditStore(ABC):
         Check every link, content digest and checkpoint signature of the store.
 
         Args:
-            public_keys: The keys to trust. When None, the keys the store records are
-                used, and a warning says that this proves consistency, not origin.
+            public_keys: The keys to trust: the chain then fails as ``unsigned``
+                unless a checkpoint signed by one of them holds it. When None, the
+                keys the store records are used, and a warning says that this
+                proves consistency, not origin.
             progress: Called now and then with the number of events checked.
             content: Also check each event's personal content against the salted
                 digests its envelope holds (about three times slower).
@@ -932,13 +960,19 @@ class BaseAuditStore(ABC):
             contents,
             checkpoints,
             keys,
+            maintenance,
         ):
             warnings: list[str] = []
+            unreadable: list[tuple[str, str]] = []
             if public_keys is None:
-                trusted = {
-                    kid: load_public_key(pem.encode("ascii"), source=f"key {kid}")
-                    for kid, pem in keys.items()
-                }
+                trusted = {}
+                for kid, pem in keys.items():
+                    try:
+                        trusted[kid] = load_public_key(
+                            pem.encode("ascii"), source=f"key {kid}"
+                        )
+                    except (ValueError, UnicodeError) as err:
+                        unreadable.append((kid, str(err)))
                 if checkpoints:
                     warnings.append(
                         "checkpoint signatures were checked against the public keys "
@@ -953,7 +987,28 @@ class BaseAuditStore(ABC):
                 public_keys=trusted,
                 contents=contents if content else None,
                 progress=progress,
+                require_signature=public_keys is not None,
+                maintenance=maintenance,
             )
+        if unreadable:
+            kid, problem = min(unreadable)
+            at = min(
+                (c.sequence for c in checkpoints if c.key_id == kid),
+                default=(result.head.sequence if result.head else 0) + 1,
+            )
+            if result.ok or (result.sequence or 0) >= at:
+                return Verification(
+                    ok=False,
+                    events=result.events,
+                    checkpoints=result.checkpoints,
+                    head=result.head,
+                    sequence=at,
+                    kind=SIGNATURE,
+                    message=(
+                        f"the public key {kid} recorded in the store was changed: "
+                        f"{problem}"
+                    ),
+                )
         if warnings and result.ok:
             return Verification(
                 ok=result.ok,

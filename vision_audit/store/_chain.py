@@ -29,21 +29,23 @@ and the kind of damage.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import json
 import re
 from collections import deque
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 
 from vision_audit.exceptions import ChainIntegrityError
-from vision_audit.store._canonical import canonical_bytes, format_time
+from vision_audit.store._canonical import canonical_bytes, format_time, parse_time
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
-    from datetime import datetime
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -55,11 +57,13 @@ __all__ = [
     "REORDERED",
     "SIGNATURE",
     "TRUNCATED",
+    "UNSIGNED",
     "ChainHead",
     "Checkpoint",
     "ContentRecord",
     "Verification",
     "checkpoint_payload",
+    "checkpoint_time",
     "combine_digests",
     "digest_value",
     "hash_envelope",
@@ -81,8 +85,12 @@ TRUNCATED: Final = "truncated"
 """The chain ends before the last signed checkpoint."""
 SIGNATURE: Final = "bad-signature"
 """A checkpoint's signature does not verify with a trusted key."""
+UNSIGNED: Final = "unsigned"
+"""Trusted keys were given, but no checkpoint signed by one of them holds the chain."""
 
 CHECKPOINT_TYPE: Final = "vision-audit.checkpoint/1"
+UNREADABLE_TIME: Final = datetime.min.replace(tzinfo=UTC)
+"""The time of a checkpoint whose stored time is unreadable: it cannot verify."""
 
 _WINDOW: Final = 256
 _PREV: Final = b',"prev_hash":"'
@@ -90,6 +98,9 @@ _SEQ: Final = b',"sequence":'
 _CONTENT: Final = b'"content_hash":'
 _PROGRESS_EVERY: Final = 65_536
 _PLAIN_NAME: Final = re.compile(r"[A-Za-z0-9_.\-]*")
+_KINDS: Final = frozenset({"content", "subject"})
+PURGED: Final = "content.purged"
+ERASED: Final = "subject.erased"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +181,7 @@ class Verification:
         head: The last event read, or None for an empty chain.
         sequence: The first bad sequence number, when not ok.
         kind: What is wrong (``changed``, ``inserted``, ``deleted``, ``reordered``,
-            ``truncated``, ``bad-signature``), when not ok.
+            ``truncated``, ``bad-signature``, ``unsigned``), when not ok.
         message: One sentence for a person.
         warnings: Limits of this verification (e.g. no trusted key given).
 
@@ -235,6 +246,14 @@ def checkpoint_payload(sequence: int, hash_: str, time: datetime, key_id: str) -
     )
 
 
+def checkpoint_time(text: str) -> datetime:
+    """A stored checkpoint time, or ``UNREADABLE_TIME``: verify then names it."""
+    try:
+        return parse_time(text)
+    except (ValueError, TypeError, OverflowError):
+        return UNREADABLE_TIME
+
+
 def _embedded_prev(envelope: bytes) -> bytes | None:
     # The last ',"prev_hash":"' is the top-level member: every member sorted after
     # it holds a scalar, and a string never holds an unescaped '"'.
@@ -268,6 +287,76 @@ def _embedded_content_hash(envelope: bytes) -> bytes | None:
     ):
         return envelope[start + 1 : start + 65]
     return b"?"
+
+
+class _Removals:
+    """
+    What the chain's purges and erasures removed, to account for removed content.
+
+    Built from the ``content.purged`` and ``subject.erased`` events (read before the
+    walk, so that a removal is checked where its record is met); each of those
+    events must then be met in the chain itself, with the same hash.
+    """
+
+    def __init__(self, maintenance: Iterable[tuple[int, str, bytes]]) -> None:
+        self.hashes: dict[int, str] = {}
+        self._erased: dict[str, int] = {}
+        purges: dict[str | None, list[tuple[int, str]]] = {}
+        for sequence, hash_, envelope in maintenance:
+            try:
+                fields = json.loads(envelope)
+            except ValueError:
+                continue
+            if not isinstance(fields, dict):
+                continue
+            data = fields.get("data")
+            if fields.get("type") == PURGED and isinstance(data, dict):
+                cutoff, data_class = data.get("older_than"), data.get("data_class")
+                if isinstance(cutoff, str) and isinstance(data_class, str | None):
+                    purges.setdefault(data_class, []).append((sequence, cutoff))
+                    self.hashes[sequence] = hash_
+            elif fields.get("type") == ERASED:
+                subject = fields.get("subject_ref")
+                if isinstance(subject, str):
+                    self._erased[subject] = max(
+                        sequence, self._erased.get(subject, sequence)
+                    )
+                    self.hashes[sequence] = hash_
+        # Per data class: the purges' sequences, and from each one on, the latest
+        # cutoff of a purge at or after it.
+        self._purges: dict[str | None, tuple[list[int], list[str]]] = {}
+        for data_class, found in purges.items():
+            found.sort()
+            latest: list[str] = []
+            for _, cutoff in reversed(found):
+                latest.append(max(cutoff, latest[-1]) if latest else cutoff)
+            latest.reverse()
+            self._purges[data_class] = ([seq for seq, _ in found], latest)
+
+    def account(self, sequence: int, envelope: bytes, names: list[str]) -> str | None:
+        """The first of *names*, removed from *sequence*, that no removal explains."""
+        try:
+            fields = json.loads(envelope)
+            moment, subject = fields["time"], fields["subject_ref"]
+        except (ValueError, TypeError, KeyError):
+            return names[0]
+        if subject is not None and self._erased.get(subject, 0) > sequence:
+            return None
+        for name in names:
+            if not any(
+                self._purged_after(sequence, data_class, moment)
+                for data_class in (None, name)
+            ):
+                return name
+        return None
+
+    def _purged_after(self, sequence: int, data_class: str | None, moment: str) -> bool:
+        found = self._purges.get(data_class)
+        if found is None:
+            return False
+        sequences, latest = found
+        at = bisect.bisect_right(sequences, sequence)
+        return at < len(sequences) and isinstance(moment, str) and moment < latest[at]
 
 
 @dataclass(slots=True)
@@ -355,33 +444,63 @@ def _classify(  # noqa: C901, PLR0911, PLR0917 - one return per kind of damage
     return expected, CHANGED, f"sequence {expected} was changed"
 
 
-def _content_failure(  # noqa: C901, PLR0911 - one return per kind of damage
-    seq: int, envelope: bytes, records: list[StoredContent]
-) -> str | None:
-    """Why the personal content of *seq* does not match its envelope, or None."""
+def _content_failure(  # noqa: C901, PLR0911, PLR0912 - one return per kind of damage
+    seq: int, envelope: bytes, records: list[StoredContent], removals: _Removals
+) -> tuple[str, str] | None:
+    """The kind and why the personal content of *seq* does not match, or None."""
     expected = _embedded_content_hash(envelope)
     if expected == b"?":
-        return f"the envelope of sequence {seq} has no readable content_hash"
+        return CHANGED, f"the envelope of sequence {seq} has no readable content_hash"
     if expected is None:
         if records:
-            return f"sequence {seq} has personal content that its envelope never had"
+            return (
+                CHANGED,
+                f"sequence {seq} has personal content that its envelope never had",
+            )
         return None
     if not records:
-        return f"the personal content records of sequence {seq} are missing"
+        return CHANGED, f"the personal content records of sequence {seq} are missing"
     content: dict[str, str] = {}
     subject: str | None = None
+    removed: list[str] = []
     for _, kind, name, digest, salt, value in records:
+        if kind not in _KINDS:
+            return (
+                CHANGED,
+                (
+                    f"the personal content record {name!r} of sequence {seq} has the "
+                    f"unknown kind {kind!r} (content or subject expected)"
+                ),
+            )
         if kind == "subject":
             subject = digest
         else:
             content[name] = digest
         if salt is None or value is None:
             if salt is not None or value is not None:
-                return f"the personal content {name!r} of sequence {seq} was changed"
+                return (
+                    CHANGED,
+                    f"the personal content {name!r} of sequence {seq} was changed",
+                )
+            removed.append(name)
         elif hashlib.sha256(salt + value).hexdigest() != digest:
-            return f"the personal content {name!r} of sequence {seq} was changed"
+            return (
+                CHANGED,
+                f"the personal content {name!r} of sequence {seq} was changed",
+            )
     if combine_digests(content, subject).encode("ascii") != expected:
-        return f"the personal content records of sequence {seq} were changed"
+        return CHANGED, f"the personal content records of sequence {seq} were changed"
+    if removed:
+        unexplained = removals.account(seq, envelope, removed)
+        if unexplained is not None:
+            return (
+                DELETED,
+                (
+                    f"the personal content {unexplained!r} of sequence {seq} was "
+                    f"removed, but no later {PURGED} or {ERASED} event of the chain "
+                    "accounts for it"
+                ),
+            )
     return None
 
 
@@ -400,6 +519,17 @@ def _check_signatures(
                     (
                         f"the checkpoint at sequence {checkpoint.sequence} is signed "
                         f"by key {checkpoint.key_id}, which is not trusted"
+                    ),
+                )
+            )
+            continue
+        if checkpoint.time == UNREADABLE_TIME:
+            bad.append(
+                (
+                    checkpoint.sequence,
+                    (
+                        f"the time of the checkpoint at sequence "
+                        f"{checkpoint.sequence} is unreadable: it was changed"
                     ),
                 )
             )
@@ -430,6 +560,8 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
     contents: Iterable[StoredContent] | None = None,
     anchor: ChainHead | None = None,
     progress: Callable[[int], None] | None = None,
+    require_signature: bool = False,
+    maintenance: Iterable[tuple[int, str, bytes]] = (),
 ) -> Verification:
     """
     Check every link of a chain, its personal content digests and its checkpoints.
@@ -446,6 +578,13 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
         anchor: Where *links* start when they are a slice of a longer chain: the
             sequence and hash of the event just before the first link.
         progress: Called now and then with the number of events checked so far.
+        maintenance: ``(sequence, hash, envelope bytes)`` of at least every
+            ``content.purged`` and ``subject.erased`` event among *links*, in any
+            order: removed personal content must be accounted for by one of them,
+            recorded after it.
+        require_signature: Fail as ``unsigned`` unless a checkpoint signed by one of
+            *public_keys* holds the chain: when the keys are trusted ones, an
+            unsigned chain proves neither who wrote it nor that its end is whole.
 
     Returns:
         The verification, naming the first bad sequence and the kind when not ok.
@@ -468,6 +607,8 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
         next(content_iter, None) if content_iter is not None else None
     )
     content_failure: tuple[int, str, str] | None = None
+    removals = _Removals(maintenance if contents is not None else ())
+    unmet = dict(removals.hashes)
 
     def fail(sequence: int, kind: str, message: str) -> Verification:
         last = walk.expected - 1
@@ -503,6 +644,12 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
             if content_failure is not None and content_failure[0] < found[0]:
                 return fail(*content_failure)
             return fail(*found)
+        if unmet and unmet.pop(seq, stored_hash) != stored_hash:
+            content_failure = content_failure or (
+                seq,
+                CHANGED,
+                f"sequence {seq} changed while it was read",
+            )
         if content_failure is not None or (
             first_bad_signature is not None and seq >= first_bad_signature
         ):
@@ -529,9 +676,9 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
                 except StopIteration:
                     pending = None
             if records or _embedded_content_hash(envelope) is not None:
-                problem = _content_failure(seq, envelope, records)
+                problem = _content_failure(seq, envelope, records, removals)
                 if problem is not None:
-                    content_failure = content_failure or (seq, CHANGED, problem)
+                    content_failure = content_failure or (seq, *problem)
         signed = good.get(seq)
         if signed is not None:
             walk.expected, walk.prev, walk.events = expected, prev, events
@@ -577,12 +724,28 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
             f"the chain ends at sequence {last} but a checkpoint signed "
             f"sequence {max(beyond)}: events from {last + 1} were removed",
         )
+    if unmet:
+        missing = min(unmet)
+        return fail(
+            missing,
+            CHANGED,
+            f"the removal recorded at sequence {missing} is not in the chain read",
+        )
     if pending is not None:
         return fail(
             last + 1,
             TRUNCATED,
             f"the chain ends at sequence {last} but personal content records of "
             f"sequence {pending[0]} remain: events from {last + 1} were removed",
+        )
+    if require_signature and not walk.checkpoints:
+        held = f"events {start + 1} to {last}" if last > start else "the empty chain"
+        return fail(
+            start + 1,
+            UNSIGNED,
+            f"no checkpoint signed by a trusted key holds {held}: nothing proves who "
+            "wrote them, nor that no event was removed from the end. Give the "
+            "writers the signing key, so that they sign checkpoints",
         )
     if progress is not None:
         progress(walk.events)
@@ -600,6 +763,13 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
         if walk.checkpoints
         else ""
     )
+    uncovered = walk.last_good_checkpoint + 1
+    if last > uncovered:
+        signed_text += (
+            f"; events {uncovered} to {last} are not yet covered by a signed checkpoint"
+        )
+    elif last == uncovered:
+        signed_text += f"; event {last} is not yet covered by a signed checkpoint"
     return Verification(
         ok=True,
         events=walk.events,

@@ -41,6 +41,8 @@ _UNITS: Final = {
     "y": 365 * 86400,
 }
 _PROGRESS_SECONDS: Final = 1.0
+_DATA_CLASSES: Final = ("caption", "dense_captions", "read_text", "subject_ref")
+"""The content members the instrumentation records, and raw subject references."""
 _STORE_HELP: Final = (
     "store URL: sqlite:///relative.db, sqlite:////absolute.db or postgresql://... "
     f"(default: ${env.VISION_AUDIT_STORE})"
@@ -72,26 +74,46 @@ def parse_age(text: str) -> timedelta:
     if match is None:
         msg = f"{text!r} is not an age such as 30d, 12h, 90m, 45s, 2w or 1y"
         raise ValueError(msg)
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        age = timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+        datetime.now(UTC) - age  # the cutoff must be a date too
+    except OverflowError as err:
+        msg = (
+            f"the age {text.strip()} reaches back before the year 1; give a shorter one"
+        )
+        raise ValueError(msg) from err
+    return age
 
 
-def parse_moment(text: str) -> datetime:
+def parse_moment(text: str, *, end: bool = False) -> datetime:
     """
     A date (``2026-01-31``, midnight UTC) or an ISO-8601 time (UTC unless it says).
 
+    With *end*, a bare date means the end of that day (midnight after it), as an
+    exclusive upper bound does in ``vision-audit report``.
+
     Raises:
-        ValueError: *text* is neither.
+        ValueError: *text* is neither, or is out of the range of UTC times.
     """
     try:
         if len(text) == len("2026-01-31"):
             day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return moment + timedelta(days=1) if end else moment
         moment = datetime.fromisoformat(text)
     except ValueError as err:
         msg = f"{text!r} is not a date (2026-01-31) or an ISO-8601 time"
         raise ValueError(msg) from err
+    except OverflowError as err:
+        msg = f"{text!r} is past the last day of the year 9999"
+        raise ValueError(msg) from err
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    try:
+        moment.astimezone(UTC)
+    except OverflowError as err:
+        msg = f"{text!r} is out of the range of UTC times (years 1 to 9999)"
+        raise ValueError(msg) from err
     return moment
 
 
@@ -113,6 +135,10 @@ def _open(url: str, *, read_only: bool) -> BaseAuditStore:
         if not path.exists():
             msg = f"no store at {path} ({url})"
             raise _UsageError(msg)
+        if not read_only:
+            # Never turn an empty file, or another file, into a store: it must be
+            # one already, as verify requires.
+            _open(url, read_only=True).close()
     options = {"read_only": True} if read_only else {}
     try:
         store = open_store(url, **options)
@@ -204,7 +230,12 @@ def _export(args: argparse.Namespace) -> int:
     from vision_audit.store._export import export_jsonl  # noqa: PLC0415
 
     since = parse_moment(args.since) if args.since else None
-    until = parse_moment(args.until) if args.until else None
+    until = parse_moment(args.until, end=True) if args.until else None
+    if since is not None and until is not None and until <= since:
+        msg = (
+            f"nothing to export: --until {args.until} is not after --since {args.since}"
+        )
+        raise _UsageError(msg)
     store = _open(_store_url(args), read_only=True)
     try:
         if args.output in {None, "-"}:
@@ -224,6 +255,16 @@ def _export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _warn_lingering(command: str, store: BaseAuditStore) -> None:
+    if store.wipe_pending:
+        _err(
+            command,
+            "warning: the storage still keeps older copies of the removed content "
+            "(a reader held an older snapshot, or VACUUM was not permitted); they "
+            "go when the storage next reclaims them",
+        )
+
+
 def _actor(args: argparse.Namespace) -> str | None:
     if args.actor:
         return str(args.actor)
@@ -237,11 +278,20 @@ def _purge(args: argparse.Namespace) -> int:
     age = parse_age(args.older_than)
     store = _open(_store_url(args), read_only=False)
     try:
+        if args.data_class is not None:
+            accepted = {*_DATA_CLASSES, *store._recorded_data_classes()}  # noqa: SLF001 - this module is the store's
+            if args.data_class not in accepted:
+                msg = (
+                    f"unknown data class {args.data_class!r}: give one of "
+                    f"{', '.join(sorted(accepted))}"
+                )
+                raise _UsageError(msg)
         recorded = store.purge_content(
             older_than=age, data_class=args.data_class, actor=_actor(args)
         )
     finally:
         store.close()
+    _warn_lingering("purge", store)
     data = recorded.event.data
     what = f"data class {args.data_class!r}" if args.data_class else "all data classes"
     _out(
@@ -264,7 +314,14 @@ def _erase_subject(args: argparse.Namespace) -> int:
         recorded = store.erase_subject(ref, actor=_actor(args))
     finally:
         store.close()
+    _warn_lingering("erase-subject", store)
     data = recorded.event.data
+    if not data["records"]:
+        _err(
+            "erase-subject",
+            "warning: no personal content matched this subject reference (check how "
+            "the application spelled it); the request is recorded all the same",
+        )
     _out(
         f"erased {data['records']} content record(s) of {data['events']} event(s) "
         f"of subject {recorded.event.subject_ref}; recorded as sequence "
@@ -413,7 +470,9 @@ def add_store_commands(
         help="from the first event at or after this date or ISO time (UTC by default)",
     )
     export.add_argument(
-        "--until", metavar="TIME", help="up to the last event before this time"
+        "--until",
+        metavar="TIME",
+        help=("up to the last event before this time; a bare date includes that day"),
     )
     export.add_argument(
         "--output", metavar="FILE", help="write here (default: standard output)"

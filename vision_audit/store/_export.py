@@ -96,7 +96,7 @@ def export_jsonl(
     snapshot = store._read_snapshot(  # noqa: SLF001 - this module is the store's
         first=max(first - 1, 1), last=last, contents=False
     )
-    with snapshot as (links, _, checkpoints, keys):
+    with snapshot as (links, _, checkpoints, keys, _):
         header["public_keys"] = dict(keys)
         iterator = iter(links) if bounds is not None else iter(())
         if bounds is not None:
@@ -248,8 +248,10 @@ def verify_export(
 
     Args:
         lines: The file's lines.
-        public_keys: The keys to trust; when None, the keys listed in the export's
-            header, with a warning that this proves consistency, not origin.
+        public_keys: The keys to trust: the export then fails as ``unsigned``
+            unless a checkpoint signed by one of them holds it. When None, the keys
+            listed in the export's header, with a warning that this proves
+            consistency, not origin.
         progress: Called now and then with the number of events checked.
 
     Raises:
@@ -294,6 +296,7 @@ def verify_export(
         public_keys=trusted,
         anchor=anchor,
         progress=progress,
+        require_signature=public_keys is not None,
     )
     if result.ok:
         last = header.get("last")

@@ -236,6 +236,7 @@ class InMemoryAuditStore(BaseAuditStore):
             Iterable[StoredContent],
             list[Checkpoint],
             dict[str, str],
+            list[tuple[int, str, bytes]],
         ]
     ]:
         low = first if first is not None else 0
@@ -256,4 +257,13 @@ class InMemoryAuditStore(BaseAuditStore):
             ]
             checkpoints = sorted(self._checkpoints, key=lambda c: c.sequence)
             keys = dict(self._keys)
-        yield links, records, checkpoints, keys
+            # verify_chain() reads their types itself: a loose test is enough.
+            maintenance = [
+                (seq, hash_, env.encode("utf-8"))
+                for seq, hash_, env in self._events
+                if contents
+                and (
+                    '"type":"content.purged"' in env or '"type":"subject.erased"' in env
+                )
+            ]
+        yield links, records, checkpoints, keys, maintenance

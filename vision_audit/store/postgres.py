@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import threading
@@ -40,12 +41,13 @@ from vision_audit.store._base import (
     EventRow,
     keep_inherited,
 )
-from vision_audit.store._canonical import format_time, parse_time
+from vision_audit.store._canonical import format_time
 from vision_audit.store._chain import (
     ChainHead,
     Checkpoint,
     ContentRecord,
     StoredContent,
+    checkpoint_time,
 )
 from vision_audit.store._keys import Pseudonymizer, generate_pseudonym_key
 from vision_audit.store._open import redact_url
@@ -57,6 +59,8 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 __all__ = ["SCHEMA_VERSION", "PostgresAuditStore"]
+
+_internal = logging.getLogger("vision_audit")
 
 SCHEMA_VERSION: Final = 1
 """The version of the tables this code writes; a store with a higher one is refused."""
@@ -263,6 +267,7 @@ class PostgresAuditStore(BaseAuditStore):
         self._schema = schema
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
+        self._vacuum = False
         self._reader_lock = threading.Lock()
         self._reader: psycopg.Connection[Any] | None = None
         conn = self._connect(autocommit=True)
@@ -495,8 +500,46 @@ class PostgresAuditStore(BaseAuditStore):
 
     def _commit(self) -> None:
         self._writer_conn.execute("COMMIT")
+        if self._vacuum:
+            self._vacuum = False
+            self._vacuum_content()
+
+    def _vacuum_content(self) -> None:
+        """
+        Remove the dead row versions that still hold purged or erased content.
+
+        An ``UPDATE`` leaves the old version of each row in the table's files until a
+        ``VACUUM``; run outside the transaction (the connection is in autocommit).
+        A role that may not vacuum the table gets a warning from the server, not an
+        error: the purge stands, and the warning is logged.
+        """
+        conn = self._writer_conn
+        refused: list[str] = []
+
+        def note(diagnostic: psycopg.errors.Diagnostic) -> None:
+            if diagnostic.severity_nonlocalized == "WARNING":
+                refused.append(diagnostic.message_primary or "")
+
+        conn.add_notice_handler(note)
+        try:
+            conn.execute("VACUUM va_content")
+            problem = refused[0] if refused else None
+        except self._psycopg.Error as err:
+            problem = self._describe(err)
+        finally:
+            conn.remove_notice_handler(note)
+        self._wipe_pending = problem is not None
+        if problem is not None:
+            _internal.warning(
+                "%s: removed content lingers in dead row versions of va_content until "
+                "it is vacuumed: VACUUM va_content failed (%s); autovacuum will "
+                "remove them, or run it as the table's owner",
+                self.name,
+                problem,
+            )
 
     def _rollback(self) -> None:
+        self._vacuum = False
         conn = self._conn
         if conn is None or conn.closed:
             return
@@ -526,6 +569,8 @@ class PostgresAuditStore(BaseAuditStore):
         ).fetchone()
         update = "UPDATE va_content SET salt = NULL, value = NULL, removed = %s"
         cursor = conn.execute(f"{update} WHERE {where}", [reason, *params])
+        if cursor.rowcount:
+            self._vacuum = True
         return int(row[0] if row else 0), cursor.rowcount
 
     def _register_key(self, key_id: str, pem: str) -> None:
@@ -676,6 +721,7 @@ class PostgresAuditStore(BaseAuditStore):
             Iterable[StoredContent],
             list[Checkpoint],
             dict[str, str],
+            list[tuple[int, str, bytes]],
         ]
     ]:
         with self._reading() as conn:
@@ -683,7 +729,7 @@ class PostgresAuditStore(BaseAuditStore):
                 Checkpoint(
                     sequence=sequence,
                     hash=hash_,
-                    time=parse_time(moment),
+                    time=checkpoint_time(moment),
                     key_id=key_id,
                     signature=signature,
                 )
@@ -707,7 +753,18 @@ class PostgresAuditStore(BaseAuditStore):
                 ),
             )
             records: Iterable[StoredContent] = ()
+            maintenance: list[tuple[int, str, bytes]] = []
             if contents:
+                # verify_chain() reads their types itself: a loose test is enough.
+                maintenance = [
+                    (sequence, hash_, bytes(envelope))
+                    for sequence, hash_, envelope in conn.execute(
+                        "SELECT sequence, hash, convert_to(envelope, 'UTF8') "
+                        "FROM va_events WHERE strpos(envelope, %s) > 0 "
+                        "OR strpos(envelope, %s) > 0 ORDER BY sequence",
+                        ('"type":"content.purged"', '"type":"subject.erased"'),
+                    ).fetchall()
+                ]
                 content_cursor = cursors.enter_context(conn.cursor(name="va_records"))
                 content_cursor.itersize = 5000
                 content_cursor.execute(
@@ -731,4 +788,4 @@ class PostgresAuditStore(BaseAuditStore):
                 for sequence, hash_, envelope in links_cursor
             )
             with cursors:
-                yield links, records, checkpoints, keys
+                yield links, records, checkpoints, keys, maintenance

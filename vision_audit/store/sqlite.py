@@ -48,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -66,11 +67,11 @@ from vision_audit.store._base import (
     EventRow,
     keep_inherited,
 )
-from vision_audit.store._canonical import parse_time
 from vision_audit.store._chain import (
     ChainHead,
     Checkpoint,
     StoredContent,
+    checkpoint_time,
 )
 from vision_audit.store._keys import Pseudonymizer, generate_pseudonym_key
 
@@ -87,7 +88,6 @@ SCHEMA_VERSION: Final = 1
 """The version of the tables this code writes; a store with a higher one is refused."""
 
 FORMAT: Final = "vision-audit"
-_HEADER: Final = b"SQLite format 3\x00"
 
 _GENERATED: Final = (
     "event_id",
@@ -196,6 +196,13 @@ _CONTENT_RECORDS: Final = (
     "SELECT sequence, kind, name, digest, salt, CAST(value AS BLOB) "
     "FROM va_content ORDER BY sequence, kind, name"
 )
+# The purges and erasures, for verify_chain() to account for removed content; it
+# reads their types itself, so that a loose test here (no JSON parsed) is enough.
+_REMOVALS: Final = (
+    "SELECT sequence, hash, CAST(envelope AS BLOB) FROM va_events "
+    'WHERE instr(envelope, \'"type":"content.purged"\') '
+    'OR instr(envelope, \'"type":"subject.erased"\') ORDER BY sequence'
+)
 _CONTENT_OF: Final = (
     "(SELECT json_group_object(c.name, c.value) FROM va_content c "
     "WHERE c.sequence = e.sequence AND c.kind = 'content' AND c.value IS NOT NULL)"
@@ -217,6 +224,15 @@ _MESSAGES: Final = (
     ),
 )
 
+
+_internal = logging.getLogger("vision_audit")
+
+_WIPE_WAIT: Final = 0.05
+"""Seconds a write waits for readers of older snapshots to let the WAL be wiped."""
+_WIPE_RETRY: Final = 1.0
+"""Seconds between attempts to wipe the WAL while such a reader holds it."""
+_WIPE_WAIT_AT_CLOSE: Final = 1.0
+"""Seconds close() waits for those readers, for a last attempt."""
 
 _FORK_WAIT: Final = 5.0
 """Seconds a fork waits for the threads inside SQLite to come out."""
@@ -388,6 +404,7 @@ class SQLiteAuditStore(BaseAuditStore):
         self._directory_synced = durability != "power"
         self._subject_scans: dict[str, tuple[list[int], int]] = {}
         self._wipe_wal = False
+        self._wipe_tried = 0.0
         self._conn: sqlite3.Connection | None = None
         self._check_file(create=create and not read_only)
         if read_only:
@@ -416,17 +433,22 @@ class SQLiteAuditStore(BaseAuditStore):
                 msg = f"the folder {path.parent} does not exist"
                 raise self._fail(msg)
             return
+        # SQLite reads the header, never Python: closing any descriptor of the file
+        # would drop every POSIX lock this process holds on it, those of a store
+        # already open on it included, and let another process delete its live WAL.
+        # SQLite keeps its descriptors open while its other connections hold locks.
+        # https://www.sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_
         try:
-            with path.open("rb") as file:
-                header = file.read(len(_HEADER))
-        except OSError as err:
-            msg = "cannot be read"
-            raise self._fail(msg, err) from err
-        if header and header != _HEADER:
+            with _GATE.entered(), contextlib.closing(self._connect_reader()) as conn:
+                conn.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.DatabaseError as err:
+            if "file is not a database" not in str(err):
+                msg = "cannot be read: " + _describe_sqlite(err)
+                raise self._fail(msg) from err
             msg = (
                 "is not an SQLite database, so not a vision-audit store; left untouched"
             )
-            raise self._fail(msg)
+            raise self._fail(msg) from err
 
     def _check_at_rest(self) -> None:
         """Refuse SQLite in a process forked while a thread was inside it."""
@@ -666,6 +688,7 @@ class SQLiteAuditStore(BaseAuditStore):
                 return False
             raise
         self._sync_directory_once()
+        self._retry_wipe()
         return True
 
     def _insert_checkpoint(self, checkpoint: Checkpoint) -> None:
@@ -688,11 +711,54 @@ class SQLiteAuditStore(BaseAuditStore):
         conn.execute("COMMIT")
         self._sync_directory_once()
         if self._wipe_wal:
-            # Removed content may linger in older page images in the WAL; fold the
-            # WAL into the database (where secure_delete zeroed it) and empty it.
             self._wipe_wal = False
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._wipe_pending = True
+            self._wipe_tried = 0.0
+        self._retry_wipe()
+
+    def _retry_wipe(self) -> None:
+        """Wipe the WAL when a removal asks for it, at most every _WIPE_RETRY."""
+        if (
+            self._wipe_pending
+            and time.monotonic() - self._wipe_tried >= _WIPE_RETRY
+            and self._conn is not None
+        ):
+            self._wipe(self._conn, _WIPE_WAIT)
+
+    def _wipe(self, conn: sqlite3.Connection, wait: float) -> None:
+        """
+        Fold the WAL into the database (where secure_delete zeroed removed content).
+
+        Removed content lingers in older page images in the WAL until it is emptied,
+        which needs every reader (of any process) on the latest snapshot: the wait
+        for them is short, since it holds back every writer of the file, and a
+        failed wipe stays pending, retried on later writes and on close.
+        """
+        self._wipe_tried = time.monotonic()
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+            try:
+                (busy, _, _) = conn.execute(
+                    "PRAGMA wal_checkpoint(TRUNCATE)"
+                ).fetchone()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            problem = "a reader holds an older snapshot of the store" if busy else None
+        except sqlite3.Error as err:
+            problem = _describe_sqlite(err)
+        if problem is None:
+            if self._wipe_warned:
+                _internal.info("%s: removed content wiped from the WAL file", self.name)
+            self._wipe_pending = self._wipe_warned = False
+        elif not self._wipe_warned:
+            self._wipe_warned = True
+            _internal.warning(
+                "%s: removed content still lingers in older page images in %s-wal "
+                "(%s); the wipe is retried on later writes and on close",
+                self.name,
+                self.path,
+                problem,
+            )
 
     def _rollback(self) -> None:
         conn = self._writer_conn
@@ -799,6 +865,16 @@ class SQLiteAuditStore(BaseAuditStore):
     def _close_storage(self) -> None:
         if self._conn is not None:
             with _GATE.entered():
+                if self._wipe_pending:
+                    self._wipe(self._conn, _WIPE_WAIT_AT_CLOSE)
+                    if self._wipe_pending:
+                        _internal.warning(
+                            "%s: closed while removed content lingers in older page "
+                            "images in %s-wal; SQLite overwrites them when it next "
+                            "checkpoints the WAL, once no reader holds it",
+                            self.name,
+                            self.path,
+                        )
                 self._conn.close()
             self._conn = None
 
@@ -890,6 +966,7 @@ class SQLiteAuditStore(BaseAuditStore):
             Iterable[StoredContent],
             list[Checkpoint],
             dict[str, str],
+            list[tuple[int, str, bytes]],
         ]
     ]:
         with self._reading() as conn:
@@ -898,7 +975,7 @@ class SQLiteAuditStore(BaseAuditStore):
                 Checkpoint(
                     sequence=sequence,
                     hash=hash_,
-                    time=parse_time(moment),
+                    time=checkpoint_time(moment),
                     key_id=key_id,
                     signature=signature,
                 )
@@ -917,7 +994,9 @@ class SQLiteAuditStore(BaseAuditStore):
                 ),
             )
             records: Iterable[StoredContent] = ()
+            maintenance: list[tuple[int, str, bytes]] = []
             if contents:
+                maintenance = conn.execute(_REMOVALS).fetchall()
                 rows = conn.cursor().execute(_CONTENT_RECORDS)
                 fromhex = bytes.fromhex
                 records = (
@@ -931,5 +1010,5 @@ class SQLiteAuditStore(BaseAuditStore):
                     )
                     for sequence, kind, name, digest, salt, value in rows
                 )
-            yield links, records, checkpoints, keys
+            yield links, records, checkpoints, keys, maintenance
             conn.execute("COMMIT")
