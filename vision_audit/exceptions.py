@@ -52,7 +52,8 @@ class ChainIntegrityError(StoreError):
     Attributes:
         sequence: The first sequence number found bad, when known.
         kind: What is wrong: ``changed``, ``inserted``, ``deleted``, ``reordered``,
-            ``truncated`` or ``bad-signature``.
+            ``truncated``, ``bad-signature``, or ``unsigned`` (trusted keys were
+            given and no checkpoint they signed covers the chain).
 
     .. versionadded:: 0.1.0
     """

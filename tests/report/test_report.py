@@ -486,3 +486,17 @@ def test_counted(count: int, nouns: tuple[str, ...], expected: str) -> None:
     from vision_audit.report.aggregate import counted
 
     assert expected == counted(count, *nouns)
+
+
+def test_unreadable_stored_key_is_named() -> None:
+    """A public key in the store that does not parse is shown as such, not raised."""
+    from vision_audit.report.query import _fingerprint
+
+    class _Store:
+        def list_public_keys(self):
+            msg = "key k1 is not an Ed25519 public key"
+            raise ValueError(msg)
+
+    assert (("?", "unreadable: key k1 is not an Ed25519 public key"),) == _fingerprint(
+        _Store()
+    )
