@@ -125,7 +125,10 @@ class ReviewError(VisionAuditError, ValueError):
             ``four-eyes`` (the analysis' own actor may not decide it),
             ``already-decided`` (a correction must name the decision it
             supersedes), ``unknown-decision-event`` or ``not-latest-decision``
-            (``supersedes`` names the wrong event), ``control-characters`` (a
+            (``supersedes`` names the wrong event), ``escalated-by-you`` (who
+            escalated may not decide), ``not-under-review`` (no ``review.required``),
+            ``tag-not-allowed`` (an override adds a tag the lists refuse),
+            ``control-characters`` (a
             reviewer, tag or rationale holds characters that could forge or
             recolour what a reviewer reads).
         analysis_id: The analysis concerned, when known.

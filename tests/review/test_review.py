@@ -185,6 +185,60 @@ class TestDecisions:
         assert "review.decided" not in _types(store, flagged)
 
     @pytest.mark.parametrize(
+        "spelling",
+        [
+            ACTOR.upper(),
+            "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in ACTOR),
+            ACTOR.replace("-", "\u2011"),
+            "\u200b" + ACTOR,
+            f" {ACTOR}\u200d",
+        ],
+    )
+    def test_four_eyes_look_alike(self, store, flagged, spelling: str) -> None:
+        """Another spelling of the actor's name is the actor: still refused."""
+        with pytest.raises(ReviewError) as info:
+            _decide(store, flagged, reviewer=spelling)
+
+        assert "four-eyes" == info.value.code
+
+    def test_escalated_by_you(self, store, flagged) -> None:
+        """Who escalated a case may not then decide it: someone else must."""
+        _decide(store, flagged, "escalate", rationale="needs the ward doctor")
+
+        with pytest.raises(ReviewError) as info:
+            _decide(store, flagged, reviewer=REVIEWER.upper())
+
+        assert "escalated-by-you" == info.value.code
+        _decide(store, flagged, reviewer="dr-ward")  # another reviewer may
+
+    def test_not_under_review(self, store) -> None:
+        """An analysis never sent to review (no review.required): nothing to decide."""
+        store.append(
+            AuditEvent(type="analysis.requested", analysis_id="f" * 32, data={})
+        )
+
+        with pytest.raises(ReviewError) as info:
+            _decide(store, "f" * 32)
+
+        assert "not-under-review" == info.value.code
+        assert "review.decided" not in _types(store, "f" * 32)
+
+    def test_override_may_not_add_a_blocked_tag(self, store, flagged) -> None:
+        """With the policy given, an override cannot put back what it blocks."""
+        with pytest.raises(ReviewError) as info:
+            _decide(
+                store,
+                flagged,
+                "override",
+                add_tags=["Human  Face"],
+                policy=load_policy(HEALTHCARE),
+            )
+
+        assert "tag-not-allowed" == info.value.code
+        assert "block-list" in str(info.value)
+        assert "review.decided" not in _types(store, flagged)
+
+    @pytest.mark.parametrize(
         ("options", "code"),
         [
             ({"rationale": "  "}, "rationale-missing"),

@@ -74,7 +74,7 @@ Policy file format
     low_confidence_below = 0.6        # default 0.5
     all = false                       # true: every result of the purpose is reviewed
     deadline = "48h"                  # optional
-    four_eyes = true                  # default false: two reviewers must agree
+    four_eyes = true                  # default false: the call's actor may not decide
     gate = false                      # true: hold the result until decided
     gate_timeout = "5m"               # default 5 minutes
     gate_default = "withhold"         # or "release", when the gate times out

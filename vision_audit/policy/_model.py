@@ -150,7 +150,8 @@ class ReviewRule:
             caption raises ``low_confidence``.
         all: Every result of the purpose goes to review.
         deadline: How soon a decision is due, or None.
-        four_eyes: Two different reviewers must agree.
+        four_eyes: Maker and checker: the analysis' own actor may not decide it,
+            however the name is spelt; a second person decides.
         gate: The result is held back from the application until decided.
         gate_timeout: How long a gated call waits for a decision.
         gate_default: What a gated call does when the wait ends undecided:

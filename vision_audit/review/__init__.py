@@ -48,8 +48,12 @@ stays (:func:`decision_history`, :attr:`ReviewCase.decisions`).
 
 When the review rule asks for four eyes (``four_eyes = true``, recorded with
 ``review.required``, or in the *policy* given to :func:`record_review_decision`),
-the analysis' own actor (``audit_context(actor=...)``) may not decide it. A
-``deadline`` makes items overdue once it has passed (``overdue_only=True``).
+the analysis' own actor (``audit_context(actor=...)``) may not decide it, whatever
+the spelling (case, full-width letters, dashes, invisible characters). Who escalated
+a case may not then decide it. Only analyses sent to review (``review.required``) can
+be decided. With the *policy* given, an override may not add a tag the purpose's
+lists refuse. A ``deadline`` makes items overdue once it has passed
+(``overdue_only=True``).
 
 The gate
 --------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
@@ -155,17 +156,76 @@ def _four_eyes(case: ReviewCase, policy: Policy | None) -> bool:
     return purpose is not None and purpose.review.four_eyes
 
 
-def _check_four_eyes(case: ReviewCase, reviewer: str, *, required: bool) -> None:
+def same_person(one: str, other: str) -> bool:
+    """
+    Whether two names name one person, as far as their spelling can tell.
+
+    Compared after NFKC normalisation and case folding, with invisible characters
+    and white space removed and every kind of dash made ``-``: the full-width
+    letters of ``nurse-7``, its non-breaking hyphen, or a zero-width space in it
+    make no other name.
+    """
+
+    def fold(name: str) -> str:
+        folded = unicodedata.normalize("NFKC", name).casefold()
+        return "".join(
+            "-" if category == "Pd" else char
+            for char in folded
+            if (category := unicodedata.category(char)) not in {"Cf", "Zs", "Cc"}
+        )
+
+    return fold(one) == fold(other)
+
+
+def _check_four_eyes(
+    case: ReviewCase, reviewer: str, decision: str, *, required: bool
+) -> None:
     actor = case.actor
-    if not required or actor is None:
-        return
-    if actor.strip().casefold() == reviewer.strip().casefold():
+    if required and actor is not None and same_person(actor, reviewer):
         msg = (
             f"four eyes: {reviewer!r} made analysis {case.analysis_id} (its actor) "
             f"and may not decide it; the policy for purpose {case.purpose!r} asks "
             "for another reviewer"
         )
         raise ReviewError(msg, code="four-eyes", analysis_id=case.analysis_id)
+    latest = case.latest_decision
+    if (
+        decision != "escalate"
+        and latest is not None
+        and latest.decision == "escalate"
+        and same_person(latest.reviewer, reviewer)
+    ):
+        msg = (
+            f"{reviewer!r} escalated analysis {case.analysis_id} for someone else "
+            "to decide, and may not decide it now; another reviewer must"
+        )
+        raise ReviewError(msg, code="escalated-by-you", analysis_id=case.analysis_id)
+
+
+def _check_under_review(case: ReviewCase) -> None:
+    if case.required is None:
+        msg = (
+            f"analysis {case.analysis_id} was never sent to review (no "
+            "review.required event): there is nothing to decide"
+        )
+        raise ReviewError(msg, code="not-under-review", analysis_id=case.analysis_id)
+
+
+def _check_added_tags(
+    case: ReviewCase, added: tuple[str, ...], policy: Policy | None
+) -> None:
+    """An override may not add what the purpose's tag lists refuse."""
+    purpose = policy.get_purpose(case.purpose) if policy is not None else None
+    if purpose is None or not added:
+        return
+    for tag in added:
+        verdict = purpose.tags.judge(tag, 1.0)
+        if not verdict.kept:
+            msg = (
+                f"an override of analysis {case.analysis_id} may not add {tag!r}: "
+                f"the tag lists of purpose {case.purpose!r} refuse it ({verdict.rule})"
+            )
+            raise ReviewError(msg, code="tag-not-allowed", analysis_id=case.analysis_id)
 
 
 def _check_supersedes(case: ReviewCase, supersedes: str | None) -> None:
@@ -294,9 +354,11 @@ def record_review_decision(
     reviewer = reviewer.strip()
     resolved = _resolve_policy(policy)
     case = get_review(store, analysis_id)
+    _check_under_review(case)
     four_eyes = _four_eyes(case, resolved)
-    _check_four_eyes(case, reviewer, required=four_eyes)
+    _check_four_eyes(case, reviewer, decision, required=four_eyes)
     _check_supersedes(case, supersedes)
+    _check_added_tags(case, added, resolved)
 
     now = utc_now()
     due = case.due_at
