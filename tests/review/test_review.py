@@ -37,6 +37,8 @@ from vision_audit.review import (
 )
 from vision_audit.testing import make_test_image
 
+FULL_WIDTH_FACE = "".join(chr(ord(c) + 0xFEE0) for c in "face")  # normalises to face
+
 
 def _types(store, analysis_id: str) -> list[str]:
     return [
@@ -388,6 +390,95 @@ class TestGate:
         assert [analysis_id] == [
             item.analysis_id for item in list_pending_reviews(store)
         ]
+
+    def test_cancelled_at_the_gate_is_recorded(
+        self, instrument, gated_policy, store, emulator, emulator_key
+    ) -> None:
+        """An aio call cancelled while it waits leaves an 'abandoned' gate event."""
+        instrument(policy=gated_policy("20s", "withhold"))
+
+        async def main() -> None:
+            async with AsyncClient(
+                emulator.endpoint, AzureKeyCredential(emulator_key), retry_total=0
+            ) as client:
+                with audit_context(
+                    purpose=INTAKE,
+                    consent_ref="c-intake-7",
+                    subject_ref="patient-7",
+                    actor=ACTOR,
+                ):
+                    await asyncio.wait_for(
+                        client.analyze(
+                            image_data=make_test_image(seed=11),
+                            visual_features=[VisualFeatures.TAGS],
+                        ),
+                        timeout=1.5,
+                    )
+
+        with pytest.raises(TimeoutError):
+            asyncio.run(main())
+
+        ended = [
+            r.event
+            for r in store.iter_events()
+            if r.event.type.startswith("review.gate")
+        ]
+        assert ["abandoned"] == [e.data["action"] for e in ended]
+        assert "CancelledError" == ended[0].data["error_type"]
+
+    def test_rejection_counted_as_rejected(
+        self, instrument, gated_policy, analyze, store, db_url
+    ) -> None:
+        """The report tells a rejected gated result from a released one."""
+        from vision_audit.report import build_report
+
+        instrument(policy=gated_policy())
+        reviewer = Reviewer(
+            store,
+            lambda analysis_id: _decide(
+                store, analysis_id, "reject", rationale="not the patient"
+            ),
+        )
+        reviewer.start()
+        with pytest.raises(ReviewWithheldError):
+            analyze()
+        reviewer.join(20)
+
+        review = build_report(db_url, since="2000-01-01", until="2100-01-01").review
+        assert (0, 1, 0) == (
+            review.gate_released,
+            review.gate_rejected,
+            review.gate_timed_out,
+        )
+
+    def test_override_cannot_hand_over_a_blocked_tag(
+        self, instrument, gated_policy, analyze, store
+    ) -> None:
+        """An override recorded without the policy still cannot add a blocked tag."""
+        instrument(policy=gated_policy())
+        reviewer = Reviewer(
+            store,
+            lambda analysis_id: _decide(
+                store,
+                analysis_id,
+                "override",
+                add_tags=[FULL_WIDTH_FACE, "intake form"],
+                rationale="the form is in view",
+            ),
+        )
+        reviewer.start()
+        result = analyze()
+        reviewer.join(20)
+
+        released = [
+            r.event
+            for r in store.iter_events()
+            if r.event.type == "review.gate_released"
+        ]
+        names = [tag.name for tag in result.tags.list]
+        assert "intake form" in names
+        assert FULL_WIDTH_FACE not in names
+        assert [FULL_WIDTH_FACE] == released[0].data["applied"]["refused"]
 
     def test_timeout_releases(
         self, instrument, gated_policy, analyze, store, span_exporter

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from vision_audit._settings import Settings
-    from vision_audit.policy import PostOutcome, PreCheck
+    from vision_audit.policy import PostOutcome, PreCheck, TagFilter
     from vision_audit.review._gate import ReviewGate
 
 __all__ = ["CallTracer", "get_audit_id", "make_async_wrapper", "make_sync_wrapper"]
@@ -500,6 +500,7 @@ class CallTracer:
             recorder=self.recorder,
             store=self.settings.store,
             policy_id=self.policy_id,
+            tag_filter=self._tag_filter(context.purpose),
         )
         if gate is not None and hold:
             gate.hold(result)
@@ -507,6 +508,12 @@ class CallTracer:
         # ------------------------------------------------------------------------------
         _remember(result, call.analysis_id)
         return gate
+
+    def _tag_filter(self, purpose: str | None) -> TagFilter | None:
+        """The tag lists of *purpose* under the policy in force, if any."""
+        engine = self.settings.policy
+        stated = None if engine is None else engine.policy.get_purpose(purpose)
+        return None if stated is None else stated.tags
 
     def _read_result(
         self, call: AnalysisCall, result: Any, *, capture: bool

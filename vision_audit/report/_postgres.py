@@ -159,10 +159,11 @@ _SQL: Final[dict[str, str]] = {
                 THEN (status #>> '{{}}')::numeric END, {_sort("status")},
             {_sort("code")}, {_sort("inner_code")}""",
     "gates": f"""
-        SELECT type COLLATE "C", count(*) FROM {_EVENTS} AS ev
+        SELECT type COLLATE "C", coalesce({_text("action")}, '') COLLATE "C",
+            count(*) FROM {_EVENTS} AS ev
         WHERE type IN ('{attrs.EVENT_REVIEW_GATE_RELEASED}',
             '{attrs.EVENT_REVIEW_GATE_TIMED_OUT}')
-        GROUP BY 1 ORDER BY 1""",
+        GROUP BY 1, 2 ORDER BY 1, 2""",
     "retention": f"""
         SELECT sequence, event_id, time, type, actor, data ->> 'data_class',
             coalesce({_value("events")}, '0'::jsonb),

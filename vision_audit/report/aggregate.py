@@ -208,7 +208,11 @@ class Review:
     decisions: int
     superseded: int
     gate_released: int
+    """Gated results a reviewer's decision released (approved or overridden)."""
+    gate_rejected: int
+    """Gated results a reviewer's rejection withheld."""
     gate_timed_out: int
+    """Gated calls that got no decision in time (or were abandoned waiting)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -470,7 +474,8 @@ def _review(facts: StoreFacts) -> Review:
     decided = sum(outcomes.get(k, 0) for k in ("approve", "reject", "override"))
     median = _percentile(facts.review_durations, 0.5)
     p95 = _percentile(facts.review_durations, 0.95)
-    gates = dict(facts.gate_counts)
+    opened = attrs.EVENT_REVIEW_GATE_RELEASED
+    gates = facts.gate_counts
     return Review(
         required=facts.review_required,
         decided=decided,
@@ -486,8 +491,9 @@ def _review(facts: StoreFacts) -> Review:
         p95_seconds=p95,
         decisions=facts.review_decisions,
         superseded=facts.review_superseded,
-        gate_released=gates.get(attrs.EVENT_REVIEW_GATE_RELEASED, 0),
-        gate_timed_out=gates.get(attrs.EVENT_REVIEW_GATE_TIMED_OUT, 0),
+        gate_released=sum(n for t, a, n in gates if t == opened and a != "withhold"),
+        gate_rejected=sum(n for t, a, n in gates if t == opened and a == "withhold"),
+        gate_timed_out=sum(n for t, _, n in gates if t != opened),
     )
 
 

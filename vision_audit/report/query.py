@@ -231,7 +231,8 @@ class StoreFacts:
     review_overdue_pending: int
     review_superseded: int
     review_decisions: int
-    gate_counts: tuple[tuple[str, int], ...]
+    gate_counts: tuple[tuple[str, str, int], ...]
+    """(event type, action: ``release``, ``withhold`` or ``abandoned``, count)."""
     errors: tuple[tuple[int | None, str | None, str | None, int], ...]
     latency: tuple[float | None, float | None]
     """(mean, max) duration of completed calls, in milliseconds."""
@@ -318,6 +319,10 @@ _FIELD: Final[dict[str, tuple[tuple[str, ...], str]]] = {
     "decision": ((attrs.EVENT_REVIEW_DECIDED,), "decision"),
     "supersedes": ((attrs.EVENT_REVIEW_DECIDED,), "supersedes"),
     "overdue": ((attrs.EVENT_REVIEW_DECIDED,), "overdue"),
+    "gate_action": (
+        (attrs.EVENT_REVIEW_GATE_RELEASED, attrs.EVENT_REVIEW_GATE_TIMED_OUT),
+        "action",
+    ),
     "data_class": ((EVENT_PURGED, EVENT_ERASED), "data_class"),
     "n_events": ((EVENT_PURGED, EVENT_ERASED), "events"),
     "n_records": ((EVENT_PURGED, EVENT_ERASED), "records"),
@@ -423,10 +428,10 @@ _SQL: Final[dict[str, str]] = {
         FROM {_P} WHERE type = '{attrs.EVENT_FAILED}'
         GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3""",
     "gates": f"""
-        SELECT type, count(*) FROM {_P}
+        SELECT type, coalesce(gate_action, ''), count(*) FROM {_P}
         WHERE type IN ('{attrs.EVENT_REVIEW_GATE_RELEASED}',
                 '{attrs.EVENT_REVIEW_GATE_TIMED_OUT}')
-        GROUP BY 1 ORDER BY 1""",
+        GROUP BY 1, 2 ORDER BY 1, 2""",
     "retention": f"""
         SELECT sequence, event_id, time, type, actor, data_class,
             coalesce(n_events, 0), coalesce(n_records, 0)

@@ -14,6 +14,7 @@ from vision_audit import attributes as attrs
 from vision_audit._threads import off_loop
 from vision_audit.exceptions import ReviewWithheldError
 from vision_audit.models import AuditEvent, utc_now
+from vision_audit.policy.tags import normalize_term
 from vision_audit.review._queue import CLOCK_SLACK, _Watch
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     from vision_audit.context import AuditContext
     from vision_audit.models import AnalysisCall
-    from vision_audit.policy import PostOutcome, ReviewRule
+    from vision_audit.policy import PostOutcome, ReviewRule, TagFilter
     from vision_audit.review._model import ReviewDecision
     from vision_audit.sinks import Recorder
     from vision_audit.typing import AuditStore
@@ -33,12 +34,14 @@ GATE_POLL_INTERVAL: Final = 0.25
 
 RELEASE: Final = "release"
 WITHHOLD: Final = "withhold"
+ABANDONED: Final = "abandoned"
+"""The caller stopped waiting (cancelled, interrupted): nothing was given it."""
 
 _internal = logging.getLogger("vision_audit")
 
 
 def _fold(name: object) -> str:
-    return " ".join(str(name).split()).casefold()
+    return normalize_term(str(name))
 
 
 def _values(result: MutableMapping[str, Any], key: str) -> list[Any] | None:
@@ -74,17 +77,23 @@ def _new_tags_section() -> Any:  # noqa: ANN401 - the SDK's model, or a dict
     return models[1](list=[])
 
 
-def apply_override(result: object, decision: ReviewDecision) -> dict[str, list[str]]:
+def apply_override(
+    result: object,
+    decision: ReviewDecision,
+    tag_filter: TagFilter | None = None,
+) -> dict[str, list[str]]:
     """
     Correct *result* in place as an override says; the application sees the change.
 
     Removed tags leave the tags and the detected objects named by them; added tags
-    join the tags with confidence 1.0, a human's word. The result keeps its type.
+    join the tags with confidence 1.0, a human's word, unless *tag_filter* (the
+    purpose's lists) refuses them: a decision cannot hand the application a tag
+    the policy blocks. The result keeps its type.
 
     Returns:
-        What was removed and added, for the gate's event.
+        What was removed, added and refused, for the gate's event.
     """
-    changed: dict[str, list[str]] = {"removed": [], "added": []}
+    changed: dict[str, list[str]] = {"removed": [], "added": [], "refused": []}
     if not isinstance(result, MutableMapping):
         return changed
     removed = {_fold(name) for name in decision.remove_tags}
@@ -109,6 +118,9 @@ def apply_override(result: object, decision: ReviewDecision) -> dict[str, list[s
                 return changed
         present = {_fold(t.get("name")) for t in tags}
         for name in decision.add_tags:
+            if tag_filter is not None and not tag_filter.judge(name, 1.0).kept:
+                changed["refused"].append(name)
+                continue
             if _fold(name) not in present:
                 tags.append(_new_tag(name))
                 present.add(_fold(name))
@@ -135,8 +147,10 @@ class ReviewGate:
         envelope: Mapping[str, Any],
         rule: ReviewRule,
         poll_interval: float = GATE_POLL_INTERVAL,
+        tag_filter: TagFilter | None = None,
     ) -> None:
         """Start the clock; decisions are looked for from now (less the clock slack)."""
+        self._tag_filter = tag_filter
         self._recorder = recorder
         self._span = span
         self._envelope = dict(envelope)
@@ -168,12 +182,16 @@ class ReviewGate:
                 mode; the result is not returned.
         """
         ends = self._started + self.timeout
-        while True:
-            decision = self._look()
-            remaining = ends - time.monotonic()
-            if decision is not None or remaining <= 0:
-                break
-            time.sleep(min(self._poll_interval, remaining))
+        try:
+            while True:
+                decision = self._look()
+                remaining = ends - time.monotonic()
+                if decision is not None or remaining <= 0:
+                    break
+                time.sleep(min(self._poll_interval, remaining))
+        except BaseException as err:  # interrupted while waiting: say so, go on
+            self._abandon(err)
+            raise
         self._settle(result, decision)
 
     async def hold_async(self, result: object) -> None:
@@ -185,15 +203,58 @@ class ReviewGate:
             AuditWriteError: As :meth:`hold`.
         """
         ends = self._started + self.timeout
-        while True:
-            decision = await off_loop(
-                self._look
-            )  # store reads and writes: off the loop
-            remaining = ends - time.monotonic()
-            if decision is not None or remaining <= 0:
-                break
-            await asyncio.sleep(min(self._poll_interval, remaining))
+        try:
+            while True:
+                decision = await off_loop(
+                    self._look
+                )  # store reads and writes: off the loop
+                remaining = ends - time.monotonic()
+                if decision is not None or remaining <= 0:
+                    break
+                await asyncio.sleep(min(self._poll_interval, remaining))
+        except BaseException as err:  # cancelled while waiting: say so, go on
+            self._abandon(err)
+            raise
         await off_loop(self._settle, result, decision)
+
+    def _abandon(self, error: BaseException) -> None:
+        """
+        Record that the wait ended without a decision and the result was not given.
+
+        A cancelled task or an interrupted thread leaves the gate early; the
+        ``review.gate_timed_out`` event (action ``abandoned``) keeps the trail
+        whole. Its failure is logged: the interruption goes on either way.
+        """
+        waited = time.monotonic() - self._started
+        data: dict[str, Any] = {
+            "timeout_seconds": self.timeout,
+            "waited_seconds": round(waited, 3),
+            "gate_default": self._rule.gate_default,
+            "action": ABANDONED,
+            "error_type": type(error).__qualname__,
+        }
+        try:
+            if self._span.is_recording():
+                self._span.set_attributes(
+                    {
+                        attrs.REVIEW_GATE_ACTION: ABANDONED,
+                        attrs.REVIEW_GATE_TIMED_OUT: False,
+                        attrs.REVIEW_GATE_WAITED_MS: waited * 1000,
+                    }
+                )
+            self._recorder.record(
+                AuditEvent(
+                    type=attrs.EVENT_REVIEW_GATE_TIMED_OUT,
+                    data=data,
+                    **self._envelope,
+                ),
+                self._span,
+            )
+        except Exception:  # noqa: BLE001 - the interruption must go on
+            _internal.exception(
+                "vision-audit could not record the abandoned gate of %s",
+                self.analysis_id,
+            )
 
     def _settle(self, result: object, decision: ReviewDecision | None) -> None:
         waited = time.monotonic() - self._started
@@ -214,7 +275,7 @@ class ReviewGate:
                 reviewer=decision.reviewer,
             )
             if decision.decision == "override":
-                data["applied"] = apply_override(result, decision)
+                data["applied"] = apply_override(result, decision, self._tag_filter)
         data["action"] = action
         span = self._span
         if span.is_recording():
@@ -264,6 +325,7 @@ def open_review_gate(
     recorder: Recorder,
     store: AuditStore,
     policy_id: str | None,
+    tag_filter: TagFilter | None = None,
 ) -> ReviewGate | None:
     """
     The gate a result must pass, or None when its purpose does not gate results.
@@ -288,5 +350,10 @@ def open_review_gate(
         "policy_id": policy_id,
     }
     return ReviewGate(
-        recorder=recorder, store=store, span=span, envelope=envelope, rule=rule
+        recorder=recorder,
+        store=store,
+        span=span,
+        envelope=envelope,
+        rule=rule,
+        tag_filter=tag_filter,
     )
