@@ -775,6 +775,34 @@ class TestStoreConsentProvider:
         with pytest.raises(ValueError, match=match):
             revoke_consent(store, "c-1", actor="dpo")
 
+    def test_features_in_any_spelling(self) -> None:
+        """check_consent reads features in the service's, the SDK's or any case."""
+        record = _record(features=frozenset({"tags", "denseCaptions"}))
+
+        found = check_consent(
+            record,
+            purpose="claims",
+            subject_ref=record.subject_ref,
+            features=["Tags", "DENSE_CAPTIONS"],
+            now=NOW,
+        )
+
+        assert "feature-not-consented" not in [v.code for v in found]
+
+    def test_withdrawal_brings_a_later_revocation_forward(self) -> None:
+        """Revoked for next month, withdrawn today: the consent ends today."""
+        store = FakeStore()
+        grant_consent(store, _record(), actor="desk")
+        revoke_consent(store, "c-1", actor="dpo", at=NOW + dt.timedelta(days=30))
+
+        revoke_consent(store, "c-1", actor="dpo", reason="withdrew", at=NOW)
+
+        found = StoreConsentProvider(store).get_consent("c-1")
+        assert found is not None
+        assert NOW == found.revoked_at
+        with pytest.raises(ValueError, match="already revoked"):
+            revoke_consent(store, "c-1", actor="dpo", at=NOW + dt.timedelta(days=1))
+
     def test_actor_required(self) -> None:
         """Each grant and revocation says who made it."""
         store = FakeStore()

@@ -371,7 +371,8 @@ def check_consent(
             Violation(SUBJECT_MISMATCH, f"consent {ref!r} is a subject's; {problem}")
         )
     if record.features is not None:
-        missing = sorted(set(features) - record.features)
+        asked = {normalize_feature(f) or str(f) for f in features}
+        missing = sorted(asked - record.features)
         if missing:
             found.append(
                 Violation(
@@ -856,8 +857,9 @@ def revoke_consent(
         The recorded event.
 
     Raises:
-        ValueError: No consent *ref* was granted in *store*, it is already revoked,
-            or *actor* is empty.
+        ValueError: No consent *ref* was granted in *store*, it is already revoked
+            at or before *at*, or *actor* is empty. A revocation on record that
+            takes effect later than *at* is brought forward.
         AuditWriteError: The store did not record it.
 
     .. versionadded:: 0.1.0
@@ -869,12 +871,14 @@ def revoke_consent(
     if existing is None:
         msg = f"no consent {ref!r} was granted in this store"
         raise ValueError(msg)
-    if existing.revoked_at is not None:
+    moment = utc_now() if at is None else _utc(at, name="at")
+    # A withdrawal must always be possible: a revocation on record that takes
+    # effect later is brought forward (the earliest one counts).
+    if existing.revoked_at is not None and existing.revoked_at <= moment:
         msg = (
             f"consent {ref!r} was already revoked at {existing.revoked_at.isoformat()}"
         )
         raise ValueError(msg)
-    moment = utc_now() if at is None else _utc(at, name="at")
     data: dict[str, Any] = {"ref": ref, "revoked_at": moment.isoformat()}
     if reason:
         data["reason"] = reason
