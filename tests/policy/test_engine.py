@@ -486,6 +486,13 @@ class TestEvaluateResult:
         assert not post.withheld
         assert "withheld" not in post.as_dict()
 
+    def test_health_tag_in_the_plural(self) -> None:
+        """``wheelchairs`` is as health-related as ``wheelchair``."""
+        post = _engine().evaluate_result(purpose="intake", tags=[("wheelchairs", 0.9)])
+
+        assert "health" in post.flags
+        assert "wheelchair" in post.health_categories
+
     def test_people_and_text(self) -> None:
         """People over the threshold and text read raise their flags."""
         post = _engine().evaluate_result(

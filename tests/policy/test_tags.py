@@ -333,3 +333,39 @@ class TestTermMatcher:
         found = TermMatcher(terms).find(text)
 
         assert found <= {normalize_term(term) for term in terms}
+
+
+class TestWordForms:
+    """Possessives, hyphenated words and plurals do not hide a listed term."""
+
+    @pytest.mark.parametrize(
+        ("caption", "expected"),
+        [
+            ("a man's wheelchair", {"man", "wheelchair"}),
+            ("a boy\N{RIGHT SINGLE QUOTATION MARK}s x-ray", {"boy", "x-ray"}),
+            ("the boys' room", {"boy"}),
+            ("a wheelchair-bound man", {"man", "wheelchair"}),
+            ("a walking-stick by the door", {"walking stick"}),
+            ("an x-ray image", {"x-ray"}),
+            ("hospitality staff", set()),
+        ],
+    )
+    def test_caption(self, caption: str, expected: set[str]) -> None:
+        """Each listed term in the caption is found, and nothing else."""
+        matcher = TermMatcher(["man", "boy", "wheelchair", "x-ray", "walking stick"])
+
+        assert expected == set(matcher.find(caption))
+
+    @pytest.mark.parametrize("name", ["men", "faces", "Human  Faces", "FACE"])
+    def test_block_list_catches_plurals(self, name: str) -> None:
+        """A tag in the plural of a block-listed term is blocked."""
+        verdict = TagFilter.create(block=["man", "face", "human face"]).judge(name, 0.9)
+
+        assert (False, "block-list") == (verdict.kept, verdict.rule)
+
+    def test_allow_list_takes_names_as_they_are(self) -> None:
+        """An allow list keeps exactly what it names: no plural reading there."""
+        allow = TagFilter.create(allow=["glass"])
+
+        assert allow.judge("glass", 0.9).kept
+        assert not allow.judge("glasses", 0.9).kept

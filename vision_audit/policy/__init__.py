@@ -88,9 +88,13 @@ Matching
 
 Tags, object tags and list entries are compared case-insensitively after
 normalisation (NFKC, case folding, outer whitespace stripped, inner whitespace
-collapsed); verdicts keep the service's spelling. Captions and dense captions are
-searched for whole words (a final plural is accepted): a block-listed term, or the
-name of a tag the lists dropped from the same result, flags the caption. Health
+collapsed); verdicts keep the service's spelling. A block list also catches a tag
+in the plural (``men`` for ``man``, ``human faces`` for ``human face``); an allow
+list keeps exactly what it names. Captions and dense captions are searched for
+whole words (a final plural is accepted, a possessive ``'s`` dropped, and the parts
+of a hyphenated word read too: ``a wheelchair-bound man's x-ray``): a block-listed
+term, or the name of a tag the lists dropped from the same result, flags the
+caption. Health
 tags (:data:`BUILTIN_HEALTH_TAGS`, documented in :mod:`vision_audit.policy.sensitive`)
 are looked for in tags, objects and captions alike; a health-flagged result's
 content is never captured.

@@ -47,7 +47,7 @@ from vision_audit.policy.tags import (
     TagVerdict,
     TermMatcher,
     clamp_confidence,
-    normalize_term,
+    term_forms,
 )
 
 if TYPE_CHECKING:
@@ -112,9 +112,11 @@ def _blocked_names(
     """
     floor = tag_filter.min_confidence
     names = {
-        normalize_term(verdict.name)
+        form
         for verdict in verdicts
         if verdict.rule == RULE_BLOCK_LIST and verdict.confidence >= floor
+        for form in term_forms(verdict.name)
+        if tag_filter.block is not None and form in tag_filter.block
     }
     for text, confidence in captions:
         if clamp_confidence(confidence) >= floor:
@@ -371,9 +373,10 @@ class PolicyEngine:
         enforced = self.policy.mode == "enforce"
         health_tags = self.policy.sensitive.health_tags
         health.update(
-            term
+            form
             for verdict in verdicts
-            if (term := normalize_term(verdict.name)) in health_tags
+            for form in term_forms(verdict.name)
+            if form in health_tags
         )
 
         review = None if stated is None else stated.review

@@ -35,6 +35,7 @@ __all__ = [
     "TermMatcher",
     "clamp_confidence",
     "normalize_term",
+    "term_forms",
 ]
 
 RULE_BLOCK_LIST: Final = "block-list"
@@ -51,7 +52,8 @@ WITHHOLD: Final = "withhold"
 ON_BLOCKED: Final = (DROP, WITHHOLD)
 """What ``on_blocked`` accepts."""
 
-_WORD: Final = re.compile(r"\w+(?:['\-]\w+)*")
+_WORD: Final = re.compile(r"\w+(?:['\-]\w+)*'?")
+_POSSESSIVE: Final = re.compile(r"'s?$")
 _IRREGULAR_PLURALS: Final = {
     "people": "person",
     "men": "man",
@@ -213,10 +215,11 @@ class TagFilter:
         .. versionadded:: 0.1.0
         """
         score = clamp_confidence(confidence)
-        term = normalize_term(name)
-        if self.block is not None and term in self.block:
+        # A block list also catches plurals (``men`` for ``man``): matching more
+        # errs on the safe side there. An allow list takes the name as it is.
+        if self.block is not None and not self.block.isdisjoint(term_forms(name)):
             return TagVerdict(name, score, kept=False, rule=RULE_BLOCK_LIST)
-        if self.allow is not None and term not in self.allow:
+        if self.allow is not None and normalize_term(name) not in self.allow:
             return TagVerdict(name, score, kept=False, rule=RULE_NOT_IN_ALLOW_LIST)
         if score < self.min_confidence:
             return TagVerdict(name, score, kept=False, rule=RULE_BELOW_MIN_CONFIDENCE)
@@ -235,7 +238,36 @@ class TagFilter:
 
 
 def _words(text: str) -> list[str]:
-    return _WORD.findall(normalize_term(text))
+    """The words of *text*, possessive endings dropped (``man's`` reads ``man``)."""
+    normal = normalize_term(text).replace("\u2019", "'")
+    return [_POSSESSIVE.sub("", word) for word in _WORD.findall(normal)]
+
+
+def _readings(text: str) -> Iterator[list[str]]:
+    """*text* as words, then with hyphenated words split (``wheelchair-bound``)."""
+    words = _words(text)
+    yield words
+    if any("-" in word for word in words):
+        yield [part for word in words for part in word.split("-") if part]
+
+
+def term_forms(term: str) -> Iterator[str]:
+    """
+    *term* (normalised) and its forms with the last word read as a plural.
+
+    ``men`` gives ``man``, ``human faces`` gives ``human face``: what a tag may be
+    on a list as.
+
+    .. versionadded:: 0.1.0
+    """
+    normal = normalize_term(term)
+    head, _, last = normal.rpartition(" ")
+    seen: set[str] = set()
+    for form in _singulars(last):
+        full = f"{head} {form}" if head else form
+        if full not in seen:
+            seen.add(full)
+            yield full
 
 
 def _singulars(word: str) -> Iterator[str]:
@@ -291,8 +323,12 @@ class TermMatcher:
         """
         if not self._terms:
             return frozenset()
-        words = _words(text)
         found: set[str] = set()
+        for words in _readings(text):
+            self._find_in(words, found)
+        return frozenset(found)
+
+    def _find_in(self, words: list[str], found: set[str]) -> None:
         for start in range(len(words)):
             for size in range(1, min(self._longest, len(words) - start) + 1):
                 head = tuple(words[start : start + size - 1])
@@ -300,4 +336,3 @@ class TermMatcher:
                     term = self._terms.get((*head, last))
                     if term is not None:
                         found.add(term)
-        return frozenset(found)
