@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 
@@ -202,6 +203,29 @@ class TestDecisions:
             _decide(store, flagged, reviewer=spelling)
 
         assert "four-eyes" == info.value.code
+
+    def test_concurrent_decisions_do_not_fork(self, store, flagged) -> None:
+        """Eight reviewers decide one case at once: one decision stands."""
+        barrier = threading.Barrier(8)
+        outcomes: list[str] = []
+
+        def decide(n: int) -> None:
+            barrier.wait(timeout=10)
+            try:
+                _decide(store, flagged, reviewer=f"dr-{n}")
+            except ReviewError as err:
+                outcomes.append(err.code)
+            else:
+                outcomes.append("recorded")
+
+        threads = [threading.Thread(target=decide, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+
+        assert ["already-decided"] * 7 + ["recorded"] == sorted(outcomes)
+        assert 1 == len(get_review(store, flagged).decisions)
 
     def test_escalated_by_you(self, store, flagged) -> None:
         """Who escalated a case may not then decide it: someone else must."""

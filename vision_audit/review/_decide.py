@@ -22,14 +22,16 @@ from vision_audit._text import MULTI_LINE, first_control, show_char
 from vision_audit.exceptions import AuditWriteError, ReviewError
 from vision_audit.models import AuditEvent, utc_now
 from vision_audit.review._model import DECISIONS, ReviewCase
-from vision_audit.review._queue import get_review
+from vision_audit.review._queue import CLOCK_SLACK, get_review
 from vision_audit.sinks import Recorder
+from vision_audit.store._base import BaseAuditStore
 from vision_audit.version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
+    from datetime import datetime
 
-    from opentelemetry.trace import TracerProvider
+    from opentelemetry.trace import Span, TracerProvider
 
     from vision_audit.models import RecordedEvent
     from vision_audit.policy import Policy
@@ -102,6 +104,66 @@ def _refuse_controls(
             f"character {show_char(found)}; {where} accepted"
         )
         raise ReviewError(msg, code="control-characters", analysis_id=analysis_id)
+
+
+def _unchanged(
+    store: AuditStore,
+    case: ReviewCase,
+    read_at: datetime,
+    *,
+    reviewer: str,
+    decision: str,
+    supersedes: str | None,
+    four_eyes: bool,
+) -> Callable[[], None]:
+    """
+    A check that no decision on the case was recorded since it was read.
+
+    Run inside the store's write transaction, so that two reviewers deciding one
+    case at once cannot both record a final decision that supersedes nothing: the
+    second is checked against the first, and refused as ``already-decided``.
+    """
+    known = {decision.event_id for decision in case.decisions}
+
+    def check() -> None:
+        for recorded in store.iter_events(since=read_at - CLOCK_SLACK):
+            event = recorded.event
+            if (
+                event.type == attrs.EVENT_REVIEW_DECIDED
+                and event.analysis_id == case.analysis_id
+                and event.event_id not in known
+            ):
+                fresh = get_review(store, case.analysis_id)
+                _check_four_eyes(fresh, reviewer, decision, required=four_eyes)
+                _check_supersedes(fresh, supersedes)
+                return
+
+    return check
+
+
+def _record(
+    store: AuditStore,
+    recorder: Recorder,
+    event: AuditEvent,
+    span: Span,
+    *,
+    check: Callable[[], None],
+) -> RecordedEvent | None:
+    """Record *event* if *check* passes in the write transaction, then log it."""
+    if not isinstance(store, BaseAuditStore):  # another store: no such transaction
+        check()
+        return recorder.record(event, span)
+    try:
+        recorded = store.append_checked(event, check)
+    except ReviewError:
+        raise
+    except Exception as err:  # as Recorder.store: any failure is a lost event
+        if isinstance(err, AuditWriteError):
+            raise
+        msg = f"audit event {event.type} ({event.event_id}) was not recorded: {err}"
+        raise AuditWriteError(msg) from err
+    recorder.telemetry(event, recorded, span)
+    return recorded
 
 
 def _check_arguments(
@@ -353,6 +415,7 @@ def record_review_decision(
     )
     reviewer = reviewer.strip()
     resolved = _resolve_policy(policy)
+    read_at = utc_now()
     case = get_review(store, analysis_id)
     _check_under_review(case)
     four_eyes = _four_eyes(case, resolved)
@@ -413,7 +476,21 @@ def record_review_decision(
             data=data,
         )
         try:
-            recorded = recorder.record(event, span)
+            recorded = _record(
+                store,
+                recorder,
+                event,
+                span,
+                check=_unchanged(
+                    store,
+                    case,
+                    read_at,
+                    reviewer=reviewer,
+                    decision=decision,
+                    supersedes=supersedes,
+                    four_eyes=four_eyes,
+                ),
+            )
         except AuditWriteError as err:
             if span.is_recording():
                 span.set_status(Status(StatusCode.ERROR, type(err).__name__))

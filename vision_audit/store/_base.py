@@ -692,6 +692,42 @@ class BaseAuditStore(ABC):
             signature=key.sign(unsigned.payload()).hex(),
         )
 
+    def append_checked(
+        self, event: AuditEvent, check: Callable[[], None]
+    ) -> RecordedEvent:
+        """
+        Record *event* only if *check* passes, inside the write transaction.
+
+        *check* runs once every event queued before this one is committed, while no
+        other writer (of this process or another) can commit: what it reads of the
+        store stays true until *event* is recorded. For decisions that must not
+        race, such as two reviewers deciding one case. It should read little (a
+        time-bounded ``iter_events``): every writer waits meanwhile.
+
+        Raises:
+            Exception: Whatever *check* raised; nothing is recorded.
+            AuditWriteError: The event was not recorded, as for :meth:`append`.
+
+        .. versionadded:: 0.1.0
+        """
+        pseudonymize = self._pseudonym_function()
+        refused: list[BaseException] = []
+
+        def make() -> Prepared:
+            try:
+                check()
+            except Exception as err:
+                refused.append(err)
+                raise
+            return prepare(event, pseudonymize)
+
+        try:
+            return self._run_maintenance(make)
+        except AuditWriteError:
+            if refused:
+                raise refused[0] from None
+            raise
+
     def _run_maintenance(self, make: Callable[[], Prepared | None]) -> RecordedEvent:
         if self._pseudonymize is None:
             msg = f"{self.name}: opened read-only; nothing can be changed"
