@@ -500,3 +500,36 @@ def test_unreadable_stored_key_is_named() -> None:
     assert (("?", "unreadable: key k1 is not an Ed25519 public key"),) == _fingerprint(
         _Store()
     )
+
+
+def test_huge_values_are_clipped(tmp_path: Path) -> None:
+    """A 100,000-character tag or purpose is shown clipped; the report still renders."""
+    from vision_audit.models import AuditEvent
+    from vision_audit.report.aggregate import MAX_TEXT
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    huge = "x" * 100_000
+    store = open_store(url)
+    for event in sample_events():
+        store.append(event)
+    store.append(
+        AuditEvent(
+            type="tags.filtered",
+            time=sample_events()[0].time,
+            analysis_id="e" * 32,
+            purpose=huge,
+            data={
+                "tags": {"kept": [], "dropped": [{"name": huge, "rule": "block-list"}]},
+                "objects": {"kept": [], "dropped": []},
+            },
+        )
+    )
+    store.close()
+
+    data = build_report(url, since="2026-03-01", until="2026-03-31")
+    reader = _pdf(url, tmp_path / "r.pdf")
+
+    names = [tag.name for tag in data.top_dropped_tags]
+    assert "x" * (MAX_TEXT - 1) + "\N{HORIZONTAL ELLIPSIS}" in names
+    assert all(len(name) <= MAX_TEXT for name in names)
+    assert "x" * 150 in _text(reader).replace("\n", "")

@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -382,6 +382,32 @@ def counted(count: int, singular: str, plural: str | None = None) -> str:
     """
     noun = singular if count == 1 else (plural or f"{singular}s")
     return f"{count:,} {noun}"
+
+
+MAX_TEXT: Final = 200
+"""Longest text a report shows of a recorded value (tag, purpose, actor...)."""
+
+
+def _clip(text: str) -> str:
+    # Values come from the store, where anyone who names a purpose or a tag can
+    # put a 100,000-character word: the layout of such a cell takes minutes.
+    return text if len(text) <= MAX_TEXT else f"{text[: MAX_TEXT - 1]}\u2026"
+
+
+def _clipped(value: Any) -> Any:  # noqa: ANN401 - any of the report's values
+    """*value* with every long text in it, or in the rows it holds, clipped."""
+    if isinstance(value, str):
+        return _clip(value)
+    if isinstance(value, tuple):
+        return tuple(_clipped(item) for item in value)
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            f.name: _clip(text)
+            for f in fields(value)
+            if isinstance(text := getattr(value, f.name), str) and len(text) > MAX_TEXT
+        }
+        return replace(value, **changes) if changes else value
+    return value
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -813,6 +839,7 @@ def build_report_data(
         ),
         "not_recorded": _NOT_RECORDED,
     }
+    data = {key: _clipped(value) for key, value in data.items()}
     data["findings"] = tuple(_findings(data, review, integrity))
     identity = {
         key: asdict(value) if hasattr(value, "__dataclass_fields__") else value
