@@ -533,3 +533,35 @@ def test_huge_values_are_clipped(tmp_path: Path) -> None:
     assert "x" * (MAX_TEXT - 1) + "\N{HORIZONTAL ELLIPSIS}" in names
     assert all(len(name) <= MAX_TEXT for name in names)
     assert "x" * 150 in _text(reader).replace("\n", "")
+
+
+def test_outcomes_count_for_the_period_of_their_request(tmp_path: Path) -> None:
+    """A call asked before the period is not its call; one unanswered is said so."""
+    import datetime as dt
+
+    from vision_audit.models import AuditEvent
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    since = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    until = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+    minute = dt.timedelta(minutes=1)
+    store = open_store(url)
+    for analysis_id, kind, when in [
+        ("a" * 32, "analysis.requested", since - minute),  # asked before
+        ("a" * 32, "analysis.completed", since + minute),  # answered in the period
+        ("b" * 32, "analysis.requested", since + minute),
+        ("b" * 32, "analysis.completed", since + 2 * minute),
+        ("c" * 32, "analysis.requested", until - minute),  # answered after
+    ]:
+        store.append(
+            AuditEvent(type=kind, time=when, analysis_id=analysis_id, purpose="p")
+        )
+    store.close()
+
+    data = build_report(url, since="2026-03-01", until="2026-03-31")
+
+    assert (2, 1) == (data.calls, data.completed)
+    assert data.success_rate is not None
+    assert data.success_rate <= 100.0
+    summary = " ".join(f.text for f in data.findings)
+    assert "1 call had no answer recorded by the period's end" in summary

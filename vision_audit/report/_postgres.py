@@ -90,6 +90,10 @@ _SQL: Final[dict[str, str]] = {
         SELECT substr(time, 1, 10) COLLATE "C", type COLLATE "C",
             purpose COLLATE "C", actor COLLATE "C", count(*)
         FROM {_EVENTS} AS ev
+        WHERE type NOT IN ('{attrs.EVENT_COMPLETED}', '{attrs.EVENT_FAILED}')
+            OR analysis_id IN (
+                SELECT analysis_id FROM {_EVENTS}
+                WHERE type = '{attrs.EVENT_REQUESTED}')
         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3 NULLS FIRST, 4 NULLS FIRST""",
     "features": f"""
         SELECT f.value COLLATE "C", count(*) FROM {_EVENTS} AS ev,

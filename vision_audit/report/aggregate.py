@@ -593,7 +593,19 @@ def _findings(
             f"{'was' if data['calls'] == 1 else 'were'} made: {data['completed']:,} "
             f"completed, {data['failed']:,} failed at the service and "
             f"{data['denied']:,} {'was' if data['denied'] == 1 else 'were'} refused "
-            "by the policy before any image left the process.",
+            "by the policy before any image left the process"
+            + (
+                f"; {counted(open_calls, 'call')} had no answer recorded by the "
+                "period's end."
+                if (
+                    open_calls := data["calls"]
+                    - data["completed"]
+                    - data["failed"]
+                    - data["denied"]
+                )
+                > 0
+                else "."
+            ),
             attention=False,
         )
     )

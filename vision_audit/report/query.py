@@ -373,9 +373,15 @@ _EXTRACT: Final = (
 _P: Final = "temp.va_period"
 
 _SQL: Final[dict[str, str]] = {
+    # An outcome counts for the period of its request: a call requested before the
+    # period and answered in it is not one of the period's calls.
     "rollup": f"""
         SELECT substr(time, 1, 10), type, purpose, actor, count(*)
-        FROM {_P} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4""",
+        FROM {_P}
+        WHERE type NOT IN ('{attrs.EVENT_COMPLETED}', '{attrs.EVENT_FAILED}')
+            OR analysis_id IN (
+                SELECT analysis_id FROM {_P} WHERE type = '{attrs.EVENT_REQUESTED}')
+        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4""",
     "features": f"""
         SELECT f.value, count(*) FROM {_P} AS e, json_each(e.features) AS f
         WHERE e.type IN ('{attrs.EVENT_REQUESTED}', '{attrs.EVENT_DENIED}')
