@@ -565,3 +565,32 @@ def test_outcomes_count_for_the_period_of_their_request(tmp_path: Path) -> None:
     assert data.success_rate <= 100.0
     summary = " ".join(f.text for f in data.findings)
     assert "1 call had no answer recorded by the period's end" in summary
+
+
+def test_long_tables_are_capped(tmp_path: Path) -> None:
+    """120 purposes: the PDF's tables show 50 and say how many more; JSON has all."""
+    from vision_audit.models import AuditEvent
+    from vision_audit.report.aggregate import TABLE_ROWS
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    store = open_store(url)
+    when = sample_events()[0].time
+    for n in range(120):
+        store.append(
+            AuditEvent(
+                type="analysis.requested",
+                time=when,
+                analysis_id=f"{n:032x}",
+                purpose=f"purpose-{n:03}",
+                actor=f"svc-{n:03}",
+            )
+        )
+    store.close()
+
+    reader = _pdf(url, tmp_path / "r.pdf")
+
+    text = " ".join(_text(reader).split())
+    attached = json.loads(reader.attachments["report.json"][0])
+    assert f"… and {120 - TABLE_ROWS} more, listed in the attached report.json" in text
+    assert 120 == len(attached["by_purpose"])
+    assert "purpose-119" not in text

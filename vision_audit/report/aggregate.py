@@ -288,6 +288,11 @@ class ReportData:
     guidance: tuple[GuidanceRow, ...]
     not_recorded: tuple[str, ...] = field(default=())
 
+    @property
+    def table_rows(self) -> int:
+        """Rows a table of the PDF shows; the rest are in the attached JSON."""
+        return TABLE_ROWS
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form: the machine-readable evidence of the report."""
         return asdict(self)
@@ -384,6 +389,8 @@ def counted(count: int, singular: str, plural: str | None = None) -> str:
     return f"{count:,} {noun}"
 
 
+TABLE_ROWS: Final = 50
+"""Rows a table of the report shows (purposes, actors, counts); JSON has all."""
 MAX_TEXT: Final = 200
 """Longest text a report shows of a recorded value (tag, purpose, actor...)."""
 
