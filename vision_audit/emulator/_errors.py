@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Final
 
 MAX_IMAGE_BYTES: Final = 20 * 1024 * 1024
@@ -59,6 +60,17 @@ _QUERY_INVALID = "Analyze query is invalid."
 def resource_not_found() -> ServiceError:
     """Unknown path or method, unknown api-version, or an unknown custom model."""
     return ServiceError(404, "404", "Resource not found", gateway=True)
+
+
+def malformed_request(status: int = HTTPStatus.BAD_REQUEST) -> ServiceError:
+    """
+    A request the front end cannot parse: bad body framing, huge headers, HTTP/2.
+
+    The front end answers these before the service sees them, with a bare status;
+    its wording is not documented, so the message is the status phrase.
+    """
+    code = str(int(status))
+    return ServiceError(status, code, HTTPStatus(status).phrase, gateway=True)
 
 
 def missing_key() -> ServiceError:

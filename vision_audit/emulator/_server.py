@@ -31,7 +31,7 @@ from vision_audit.emulator._scripts import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 logger = logging.getLogger("vision_audit.emulator")
 
@@ -57,6 +57,20 @@ _MAX_REDIRECTS: Final = 3
 _DISCARD_LIMIT: Final = 4 * _errors.MAX_IMAGE_BYTES
 _IDLE_TIMEOUT_S: Final = 120.0
 _MEDIA_BINARY: Final = frozenset({"application/octet-stream", "multipart/form-data"})
+_READ_SIZE: Final = 1 << 20
+# Bounds on chunked framing, so a client cannot make a line or trailer endless.
+_MAX_FRAMING_LINE: Final = 4096
+_MAX_CHUNK_DIGITS: Final = 16
+_MAX_TRAILERS: Final = 100
+_HEX_DIGITS: Final = frozenset(b"0123456789abcdefABCDEF")
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A 200 answer: its body and headers."""
+
+    body: bytes
+    headers: list[tuple[str, str]]
 
 
 @dataclass
@@ -117,8 +131,12 @@ def sidecar_for(image_path: Path) -> Path | None:
         image_path.with_suffix(".json"),
         image_path.with_name(image_path.name + ".json"),
     ):
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError:
+            # A name one suffix away from the length limit has no sidecar.
+            continue
     return None
 
 
@@ -148,9 +166,11 @@ def _safe_child(root: Path, relative: str) -> Path | None:
     candidate = root.joinpath(*parts)
     try:
         candidate.resolve().relative_to(root.resolve())
-    except ValueError:
+        return candidate if candidate.is_file() else None
+    except (OSError, ValueError):
+        # Outside *root*, a name over the length limit, a NUL byte, no permission:
+        # whatever the reason, the service could not reach such a file either.
         return None
-    return candidate if candidate.is_file() else None
 
 
 class EmulatorHandler(BaseHTTPRequestHandler):
@@ -160,6 +180,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = _IDLE_TIMEOUT_S
     server: EmulatorHTTPServer
+    _features = ""
 
     # -- plumbing -----------------------------------------------------------------
 
@@ -178,7 +199,8 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.wfile.write(head + body)
+        # A HEAD answer announces the length of a body it does not carry.
+        self.wfile.write(head if self.command == "HEAD" else head + body)
         self.wfile.flush()
 
     def _service_headers(self) -> list[tuple[str, str]]:
@@ -207,6 +229,53 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             headers = [*self._service_headers(), ("x-ms-error-code", error.code)]
         self._write(error.status, error.body(), headers)
 
+    def send_error(
+        self, code: int, message: str | None = None, explain: str | None = None
+    ) -> None:
+        """
+        Answer http.server's own refusals in the gateway's JSON, not in HTML.
+
+        http.server calls this for a request line or headers it cannot parse (431
+        for header lines over 64 KB, 414, 400, 505) and for a method with no
+        ``do_`` handler (501), which the gateway answers like any unknown path.
+        """
+        if code == HTTPStatus.NOT_IMPLEMENTED and self.command:
+            self._other_method()
+            return
+        self.log_error("code %d, message %s, %s", code, message, explain)
+        # What follows the unparsed part cannot be trusted as the next request.
+        self.close_connection = True
+        self._send_error(_errors.malformed_request(code))
+
+    def _bad_framing(self) -> _errors.ServiceError:
+        """The answer to a body whose end cannot be found; the connection closes."""
+        self.close_connection = True
+        return _errors.malformed_request()
+
+    def _body_length(self) -> int | None:
+        """
+        The body's length from ``Content-Length``, or None when it is chunked.
+
+        Raises:
+            ServiceError: The framing headers are not valid (400, gateway style).
+
+        """
+        codings = self.headers.get("Transfer-Encoding")
+        if codings is not None:
+            # RFC 9112, 6.3: without chunked last, the body's end is unknowable.
+            if codings.rsplit(",", 1)[-1].strip().lower() != "chunked":
+                raise self._bad_framing()
+            return None
+        values = {v.strip() for v in self.headers.get_all("Content-Length", [])}
+        if not values:
+            return 0
+        # Two lengths that disagree leave the body's end unknowable, too.
+        value = values.pop() if len(values) == 1 else ""
+        # int() alone would take "-1", "+5", " 5" and "1_0".
+        if not (value.isascii() and value.isdigit()):
+            raise self._bad_framing()
+        return int(value)
+
     def _read_body(self) -> bytes | None:
         """
         Read the whole body, or as much as the size check needs.
@@ -215,105 +284,193 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             The body, or None when it is larger than the service accepts (it is
             drained, or the connection is closed after the answer).
 
+        Raises:
+            ServiceError: The body's framing is not valid (400, gateway style).
+
         """
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked()
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self._body_length()
+        if length is None:
+            return self._read_chunked(_errors.MAX_IMAGE_BYTES, keep=True)
         if length > _errors.MAX_IMAGE_BYTES:
-            if length > _DISCARD_LIMIT:
-                self.close_connection = True
-                return None
-            remaining = length
-            while remaining:
-                chunk = self.rfile.read(min(remaining, 1 << 20))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
+            self._discard(length)
             return None
         return self.rfile.read(length) if length else b""
 
-    def _read_chunked(self) -> bytes | None:
+    def _drain_body(self) -> None:
+        """
+        Read and drop the body, so the next request on the connection is parsed.
+
+        Raises:
+            ServiceError: The body's framing is not valid (400, gateway style).
+
+        """
+        length = self._body_length()
+        if length is None:
+            self._read_chunked(_DISCARD_LIMIT, keep=False)
+        else:
+            self._discard(length)
+
+    def _discard(self, length: int) -> None:
+        """Drop *length* bytes of body, or close the connection when too many."""
+        if length > _DISCARD_LIMIT:
+            self.close_connection = True
+            return
+        remaining = length
+        while remaining:
+            chunk = self.rfile.read(min(remaining, _READ_SIZE))
+            if not chunk:
+                self.close_connection = True
+                return
+            remaining -= len(chunk)
+
+    def _read_line(self) -> bytes:
+        """One line of chunked framing, bounded."""
+        line = self.rfile.readline(_MAX_FRAMING_LINE + 1)
+        if len(line) > _MAX_FRAMING_LINE:
+            raise self._bad_framing()
+        return line
+
+    def _chunk_size(self, line: bytes) -> int:
+        """The size on a chunk-size line; int() alone would take "-1" or "0x5"."""
+        digits = line.split(b";")[0].strip()
+        if not digits or len(digits) > _MAX_CHUNK_DIGITS:
+            raise self._bad_framing()
+        if any(byte not in _HEX_DIGITS for byte in digits):
+            raise self._bad_framing()
+        return int(digits, 16)
+
+    def _skip_trailers(self) -> None:
+        """Read the trailer section after the last chunk, up to its blank line."""
+        for _ in range(_MAX_TRAILERS):
+            if self._read_line() in {b"\r\n", b"\n", b""}:
+                return
+        raise self._bad_framing()
+
+    def _read_chunked(self, limit: int, *, keep: bool) -> bytes | None:
+        """
+        Read a chunked body of up to *limit* bytes, kept or dropped.
+
+        Returns:
+            The body (empty when not *keep*), or None when it is over *limit*; the
+            connection is then closed after the answer.
+
+        Raises:
+            ServiceError: A chunk size or chunk end is not valid (400, gateway).
+
+        """
         parts: list[bytes] = []
         total = 0
         while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            line = self._read_line()
+            if not line:
+                # The client went away mid-body; nobody will read the answer.
+                self.close_connection = True
+                break
+            size = self._chunk_size(line)
             if size == 0:
-                while self.rfile.readline() not in {b"\r\n", b"\n", b""}:
-                    pass
+                self._skip_trailers()
                 break
             total += size
-            if total > _errors.MAX_IMAGE_BYTES:
+            if total > limit:
                 self.close_connection = True
                 return None
-            parts.append(self.rfile.read(size))
-            self.rfile.readline()
+            if keep:
+                parts.append(self.rfile.read(size))
+            else:
+                self._discard(size)
+            if self._read_line() not in {b"\r\n", b"\n"}:
+                raise self._bad_framing()
         return b"".join(parts)
 
     # -- routing ------------------------------------------------------------------
 
+    def _respond(self, produce: Callable[[], _Answer]) -> None:
+        """Write the answer *produce* returns, or the error the service would give."""
+        started = time.perf_counter()
+        self._features = ""
+        try:
+            answer = produce()
+        except _errors.ServiceError as error:
+            self._send_error(error)
+            self._log(error.status, started, self._features, error.code)
+            return
+        except (TimeoutError, ConnectionError):
+            # The client stalled or left mid-request: there is nobody to answer, and
+            # http.server drops the connection.
+            raise
+        except Exception:
+            # A bug here must look like the service's own 500, not a dropped socket.
+            logger.exception("emulator failure on %s", urlsplit(self.path).path)
+            failure = _errors.internal_error()
+            self._send_error(failure)
+            self._log(failure.status, started, self._features, failure.code)
+            return
+        self._write(200, answer.body, answer.headers)
+        self._log(200, started, self._features)
+
     def do_GET(self) -> None:
         """Serve files of the images folder, so URL mode can point at them."""
-        started = time.perf_counter()
+        self._respond(self._image_file)
+
+    def do_POST(self) -> None:
+        """Answer an analyze request, or the error the service would give."""
+        self.server.settings.book.count_analyze()
+        self._respond(self._analyze)
+
+    def _other_method(self) -> None:
+        """Any other method: the body is drained, and the gateway knows no such op."""
+        self._respond(self._not_found)
+
+    # http.server looks handlers up by name; send_error() covers the other names.
+    do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _other_method  # noqa: N815
+
+    def _not_found(self) -> _Answer:
+        self._drain_body()
+        raise _errors.resource_not_found()
+
+    def _image_file(self) -> _Answer:
+        self._drain_body()
         split = urlsplit(self.path)
         images_dir = self.server.settings.book.images_dir
         path = None
         if images_dir is not None and split.path.startswith(IMAGES_PATH):
             path = _safe_child(images_dir, split.path[len(IMAGES_PATH) :])
         if path is None:
-            self._send_error(_errors.resource_not_found())
-            self._log(404, started)
-            return
-        self._write(
-            200, path.read_bytes(), [("Content-Type", "application/octet-stream")]
-        )
-        self._log(200, started)
-
-    def do_POST(self) -> None:
-        """Answer an analyze request, or the error the service would give."""
-        started = time.perf_counter()
-        self.server.settings.book.count_analyze()
-        body = self._read_body()
-        features = ""
+            raise _errors.resource_not_found()
         try:
-            split = urlsplit(self.path)
-            if split.path != ANALYZE_PATH:
-                raise _errors.resource_not_found()  # noqa: TRY301
-            query = parse_qs(split.query, keep_blank_values=True)
-            if query.get("api-version", [""])[-1] != _validate.API_VERSION:
-                raise _errors.resource_not_found()  # noqa: TRY301
-            self._authorize()
-            options = _validate.parse_options(query)
-            features = ",".join(sorted(options.features))
-            self._check_region(options)
-            decoded, script = self._image(body)
-            if script is not None and script.latency_ms:
-                time.sleep(script.latency_ms / 1000)
-            if script is not None and script.error is not None:
-                scripted = script.error
-                raise _errors.ServiceError(  # noqa: TRY301
-                    scripted.status,
-                    scripted.code,
-                    scripted.message,
-                    scripted.inner_code,
-                    scripted.inner_message,
-                )
-            result = generate_result(decoded.facts, options, script)
-        except _errors.ServiceError as error:
-            self._send_error(error)
-            self._log(error.status, started, features, error.code)
-            return
-        except Exception:
-            # A bug here must look like the service's own 500, not a dropped socket.
-            logger.exception("emulator failure on %s", urlsplit(self.path).path)
-            failure = _errors.internal_error()
-            self._send_error(failure)
-            self._log(failure.status, started, features, failure.code)
-            return
-        payload = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
-        self._write(200, payload.encode(), self._service_headers())
-        self._log(200, started, features)
+            data = path.read_bytes()
+        except OSError as err:
+            # Gone or unreadable since the check: not found, as for any other name.
+            raise _errors.resource_not_found() from err
+        return _Answer(data, [("Content-Type", "application/octet-stream")])
 
-    do_PUT = do_DELETE = do_PATCH = do_GET  # noqa: N815 - unknown operations: 404
+    def _analyze(self) -> _Answer:
+        body = self._read_body()
+        split = urlsplit(self.path)
+        if split.path != ANALYZE_PATH:
+            raise _errors.resource_not_found()
+        query = parse_qs(split.query, keep_blank_values=True)
+        if query.get("api-version", [""])[-1] != _validate.API_VERSION:
+            raise _errors.resource_not_found()
+        self._authorize()
+        options = _validate.parse_options(query)
+        self._features = ",".join(sorted(options.features))
+        self._check_region(options)
+        decoded, script = self._image(body)
+        if script is not None and script.latency_ms:
+            time.sleep(script.latency_ms / 1000)
+        if script is not None and script.error is not None:
+            scripted = script.error
+            raise _errors.ServiceError(
+                scripted.status,
+                scripted.code,
+                scripted.message,
+                scripted.inner_code,
+                scripted.inner_message,
+            )
+        result = generate_result(decoded.facts, options, script)
+        payload = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
+        return _Answer(payload.encode(), self._service_headers())
 
     def _log(
         self, status: int, started: float, features: str = "", code: str = ""
@@ -421,7 +578,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 script = load_sidecar(sidecar)
             except ScriptError as err:
                 logger.warning("ignoring an invalid sidecar: %s", err)
-        return path.read_bytes(), script
+        try:
+            return path.read_bytes(), script
+        except OSError as err:
+            raise _errors.url_not_accessible() from err
 
 
 def _fetch_loopback(url: str) -> bytes:
