@@ -181,6 +181,62 @@ class TestAppend:
         assert 200 == store.verify().events
 
 
+class TestAppendChecked:
+    """append_checked() records only when its check passes, and fails alone."""
+
+    def test_refused_check_fails_only_its_own_event(self, backend):
+        """Events queued beside a refused check are recorded all the same."""
+        store = backend.open()
+        store.append(_event(0))
+        go = threading.Event()
+        results: dict[str, object] = {}
+
+        def hold() -> None:  # keeps the writer's role while the others queue up
+            results["hold"] = store.append_checked(
+                AuditEvent(type="x.hold"), lambda: go.wait(5) and None
+            )
+
+        def refused() -> None:
+            def check() -> None:
+                msg = "already decided"
+                raise LookupError(msg)
+
+            try:
+                store.append_checked(AuditEvent(type="x.refused"), check)
+            except LookupError as err:
+                results["refused"] = str(err)
+
+        def bystander() -> None:
+            try:
+                results["bystander"] = store.append(_event(1)).sequence
+            except AuditWriteError as err:
+                results["bystander"] = f"lost: {err}"
+
+        threads = [threading.Thread(target=f) for f in (hold, refused, bystander)]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.2)
+        go.set()
+        for thread in threads:
+            thread.join(10)
+
+        assert "already decided" == results["refused"]
+        assert isinstance(results["bystander"], int), results["bystander"]
+        kinds = [r.event.type for r in store.iter_events()]
+        assert "x.refused" not in kinds
+        assert "x.hold" in kinds
+
+    def test_check_passes(self, backend):
+        """A check that passes records the event, chained as append() would."""
+        store = backend.open()
+        first = store.append(_event(0))
+
+        recorded = store.append_checked(_event(1), lambda: None)
+
+        assert (2, first.hash) == (recorded.sequence, recorded.prev_hash)
+        assert store.verify().ok
+
+
 class TestRead:
     """iter_events() and get_head() give back what was recorded."""
 

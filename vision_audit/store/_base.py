@@ -570,13 +570,16 @@ class BaseAuditStore(ABC):
             ready.append(item)
         # A maintenance item removes content from what is recorded when its make()
         # runs: the events queued before it are committed first, so that every event
-        # sequenced before its own is among what it removes from. Checkpoint-only
-        # items remove nothing and share the transaction.
+        # sequenced before its own is among what it removes from. It has its own
+        # transaction: a make() that fails (a refused append_checked) fails alone,
+        # not the events queued after it. Checkpoint-only items share the batch.
         start = 0
         for index, item in enumerate(ready):
-            if index > start and item.make is not None and item.make is not _no_event:
-                self._try(ready[start:index])
-                start = index
+            if item.make is not None and item.make is not _no_event:
+                if index > start:
+                    self._try(ready[start:index])
+                self._try([item])
+                start = index + 1
         if ready[start:]:
             self._try(ready[start:])
 
