@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from vision_audit import (
     get_audit_id,
     instrument_client,
 )
+from vision_audit.store import open_store
 from vision_audit.testing import make_test_image
 
 TAGS = [VisualFeatures.TAGS]
@@ -366,6 +368,30 @@ class TestArguments:
             digest == _only_span(span_exporter).attributes["vision_audit.image.sha256"]
         )
 
+    def test_aio_image_as_async_stream(
+        self, instrumented, emulator, emulator_key, store
+    ) -> None:
+        """An object whose read() is a coroutine is awaited, then sent as read."""
+        image = make_test_image(seed=78)
+
+        class AsyncStream:
+            async def read(self) -> bytes:
+                return image
+
+        async def run() -> object:
+            async with AsyncClient(
+                emulator.endpoint, AzureKeyCredential(emulator_key)
+            ) as client:
+                return await client.analyze(
+                    image_data=AsyncStream(), visual_features=TAGS
+                )
+
+        result = asyncio.run(run())
+
+        assert result.tags is not None
+        digest = hashlib.sha256(image).hexdigest()
+        assert digest == store.records[0].event.data["image"]["sha256"]
+
     def test_aio_features_as_iterator(
         self, instrumented, emulator, emulator_key, store
     ) -> None:
@@ -528,6 +554,24 @@ class TestLifecycle:
         assert 1 == fresh_emulator.requests_received
         assert 2 == len(store.records)
 
+    def test_client_of_its_own_is_not_refused(
+        self, tracer_provider, fresh_client, fresh_emulator, make_store
+    ) -> None:
+        """A client audited on its own works while the process-wide setup refuses."""
+        instrumentor = VisionAuditInstrumentor()
+        with pytest.raises(ValueError, match="audit_failure"):
+            instrumentor.instrument(store=make_store(), audit_failure="rasie")
+        own = make_store()
+        try:
+            instrument_client(fresh_client, store=own, tracer_provider=tracer_provider)
+            fresh_client.analyze(image_data=make_test_image(), visual_features=TAGS)
+        finally:
+            instrumentor.uninstrument()
+        fresh_client.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        assert 2 == fresh_emulator.requests_received
+        assert 4 == len(own.records)
+
     def test_uninstrument_after_failed_configuration(
         self, tracer_provider, fresh_client, fresh_emulator, store
     ) -> None:
@@ -551,6 +595,45 @@ class TestLifecycle:
         client.analyze(image_data=make_test_image(), visual_features=TAGS)
 
         assert (0, 2) == (len(first.records), len(second.records))
+
+    def test_failed_replacement_keeps_the_configuration(
+        self, instrument, client, store
+    ) -> None:
+        """Other options that fail leave the configuration in force working."""
+        instrument()
+
+        with pytest.raises(ValueError, match="audit_failure"):
+            instrument(audit_failure="rasie")
+        client.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        assert 2 == len(store.records)
+
+    def test_replacement_lets_calls_in_flight_finish(
+        self, instrument, client, emulator, tmp_path
+    ) -> None:
+        """A call on the wire while the options are replaced is recorded whole."""
+        first = f"sqlite:///{tmp_path / 'first.db'}"
+        image = make_test_image(seed=88)
+        emulator.script(image, {"tags": {"car": 0.9}, "latencyMs": 600})
+        instrument(store=first)
+        errors: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                client.analyze(image_data=image, visual_features=TAGS)
+            except BaseException as err:  # noqa: BLE001 - reported below
+                errors.append(err)
+
+        thread = threading.Thread(target=call)
+        thread.start()
+        time.sleep(0.2)
+        instrument(store=f"sqlite:///{tmp_path / 'second.db'}")
+        thread.join(10)
+
+        assert [] == errors
+        with open_store(first) as store:
+            kinds = [r.event.type for r in store.iter_events()]
+        assert ["analysis.requested", "analysis.completed"] == kinds
 
     def test_instrument_client(
         self, tracer_provider, emulator, emulator_key, store

@@ -187,8 +187,14 @@ class VisionAuditInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             and options
             and options != self._options
         ):
+            # Resolved first: if the new options fail, the ones in force stay. The
+            # old store stays open for the calls still on their way (it closes at
+            # exit); only an explicit uninstrument() closes it.
+            settings, owns_store = _settings(options)
             _log.info("vision-audit: instrumented again with other options; replacing")
-            self.uninstrument()
+            self._unwrap_all()
+            self._install(settings, owns_store=owns_store, options=options)
+            return None
         return super().instrument(**kwargs)
 
     def uninstrument(self, **kwargs: Any) -> Any:
@@ -210,6 +216,11 @@ class VisionAuditInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         except Exception as err:
             self._refuse(err)
             raise
+        self._install(settings, owns_store=owns_store, options=options)
+
+    def _install(
+        self, settings: Settings, *, owns_store: bool, options: dict[str, Any]
+    ) -> None:
         tracer = CallTracer(settings)
         self._wrap_all(
             lambda operation: make_sync_wrapper(tracer, operation),
@@ -266,6 +277,21 @@ class VisionAuditInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             tracer.settings.store.close()
 
 
+def _sdk_method(client: object, operation: str) -> Any:
+    """
+    The SDK's own method of *client*, under any process-wide wrapper of ours.
+
+    A client audited on its own calls the SDK directly: neither the process-wide
+    wrappers nor the refusal of a configuration that failed apply to it.
+    """
+    function = getattr(type(client), operation)
+    # wrapt's function wrappers (ours) carry their wrapper; azure-core's tracing
+    # decorator, below them, is the SDK's own and stays.
+    while hasattr(function, "_self_wrapper"):
+        function = function.__wrapped__
+    return function.__get__(client, type(client))
+
+
 def instrument_client(client: _Client, **options: Any) -> _Client:
     """
     Audit the calls of this one client, without patching anything process-wide.
@@ -284,7 +310,7 @@ def instrument_client(client: _Client, **options: Any) -> _Client:
     is_async = type(client).__module__.startswith("azure.ai.vision.imageanalysis.aio")
     factory = make_async_wrapper if is_async else make_sync_wrapper
     for operation in _OPERATIONS:
-        bound = getattr(client, operation)
+        bound = _sdk_method(client, operation)
         traced = factory(tracer, operation)
 
         def method(

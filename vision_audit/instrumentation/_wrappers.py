@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import inspect
 import time
 import weakref
 from collections.abc import Mapping
@@ -141,10 +142,13 @@ def _read_once(
         replaced[1, "visual_features"] = list(features)
     if operation == "analyze":
         data = _argument(args, kwargs, 0, "image_data")
-        if not isinstance(data, bytes | bytearray | memoryview) and callable(
-            getattr(data, "read", None)
+        read = getattr(data, "read", None)
+        if (
+            not isinstance(data, bytes | bytearray | memoryview)
+            and callable(read)
+            and not inspect.iscoroutinefunction(read)  # the aio twin awaits those
         ):
-            replaced[0, "image_data"] = data.read()
+            replaced[0, "image_data"] = read()
     if not replaced:
         return args, kwargs
     positional, named = list(args), dict(kwargs)
@@ -154,6 +158,20 @@ def _read_once(
         else:
             positional[index] = value
     return tuple(positional), named
+
+
+async def _read_async_stream(
+    args: tuple[Any, ...], kwargs: dict[str, Any], operation: str
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """An image given as an asynchronous stream, read on the loop and passed on."""
+    data = _argument(args, kwargs, 0, "image_data") if operation == "analyze" else None
+    read = getattr(data, "read", None)
+    if data is None or not inspect.iscoroutinefunction(read):
+        return args, kwargs
+    content = await read()
+    if "image_data" in kwargs:
+        return args, {**kwargs, "image_data": content}
+    return (content, *args[1:]), kwargs
 
 
 def _error_codes(error: BaseException) -> tuple[int | None, str | None, str | None]:
@@ -803,6 +821,7 @@ def make_async_wrapper(
     ) -> Any:
         if _bypass(instance, tracer):
             return await wrapped(*args, **kwargs)
+        args, kwargs = await _read_async_stream(args, kwargs, operation)
         call, context, args, kwargs = await off_loop(
             tracer.prepare, operation, instance, args, kwargs
         )
