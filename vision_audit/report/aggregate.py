@@ -41,6 +41,7 @@ __all__ = [
     "ServiceError",
     "build_report_data",
     "counted",
+    "for_display",
 ]
 
 REPORT_SCHEMA: Final = "vision-audit.report/1"
@@ -415,6 +416,28 @@ def _clipped(value: Any) -> Any:  # noqa: ANN401 - any of the report's values
         }
         return replace(value, **changes) if changes else value
     return value
+
+
+_OWN_TEXT: Final = frozenset({"findings", "guidance", "not_recorded", "integrity"})
+"""ReportData fields written by vision-audit itself, shown whole."""
+
+
+def for_display(data: ReportData) -> ReportData:
+    """
+    *data* with the recorded values of its tables clipped, for the PDF's layout.
+
+    The attached JSON is made from the whole *data*; only what is laid out in a
+    table cell is clipped (see :data:`MAX_TEXT`).
+
+    .. versionadded:: 0.1.0
+    """
+    changes = {
+        f.name: _clipped(value)
+        for f in fields(data)
+        if f.name not in _OWN_TEXT
+        and isinstance(value := getattr(data, f.name), tuple | str)
+    }
+    return replace(data, **changes)
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -858,7 +881,6 @@ def build_report_data(
         ),
         "not_recorded": _NOT_RECORDED,
     }
-    data = {key: _clipped(value) for key, value in data.items()}
     data["findings"] = tuple(_findings(data, review, integrity))
     identity = {
         key: asdict(value) if hasattr(value, "__dataclass_fields__") else value

@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from vision_audit.exceptions import ReportRenderError
 from vision_audit.report._charts import draw_charts
-from vision_audit.report.aggregate import counted
+from vision_audit.report.aggregate import counted, for_display
 
 if TYPE_CHECKING:
     from vision_audit.report.aggregate import ReportData
@@ -111,7 +111,9 @@ def render_html(data: ReportData, *, templates: Path) -> str:
     }
     try:
         template = _environment(templates).get_template(MAIN_TEMPLATE)
-        return template.render(report=data, charts=charts, stylesheet=STYLESHEET)
+        return template.render(
+            report=for_display(data), charts=charts, stylesheet=STYLESHEET
+        )
     except jinja2.TemplateError as err:
         msg = f"cannot render {templates / MAIN_TEMPLATE}: {err}"
         raise ReportRenderError(msg) from err
