@@ -552,15 +552,24 @@ def test_outcomes_count_for_the_period_of_their_request(tmp_path: Path) -> None:
         ("b" * 32, "analysis.requested", since + minute),
         ("b" * 32, "analysis.completed", since + 2 * minute),
         ("c" * 32, "analysis.requested", until - minute),  # answered after
+        ("d" * 32, "analysis.requested", since - minute),  # asked before
+        ("d" * 32, "analysis.failed", since + minute),  # failed in the period
     ]:
         store.append(
-            AuditEvent(type=kind, time=when, analysis_id=analysis_id, purpose="p")
+            AuditEvent(
+                type=kind,
+                time=when,
+                analysis_id=analysis_id,
+                purpose="p",
+                data={"status_code": 500} if kind == "analysis.failed" else {},
+            )
         )
     store.close()
 
     data = build_report(url, since="2026-03-01", until="2026-03-31")
 
-    assert (2, 1) == (data.calls, data.completed)
+    assert (2, 1, 0) == (data.calls, data.completed, data.failed)
+    assert () == data.errors  # the service-errors table agrees with the volumes
     assert data.success_rate is not None
     assert data.success_rate <= 100.0
     summary = " ".join(f.text for f in data.findings)

@@ -45,6 +45,11 @@ _PERIOD: Final = """WITH ev_period AS MATERIALIZED (SELECT sequence,
     WHERE e ->> 'time' >= %(lo)s AND e ->> 'time' < %(hi)s)
 """
 _EVENTS: Final = "ev_period"
+# An outcome counts for the period of its request (as in the SQLite statements).
+_OF_THE_PERIOD: Final = (
+    f"analysis_id IN (SELECT analysis_id FROM {_EVENTS} "
+    f"WHERE type = '{attrs.EVENT_REQUESTED}')"
+)
 
 
 def _path(*keys: str) -> str:
@@ -91,9 +96,7 @@ _SQL: Final[dict[str, str]] = {
             purpose COLLATE "C", actor COLLATE "C", count(*)
         FROM {_EVENTS} AS ev
         WHERE type NOT IN ('{attrs.EVENT_COMPLETED}', '{attrs.EVENT_FAILED}')
-            OR analysis_id IN (
-                SELECT analysis_id FROM {_EVENTS}
-                WHERE type = '{attrs.EVENT_REQUESTED}')
+            OR {_OF_THE_PERIOD}
         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3 NULLS FIRST, 4 NULLS FIRST""",
     "features": f"""
         SELECT f.value COLLATE "C", count(*) FROM {_EVENTS} AS ev,
@@ -135,16 +138,18 @@ _SQL: Final[dict[str, str]] = {
     "flags": f"""
         SELECT f.value COLLATE "C", count(*) FROM {_EVENTS} AS ev,
             jsonb_array_elements_text({_array("flags", alias="ev.")}) AS f (value)
-        WHERE ev.type = '{attrs.EVENT_COMPLETED}'
+        WHERE ev.type = '{attrs.EVENT_COMPLETED}' AND ev.{_OF_THE_PERIOD}
         GROUP BY 1 ORDER BY 2 DESC, 1""",
     "completed": f"""
         SELECT coalesce(sum({_number("results", "people", "count")}), 0),
             avg({_number("duration_ms")}), max({_number("duration_ms")}),
             count({_text("withheld")})
-        FROM {_EVENTS} AS ev WHERE type = '{attrs.EVENT_COMPLETED}'""",
+        FROM {_EVENTS} AS ev
+        WHERE type = '{attrs.EVENT_COMPLETED}' AND {_OF_THE_PERIOD}""",
     "models": f"""
         SELECT coalesce({_text("model_version")}, 'unknown'), count(*)
-        FROM {_EVENTS} AS ev WHERE type = '{attrs.EVENT_COMPLETED}'
+        FROM {_EVENTS} AS ev
+        WHERE type = '{attrs.EVENT_COMPLETED}' AND {_OF_THE_PERIOD}
         GROUP BY 1 ORDER BY 2 DESC, 1""",
     "health": f"""
         SELECT h.value COLLATE "C", count(*) FROM {_EVENTS} AS ev,
@@ -156,7 +161,8 @@ _SQL: Final[dict[str, str]] = {
         SELECT status, code, inner_code, n FROM (
             SELECT {_value("status_code")} AS status, {_value("error_code")} AS code,
                 {_value("inner_error_code")} AS inner_code, count(*) AS n
-            FROM {_EVENTS} AS ev WHERE type = '{attrs.EVENT_FAILED}'
+            FROM {_EVENTS} AS ev
+            WHERE type = '{attrs.EVENT_FAILED}' AND {_OF_THE_PERIOD}
             GROUP BY 1, 2, 3) AS grouped
         ORDER BY n DESC, (jsonb_typeof(status) = 'number') DESC NULLS FIRST,
             CASE WHEN jsonb_typeof(status) = 'number'

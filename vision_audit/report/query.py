@@ -371,16 +371,19 @@ _EXTRACT: Final = (
 )
 
 _P: Final = "temp.va_period"
+# An outcome counts for the period of its request: a call requested before the
+# period and answered in it is not one of the period's calls.
+_OF_THE_PERIOD: Final = (
+    f"analysis_id IN (SELECT analysis_id FROM {_P} "
+    f"WHERE type = '{attrs.EVENT_REQUESTED}')"
+)
 
 _SQL: Final[dict[str, str]] = {
-    # An outcome counts for the period of its request: a call requested before the
-    # period and answered in it is not one of the period's calls.
     "rollup": f"""
         SELECT substr(time, 1, 10), type, purpose, actor, count(*)
         FROM {_P}
         WHERE type NOT IN ('{attrs.EVENT_COMPLETED}', '{attrs.EVENT_FAILED}')
-            OR analysis_id IN (
-                SELECT analysis_id FROM {_P} WHERE type = '{attrs.EVENT_REQUESTED}')
+            OR {_OF_THE_PERIOD}
         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4""",
     "features": f"""
         SELECT f.value, count(*) FROM {_P} AS e, json_each(e.features) AS f
@@ -415,15 +418,15 @@ _SQL: Final[dict[str, str]] = {
         FROM {_P} WHERE type = '{attrs.EVENT_TAGS_FILTERED}'""",
     "flags": f"""
         SELECT f.value, count(*) FROM {_P} AS e, json_each(e.flags) AS f
-        WHERE e.type = '{attrs.EVENT_COMPLETED}'
+        WHERE e.type = '{attrs.EVENT_COMPLETED}' AND e.{_OF_THE_PERIOD}
         GROUP BY 1 ORDER BY 2 DESC, 1""",
     "completed": f"""
         SELECT coalesce(sum(people), 0), avg(duration), max(duration),
             count(withheld)
-        FROM {_P} WHERE type = '{attrs.EVENT_COMPLETED}'""",
+        FROM {_P} WHERE type = '{attrs.EVENT_COMPLETED}' AND {_OF_THE_PERIOD}""",
     "models": f"""
         SELECT coalesce(model, 'unknown'), count(*)
-        FROM {_P} WHERE type = '{attrs.EVENT_COMPLETED}'
+        FROM {_P} WHERE type = '{attrs.EVENT_COMPLETED}' AND {_OF_THE_PERIOD}
         GROUP BY 1 ORDER BY 2 DESC, 1""",
     "health": f"""
         SELECT h.value, count(*) FROM {_P} AS e, json_each(e.health) AS h
@@ -431,7 +434,7 @@ _SQL: Final[dict[str, str]] = {
         GROUP BY 1 ORDER BY 2 DESC, 1""",
     "errors": f"""
         SELECT status, error_code, inner_code, count(*)
-        FROM {_P} WHERE type = '{attrs.EVENT_FAILED}'
+        FROM {_P} WHERE type = '{attrs.EVENT_FAILED}' AND {_OF_THE_PERIOD}
         GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3""",
     "gates": f"""
         SELECT type, coalesce(gate_action, ''), count(*) FROM {_P}
