@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Final
 
-__all__ = ["MULTI_LINE", "first_control", "printable", "show_char"]
+__all__ = ["MULTI_LINE", "counted", "first_control", "printable", "show_char"]
 
 _BIDI_CONTROLS: Final = frozenset(
     "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -45,3 +45,18 @@ def first_control(text: str, allowed: frozenset[str] = frozenset()) -> str | Non
     return next(
         (char for char in text if _unprintable(char) and char not in allowed), None
     )
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """
+    *count*, thousands separated, and the noun that agrees: ``1 tag``, ``8 tags``.
+
+    Args:
+        count: How many.
+        singular: The noun for one.
+        plural: The noun for any other count; *singular* + ``s`` by default.
+
+    .. versionadded:: 0.1.0
+    """
+    noun = singular if count == 1 else (plural or f"{singular}s")
+    return f"{count:,} {noun}"

@@ -163,7 +163,7 @@ class TestCommands:
         assert 0 == verified.returncode, verified.stderr
         assert 0 == exported.returncode, exported.stderr
         assert 0 == checked.returncode, checked.stdout
-        assert "5 event(s) verified" in checked.stdout
+        assert "5 events verified" in checked.stdout
 
 
 class TestVacuum:

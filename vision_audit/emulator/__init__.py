@@ -41,6 +41,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
+from vision_audit._text import counted
 from vision_audit.emulator._errors import ServiceError
 from vision_audit.emulator._images import allow_large_images
 from vision_audit.emulator._scripts import (
@@ -157,7 +158,9 @@ class Emulator:
         scripted = self._book.index_images_dir()
         if scripted:
             logger.info(
-                "loaded %d scripted image(s) from %s", scripted, self._book.images_dir
+                "loaded %s from %s",
+                counted(scripted, "scripted image"),
+                self._book.images_dir,
             )
         server_class = (
             EmulatorHTTPServerIPv6 if ":" in self._host else EmulatorHTTPServer

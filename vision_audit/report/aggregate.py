@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from vision_audit import attributes as attrs
+from vision_audit._text import counted
 from vision_audit.report.query import EVENT_CONSENT_GRANTED, EVENT_CONSENT_REVOKED
 
 if TYPE_CHECKING:
@@ -373,21 +374,6 @@ _GUIDANCE: Final = (
         "what is deliberately not recorded; calls carry consent references",
     ),
 )
-
-
-def counted(count: int, singular: str, plural: str | None = None) -> str:
-    """
-    *count*, thousands separated, and the noun that agrees: ``1 tag``, ``8 tags``.
-
-    Args:
-        count: How many.
-        singular: The noun for one.
-        plural: The noun for any other count; *singular* + ``s`` by default.
-
-    .. versionadded:: 0.1.0
-    """
-    noun = singular if count == 1 else (plural or f"{singular}s")
-    return f"{count:,} {noun}"
 
 
 TABLE_ROWS: Final = 50

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Final, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 
+from vision_audit._text import counted
 from vision_audit.exceptions import ChainIntegrityError
 from vision_audit.store._canonical import canonical_bytes, format_time, parse_time
 
@@ -758,7 +759,8 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
             ),
         )
     signed_text = (
-        f", {walk.checkpoints} signed checkpoint(s) verified, the last at sequence "
+        f", {counted(walk.checkpoints, 'signed checkpoint')} verified, the last at "
+        "sequence "
         f"{walk.last_good_checkpoint}"
         if walk.checkpoints
         else ""
@@ -775,6 +777,6 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
         events=walk.events,
         checkpoints=walk.checkpoints,
         head=walk.head,
-        message=f"{walk.events} event(s) verified{signed_text}",
+        message=f"{counted(walk.events, 'event')} verified{signed_text}",
         warnings=warnings,
     )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote
 
 from vision_audit import environment_variables as env
+from vision_audit._text import counted
 from vision_audit.exceptions import AuditWriteError, StoreError
 from vision_audit.models import utc_now
 
@@ -251,7 +252,7 @@ def _export(args: argparse.Namespace) -> int:
     finally:
         store.close()
     where = "standard output" if args.output in {None, "-"} else args.output
-    _err("export", f"{count} event(s) of {store.name} written to {where}")
+    _err("export", f"{counted(count, 'event')} of {store.name} written to {where}")
     return EXIT_OK
 
 
@@ -295,7 +296,8 @@ def _purge(args: argparse.Namespace) -> int:
     data = recorded.event.data
     what = f"data class {args.data_class!r}" if args.data_class else "all data classes"
     _out(
-        f"purged {data['records']} content record(s) of {data['events']} event(s) "
+        f"purged {counted(data['records'], 'content record')} of "
+        f"{counted(data['events'], 'event')} "
         f"older than {data['older_than']} ({what}); recorded as sequence "
         f"{recorded.sequence} ({recorded.event.type})"
     )
@@ -323,7 +325,8 @@ def _erase_subject(args: argparse.Namespace) -> int:
             "the application spelled it); the request is recorded all the same",
         )
     _out(
-        f"erased {data['records']} content record(s) of {data['events']} event(s) "
+        f"erased {counted(data['records'], 'content record')} of "
+        f"{counted(data['events'], 'event')} "
         f"of subject {recorded.event.subject_ref}; recorded as sequence "
         f"{recorded.sequence} ({recorded.event.type})"
     )
