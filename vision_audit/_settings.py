@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, TypeVar
 
 from vision_audit import environment_variables as env
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from opentelemetry._logs import LoggerProvider
     from opentelemetry.trace import TracerProvider
@@ -25,6 +25,7 @@ AUDIT_FAILURE_MODES: Final = ("raise", "log")
 DEFAULT_PEOPLE_THRESHOLD: Final = 0.5
 
 AuditFailure = Literal["raise", "log"]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,34 +102,34 @@ def resolve_settings(
         StoreError: The store cannot be opened.
     """
     environ = os.environ if environ is None else environ
-    failure = (
-        convert_audit_failure(audit_failure, name="audit_failure")
-        if audit_failure is not None
-        else convert_audit_failure(
-            environ.get(env.VISION_AUDIT_AUDIT_FAILURE, "raise"),
-            name=env.VISION_AUDIT_AUDIT_FAILURE,
-        )
+    failure: AuditFailure = _option(
+        audit_failure,
+        name="audit_failure",
+        variable=(env.VISION_AUDIT_AUDIT_FAILURE, "raise"),
+        environ=environ,
+        keyword=convert_audit_failure,
+        text=convert_audit_failure,
     )
-    capture = (
-        _keyword_bool(capture_content, name="capture_content")
-        if capture_content is not None
-        else convert_bool(
-            environ.get(env.VISION_AUDIT_CAPTURE_CONTENT, "false"),
-            name=env.VISION_AUDIT_CAPTURE_CONTENT,
-        )
+    capture: bool = _option(
+        capture_content,
+        name="capture_content",
+        variable=(env.VISION_AUDIT_CAPTURE_CONTENT, "false"),
+        environ=environ,
+        keyword=_keyword_bool,
+        text=convert_bool,
     )
     threshold = (
         DEFAULT_PEOPLE_THRESHOLD
         if people_threshold is None
         else _fraction(people_threshold, name="people_threshold")
     )
-    read_baggage = (
-        _keyword_bool(baggage, name="baggage")
-        if baggage is not None
-        else convert_bool(
-            environ.get(env.VISION_AUDIT_BAGGAGE, "true"),
-            name=env.VISION_AUDIT_BAGGAGE,
-        )
+    read_baggage: bool = _option(
+        baggage,
+        name="baggage",
+        variable=(env.VISION_AUDIT_BAGGAGE, "true"),
+        environ=environ,
+        keyword=_keyword_bool,
+        text=convert_bool,
     )
     parsed_policy = _load_policy(policy, environ)
     opened = store is None or isinstance(store, str)
@@ -155,6 +156,22 @@ def resolve_settings(
         logger_provider=logger_provider,
         read_baggage=read_baggage,
     )
+
+
+def _option(
+    value: object,
+    *,
+    name: str,
+    variable: tuple[str, str],
+    environ: Mapping[str, str],
+    keyword: Callable[..., _T],
+    text: Callable[..., _T],
+) -> _T:
+    """The keyword's value if given, else the variable's (or its default), read."""
+    if value is not None:
+        return keyword(value, name=name)
+    variable_name, default = variable
+    return text(environ.get(variable_name, default), name=variable_name)
 
 
 def _keyword_bool(value: object, *, name: str) -> bool:

@@ -285,19 +285,7 @@ class TestCommand:
         """Exit 0, the path on stdout, progress on stderr."""
         out = tmp_path / "r.pdf"
 
-        code = main(
-            [
-                "report",
-                "--store",
-                store_url,
-                "--since",
-                "2026-03-01",
-                "--until",
-                "2026-03-31",
-                "--out",
-                str(out),
-            ]
-        )
+        code = _report(store_url, out, quiet=False)
 
         captured = capsys.readouterr()
         assert 0 == code
@@ -330,7 +318,7 @@ class TestCommand:
         assert 2 == code
 
 
-def _report(store_url: str, out: Path, *extra: str) -> int:
+def _report(store_url: str, out: Path, *extra: str, quiet: bool = True) -> int:
     return main(
         [
             "report",
@@ -342,7 +330,7 @@ def _report(store_url: str, out: Path, *extra: str) -> int:
             "2026-03-31",
             "--out",
             str(out),
-            "--quiet",
+            *(["--quiet"] if quiet else []),
             *extra,
         ]
     )

@@ -126,17 +126,19 @@ def _instrument(tracer_provider, store, consent) -> Iterator:
     instrumentor.uninstrument()
 
 
+def at_the_intake_desk() -> audit_context:
+    """The audit context of the nurse's calls at patient intake, with consent."""
+    return audit_context(
+        purpose=INTAKE, consent_ref="c-intake-7", subject_ref="patient-7", actor=ACTOR
+    )
+
+
 @pytest.fixture(name="analyze")
 def _analyze(client):
     """Analyze a picture at the intake desk, as the nurse; returns the result."""
 
     def analyze(seed: int = 5):
-        with audit_context(
-            purpose=INTAKE,
-            consent_ref="c-intake-7",
-            subject_ref="patient-7",
-            actor=ACTOR,
-        ):
+        with at_the_intake_desk():
             return client.analyze(
                 image_data=make_test_image(seed=seed),
                 visual_features=[VisualFeatures.TAGS, VisualFeatures.PEOPLE],

@@ -21,9 +21,10 @@ from tests.review.conftest import (
     INTAKE,
     REVIEWER,
     Reviewer,
+    at_the_intake_desk,
     clean_environment,
 )
-from vision_audit import ReviewWithheldError, audit_context, get_audit_id
+from vision_audit import ReviewWithheldError, get_audit_id
 from vision_audit.models import AuditEvent
 from vision_audit.policy import load_policy
 from vision_audit.review import (
@@ -425,12 +426,7 @@ class TestGate:
             async with AsyncClient(
                 emulator.endpoint, AzureKeyCredential(emulator_key), retry_total=0
             ) as client:
-                with audit_context(
-                    purpose=INTAKE,
-                    consent_ref="c-intake-7",
-                    subject_ref="patient-7",
-                    actor=ACTOR,
-                ):
+                with at_the_intake_desk():
                     await asyncio.wait_for(
                         client.analyze(
                             image_data=make_test_image(seed=11),
@@ -641,12 +637,7 @@ class TestGate:
             async with AsyncClient(
                 emulator.endpoint, AzureKeyCredential(emulator_key), retry_total=0
             ) as client:
-                with audit_context(
-                    purpose=INTAKE,
-                    consent_ref="c-intake-7",
-                    subject_ref="patient-7",
-                    actor=ACTOR,
-                ):
+                with at_the_intake_desk():
                     reviewer.start()
                     result = await client.analyze(
                         image_data=make_test_image(seed=9),

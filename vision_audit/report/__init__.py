@@ -138,18 +138,15 @@ def generate_report(
 
     .. versionadded:: 0.1.0
     """
-    if format not in {"pdf", "html"}:
-        msg = f"format must be 'pdf' or 'html', not {format!r}"
-        raise ReportRenderError(msg)
-    step = progress if progress is not None else (lambda _message: None)
-    folder = find_templates(templates)
+    _check_format(format)
+    folder = find_templates(templates)  # before the long part: fail early
     data = build_report(
         store_url,
         since=since,
         until=until,
         organization=organization,
         title=title,
-        progress=step,
+        progress=progress,
         verify_content=verify_content,
         public_keys=public_keys,
     )
@@ -158,9 +155,15 @@ def generate_report(
         out=out,
         format=format,
         templates=folder,
-        progress=step,
+        progress=progress,
         pdf_options=pdf_options,
     )
+
+
+def _check_format(format: str) -> None:  # noqa: A002 - the CLI's name
+    if format not in {"pdf", "html"}:
+        msg = f"format must be 'pdf' or 'html', not {format!r}"
+        raise ReportRenderError(msg)
 
 
 def write_report(
@@ -183,9 +186,7 @@ def write_report(
 
     .. versionadded:: 0.1.0
     """
-    if format not in {"pdf", "html"}:
-        msg = f"format must be 'pdf' or 'html', not {format!r}"
-        raise ReportRenderError(msg)
+    _check_format(format)
     step = progress if progress is not None else (lambda _message: None)
     folder = find_templates(templates)
     step("rendering HTML")

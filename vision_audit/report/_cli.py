@@ -36,26 +36,13 @@ def _error(text: str) -> None:
 
 def _load_public_keys(paths: list[str] | None) -> list[Ed25519PublicKey] | None:
     """The keys of ``--public-key``, read as ``vision-audit verify`` reads them."""
-    from vision_audit.store._keys import load_public_key  # noqa: PLC0415
+    from vision_audit.store._keys import read_public_key_files  # noqa: PLC0415
 
-    if not paths:
-        return None
-    keys = []
-    for path in paths:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as err:
-            msg = (
-                f"--public-key: cannot read the public key file {path}: "
-                f"{err.strerror or err}"
-            )
-            raise _UsageError(msg) from err
-        try:
-            keys.append(load_public_key(data, source=path))
-        except ValueError as err:
-            msg = f"--public-key: {err}"
-            raise _UsageError(msg) from err
-    return keys
+    try:
+        return read_public_key_files(paths)
+    except ValueError as err:
+        msg = f"--public-key: {err}"
+        raise _UsageError(msg) from err
 
 
 def _output(value: str) -> Path:

@@ -149,22 +149,12 @@ def _open(url: str, *, read_only: bool) -> BaseAuditStore:
 
 
 def _load_public_keys(paths: list[str] | None) -> list[Ed25519PublicKey] | None:
-    from vision_audit.store._keys import load_public_key  # noqa: PLC0415
+    from vision_audit.store._keys import read_public_key_files  # noqa: PLC0415
 
-    if not paths:
-        return None
-    keys = []
-    for path in paths:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as err:
-            msg = f"cannot read the public key file {path}: {err.strerror or err}"
-            raise _UsageError(msg) from err
-        try:
-            keys.append(load_public_key(data, source=path))
-        except ValueError as err:
-            raise _UsageError(str(err)) from err
-    return keys
+    try:
+        return read_public_key_files(paths)
+    except ValueError as err:
+        raise _UsageError(str(err)) from err
 
 
 def _progress(command: str, *, quiet: bool) -> Callable[[int], None] | None:

@@ -38,6 +38,7 @@ __all__ = [
     "private_key_pem",
     "pseudonym_key_from_environment",
     "public_key_pem",
+    "read_public_key_files",
     "signing_key_from_environment",
     "write_new_file",
 ]
@@ -158,6 +159,27 @@ def load_public_key(data: bytes, *, source: str) -> Ed25519PublicKey:
         key_type=Ed25519PublicKey,
         from_raw=Ed25519PublicKey.from_public_bytes,
     )
+
+
+def read_public_key_files(paths: list[str] | None) -> list[Ed25519PublicKey] | None:
+    """
+    The public keys in the files *paths* (``--public-key``), or None for none given.
+
+    Raises:
+        ValueError: A file cannot be read or holds no Ed25519 public key; the
+            message names the file.
+    """
+    if not paths:
+        return None
+    keys = []
+    for path in paths:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as err:
+            msg = f"cannot read the public key file {path}: {err.strerror or err}"
+            raise ValueError(msg) from err
+        keys.append(load_public_key(data, source=path))
+    return keys
 
 
 def _read_file(path: str, *, what: str) -> bytes:
