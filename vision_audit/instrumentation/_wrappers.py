@@ -518,7 +518,9 @@ class CallTracer:
             recorder=self.recorder,
             store=self.settings.store,
             policy_id=self.policy_id,
-            tag_filter=self._tag_filter(context.purpose),
+            tag_filter=self._tag_filter(context.purpose)
+            if outcome is not None and outcome.review_required
+            else None,  # only a gate needs it
         )
         if gate is not None and hold:
             gate.hold(result)
