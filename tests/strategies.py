@@ -25,11 +25,11 @@ texts = st.text(
 json_scalars = (
     st.none()
     | st.booleans()
-    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | texts
 )
-"""JSON scalars, with integers beyond 2**53 and floats of every magnitude."""
+"""JSON scalars: integers to RFC 8785's ±(2**53 - 1), floats of every magnitude."""
 
 json_values = st.recursive(
     json_scalars,

@@ -15,6 +15,7 @@ from vision_audit.report._cli import add_report_commands
 from vision_audit.review._cli import add_review_commands
 from vision_audit.store._cli import add_store_commands
 from vision_audit.version import __version__
+from vision_audit.witness._cli import add_witness_commands
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -233,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_commands(commands)
     add_review_commands(commands)
     add_report_commands(commands)
+    add_witness_commands(commands)
     return parser
 
 

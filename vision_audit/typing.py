@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from datetime import datetime, timedelta
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from vision_audit.models import AuditEvent, RecordedEvent
     from vision_audit.store import ChainHead, Checkpoint, Verification
+    from vision_audit.store._checkpoints import Claim, Cosignature
+    from vision_audit.store._note import NoteVerifier
 
 __all__ = ["AuditStore", "ManagedAuditStore"]
 
@@ -60,8 +62,23 @@ class ManagedAuditStore(AuditStore, Protocol):
     .. versionadded:: 0.1.0
     """
 
+    origin: str
+    """The log's name, the first line of its checkpoints (C2SP origin)."""
+
     def get_head(self) -> ChainHead | None:
         """The sequence and hash of the last recorded event, or None when empty."""
+        ...
+
+    def get_consistency_proof(self, old: int, new: int) -> list[bytes]:
+        """The RFC 9162 proof that the tree of *new* events extends that of *old*."""
+        ...
+
+    def get_inclusion_proof(self, sequence: int, size: int) -> list[bytes]:
+        """The RFC 9162 audit path of event *sequence* in the tree of *size*."""
+        ...
+
+    def record_cosignature(self, cosignature: Cosignature) -> bool:
+        """Keep a witness's cosignature with the checkpoint it cosigned."""
         ...
 
     def list_checkpoints(self) -> list[Checkpoint]:
@@ -82,8 +99,11 @@ class ManagedAuditStore(AuditStore, Protocol):
         public_keys: Iterable[Ed25519PublicKey] | None = None,
         progress: Callable[[int], None] | None = None,
         content: bool = True,
+        witnesses: Sequence[NoteVerifier] = (),
+        min_witnesses: int = 1,
+        pinned: Sequence[Claim] = (),
     ) -> Verification:
-        """Check every link and checkpoint signature (and content digests)."""
+        """Check every link, checkpoint, cosignature (and content digests)."""
         ...
 
     def purge_content(

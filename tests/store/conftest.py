@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import os
 import secrets
 import sqlite3
+import sys
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from vision_audit import environment_variables as env
+from vision_audit.__main__ import main
+from vision_audit.models import AuditEvent
 from vision_audit.store import InMemoryAuditStore, SQLiteAuditStore
-from vision_audit.store._keys import generate_signing_key
+from vision_audit.store._keys import generate_signing_key, load_private_key
 from vision_audit.store.postgres import PostgresAuditStore
 
 if TYPE_CHECKING:
@@ -104,7 +110,7 @@ class MemoryTamper(Tamper):
         self.store = store
 
     def rows(self) -> list[tuple[int, str, str]]:
-        return sorted(self.store._events)  # noqa: SLF001
+        return [row[:3] for row in sorted(self.store._events)]  # noqa: SLF001
 
     def _index(self, sequence: int) -> int:
         for index, row in enumerate(self.store._events):  # noqa: SLF001
@@ -117,7 +123,7 @@ class MemoryTamper(Tamper):
     ) -> None:
         index = self._index(sequence)
         old = self.store._events[index]  # noqa: SLF001
-        self.store._events[index] = (sequence, hash_ or old[1], envelope)  # noqa: SLF001
+        self.store._events[index] = (sequence, hash_ or old[1], envelope, old[3])  # noqa: SLF001
 
     def delete(self, sequence: int) -> None:
         index = self._index(sequence)
@@ -126,12 +132,12 @@ class MemoryTamper(Tamper):
 
     def renumber(self, old: int, new: int) -> None:
         index = self._index(old)
-        _, hash_, envelope = self.store._events[index]  # noqa: SLF001
-        self.store._events[index] = (new, hash_, envelope)  # noqa: SLF001
+        _, hash_, envelope, nodes = self.store._events[index]  # noqa: SLF001
+        self.store._events[index] = (new, hash_, envelope, nodes)  # noqa: SLF001
         self.store._events.sort()  # noqa: SLF001
 
     def insert(self, sequence: int, hash_: str, envelope: str) -> None:
-        self.store._events.append((sequence, hash_, envelope))  # noqa: SLF001
+        self.store._events.append((sequence, hash_, envelope, None))  # noqa: SLF001
         self.store._events.sort()  # noqa: SLF001
 
     def set_content(self, sequence: int, name: str, value: str) -> None:
@@ -169,6 +175,10 @@ class SQLiteTamper(Tamper):
                 "va_content_no_delete",
                 "va_checkpoints_no_update",
                 "va_checkpoints_no_delete",
+                "va_cosignatures_no_change",
+                "va_cosignatures_no_delete",
+                "va_timestamps_no_change",
+                "va_timestamps_no_delete",
             ):
                 conn.execute(f"DROP TRIGGER IF EXISTS {name}")
             return conn.execute(sql, params).fetchall()
@@ -389,3 +399,64 @@ def envelope_of(tamper: Tamper, sequence: int) -> dict[str, Any]:
 def environment_without_keys() -> dict[str, str]:
     """The environment of this process, without any vision-audit key."""
     return {k: v for k, v in os.environ.items() if k not in _KEY_VARIABLES}
+
+
+T0_CLI = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@dataclasses.dataclass
+class Completed:
+    """What a command run left: exit code and output."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(name="run")
+def _run_fixture(capsys, monkeypatch):
+    """Run ``vision-audit`` in this process, as its entry point does."""
+
+    def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None):
+        capsys.readouterr()
+        with monkeypatch.context() as patch:
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            if stdin is not None:
+                patch.setattr(sys, "stdin", io.StringIO(stdin))
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:
+                code = int(exit_.code or 0)
+        out, err = capsys.readouterr()
+        return Completed(code, out, err)
+
+    return run
+
+
+@pytest.fixture(name="keys")
+def _keys(tmp_path, run):
+    """A key pair made by keygen: (private path, public path)."""
+    completed = run("keygen", "--output", str(tmp_path / "signing.pem"))
+    assert 0 == completed.returncode, completed.stderr
+    return tmp_path / "signing.pem", tmp_path / "signing.pem.pub"
+
+
+@pytest.fixture(name="store_url")
+def _store_url(tmp_path, keys):
+    """An SQLite store of 12 events over 12 days, checkpoints every 5."""
+    private, _ = keys
+    path = tmp_path / "audit.db"
+    key = load_private_key(private.read_bytes(), source="test")
+    with SQLiteAuditStore(path, signing_key=key, checkpoint_every=5) as store:
+        for n in range(12):
+            store.append(
+                AuditEvent(
+                    type="analysis.completed",
+                    event_id=f"e{n}",
+                    time=T0_CLI + timedelta(days=n),
+                    subject_ref="alice" if n % 2 else "bob",
+                    content={"caption": f"caption {n}"},
+                )
+            )
+    return f"sqlite:///{path}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
@@ -12,8 +13,15 @@ from hypothesis import strategies as st
 from tests.strategies import audit_events, tamperings
 from vision_audit.exceptions import ChainIntegrityError
 from vision_audit.models import AuditEvent
-from vision_audit.store import ChainHead, Checkpoint, canonical_bytes, verify_chain
-from vision_audit.store._chain import GENESIS_HASH, checkpoint_payload
+from vision_audit.store import (
+    ChainHead,
+    Checkpoint,
+    _merkle,
+    canonical_bytes,
+    verify_chain,
+)
+from vision_audit.store._chain import GENESIS_HASH
+from vision_audit.store._checkpoints import sign_checkpoint
 from vision_audit.store._envelope import parse_envelope, prepare, seal
 from vision_audit.store._keys import Pseudonymizer, generate_signing_key, key_id
 
@@ -41,11 +49,16 @@ def _chain(length: int) -> list[tuple[int, str, bytes]]:
     return links
 
 
-def _sign(sequence: int, hash_: str) -> Checkpoint:
-    moment = datetime(2026, 2, 1, tzinfo=UTC)
-    signature = KEY.sign(checkpoint_payload(sequence, hash_, moment, KEY_ID)).hex()
-    return Checkpoint(
-        sequence=sequence, hash=hash_, time=moment, key_id=KEY_ID, signature=signature
+def _sign(links: list[tuple[int, str, bytes]], sequence: int) -> Checkpoint:
+    leaves = [_merkle.leaf_hash(bytes.fromhex(h)) for _, h, _ in links[:sequence]]
+    return sign_checkpoint(
+        origin="example.com/log",
+        sequence=sequence,
+        root=_merkle.root_of(leaves),
+        chain_hash=links[sequence - 1][1],
+        key=KEY,
+        key_id=KEY_ID,
+        time=datetime(2026, 2, 1, tzinfo=UTC),
     )
 
 
@@ -69,9 +82,7 @@ class TestVerifyChain:
         """A chain built by seal() verifies, ending at its head."""
         links = _chain(5)
 
-        result = verify_chain(
-            links, checkpoints=[_sign(5, links[-1][1])], public_keys=TRUSTED
-        )
+        result = verify_chain(links, checkpoints=[_sign(links, 5)], public_keys=TRUSTED)
 
         assert result.ok
         assert ChainHead(5, links[-1][1]) == result.head
@@ -115,7 +126,7 @@ class TestVerifyChain:
     def test_rewritten_under_a_checkpoint(self):
         """A consistently rewritten chain fails at its checkpoint."""
         links = _chain(6)
-        checkpoints = [_sign(2, links[1][1]), _sign(6, links[5][1])]
+        checkpoints = [_sign(links, 2), _sign(links, 6)]
         forged = [*links[:3]]
         prev = links[2][1]
         for link in links[3:]:
@@ -132,20 +143,18 @@ class TestVerifyChain:
         """A checkpoint signed by an untrusted key is a bad signature."""
         links = _chain(3)
 
-        result = verify_chain(links, checkpoints=[_sign(3, links[-1][1])])
+        result = verify_chain(links, checkpoints=[_sign(links, 3)])
 
         assert (3, "bad-signature") == (result.sequence, result.kind)
 
     def test_forged_signature(self):
         """A checkpoint whose signature does not match is a bad signature."""
         links = _chain(3)
-        good = _sign(2, links[1][1])
-        forged = Checkpoint(
-            sequence=2,
-            hash=good.hash,
-            time=good.time + timedelta(seconds=1),
-            key_id=good.key_id,
-            signature=good.signature,
+        good = _sign(links, 2)
+        other = _sign(links, 3)
+        signature = other.note.split("\n\n")[1]
+        forged = dataclasses.replace(
+            good, note=good.note.split("\n\n")[0] + "\n\n" + signature
         )
 
         result = verify_chain(links, checkpoints=[forged], public_keys=TRUSTED)
@@ -166,7 +175,7 @@ class TestVerifyChain:
         """Any single change, deletion, insertion, swap or truncation is located."""
         length = data.draw(st.integers(min_value=3, max_value=12))
         links = _chain(length)
-        checkpoints = [_sign(s, h) for s, h, _ in links]
+        checkpoints = [_sign(links, s) for s, _, _ in links]
         kind, i, j = data.draw(tamperings(length))
         if kind == "change":
             links[i] = (

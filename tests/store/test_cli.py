@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
-import io
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
-from tests.store.conftest import SQLiteTamper, environment_without_keys
-from vision_audit.__main__ import main
+from tests.store.conftest import Completed, SQLiteTamper, environment_without_keys
 from vision_audit.models import AuditEvent
-from vision_audit.store import SQLiteAuditStore
-from vision_audit.store._keys import load_private_key
+from vision_audit.store import SQLiteAuditStore, canonical_json
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-@dataclasses.dataclass
-class Completed:
-    """What a command run left: exit code and output."""
-
-    returncode: int
-    stdout: str
-    stderr: str
 
 
 def _subprocess(*args: str) -> Completed:
@@ -38,55 +25,6 @@ def _subprocess(*args: str) -> Completed:
         check=False,
     )
     return Completed(completed.returncode, completed.stdout, completed.stderr)
-
-
-@pytest.fixture(name="run")
-def _run_fixture(capsys, monkeypatch):
-    """Run ``vision-audit`` in this process, as its entry point does."""
-
-    def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None):
-        capsys.readouterr()
-        with monkeypatch.context() as patch:
-            for name, value in (env or {}).items():
-                patch.setenv(name, value)
-            if stdin is not None:
-                patch.setattr(sys, "stdin", io.StringIO(stdin))
-            try:
-                code = main(list(args))
-            except SystemExit as exit_:
-                code = int(exit_.code or 0)
-        out, err = capsys.readouterr()
-        return Completed(code, out, err)
-
-    return run
-
-
-@pytest.fixture(name="keys")
-def _keys(tmp_path, run):
-    """A key pair made by keygen: (private path, public path)."""
-    completed = run("keygen", "--output", str(tmp_path / "signing.pem"))
-    assert 0 == completed.returncode, completed.stderr
-    return tmp_path / "signing.pem", tmp_path / "signing.pem.pub"
-
-
-@pytest.fixture(name="store_url")
-def _store_url(tmp_path, keys):
-    """An SQLite store of 12 events over 12 days, checkpoints every 5."""
-    private, _ = keys
-    path = tmp_path / "audit.db"
-    key = load_private_key(private.read_bytes(), source="test")
-    with SQLiteAuditStore(path, signing_key=key, checkpoint_every=5) as store:
-        for n in range(12):
-            store.append(
-                AuditEvent(
-                    type="analysis.completed",
-                    event_id=f"e{n}",
-                    time=T0 + timedelta(days=n),
-                    subject_ref="alice" if n % 2 else "bob",
-                    content={"caption": f"caption {n}"},
-                )
-            )
-    return f"sqlite:///{path}"
 
 
 class TestHelp:
@@ -209,10 +147,30 @@ class TestVerify:
 
     def test_store_from_the_environment(self, run, store_url):
         """VISION_AUDIT_STORE names the store when --store is not given."""
-        completed = run("verify", env={"VISION_AUDIT_STORE": store_url})
+        completed = run("verify", "--links-only", env={"VISION_AUDIT_STORE": store_url})
 
-        assert 0 == completed.returncode
-        assert "checked against the public keys stored" in completed.stderr
+        assert 0 == completed.returncode, completed.stdout + completed.stderr
+        assert completed.stdout.startswith(
+            "OK (links only, authenticity not checked): "
+        )
+
+    def test_no_trusted_key_is_no_success(self, run, store_url):
+        """Without a key, an intact store is NOT AUTHENTICATED: exit 1, saying why."""
+        completed = run("verify", "--store", store_url)
+
+        assert 1 == completed.returncode
+        assert completed.stdout.startswith("NOT AUTHENTICATED: ")
+        assert "authenticity was NOT checked" in completed.stderr
+        assert "--links-only" in completed.stderr
+
+    def test_links_only_with_a_key_is_bad_usage(self, run, store_url, keys):
+        """--links-only with a key given contradicts itself: exit 2."""
+        completed = run(
+            "verify", "--store", store_url, "--links-only", "--public-key", str(keys[1])
+        )
+
+        assert 2 == completed.returncode
+        assert "--links-only checks no key" in completed.stderr
 
     def test_tampered(self, run, store_url, keys, tmp_path):
         """An edited event: exit 1, naming the sequence and the kind."""
@@ -338,13 +296,41 @@ class TestExport:
         lines = out.read_text().splitlines()
         event = json.loads(lines[10])
         event["envelope"]["actor"] = "someone else"
-        lines[10] = json.dumps(event)
+        lines[10] = canonical_json(event)
         out.write_text("\n".join(lines) + "\n")
 
         completed = run("verify", "--file", str(out), "--public-key", str(keys[1]))
 
         assert 1 == completed.returncode
         assert f"sequence {event['sequence']}: changed" in completed.stdout
+
+    @pytest.mark.parametrize(
+        ("edit", "problem"),
+        [
+            (
+                lambda line: line.replace('"actor":', '"actor":"mallory","actor":', 1),
+                "appears twice",
+            ),
+            (lambda line: line.replace('{"envelope":', '{"envelope": ', 1), "not"),
+            (
+                lambda line: line.replace('"type":"event"}', '"type":"event","x":1}'),
+                "not an event line",
+            ),
+        ],
+    )
+    def test_lax_lines_refused(self, run, store_url, keys, tmp_path, edit, problem):
+        """Duplicate members, loose spacing and unknown members: refused by line."""
+        out = tmp_path / "export.jsonl"
+        run("export", "--store", store_url, "--output", str(out))
+        lines = out.read_text().splitlines()
+        lines[10] = edit(lines[10])
+        out.write_text("\n".join(lines) + "\n")
+
+        completed = run("verify", "--file", str(out), "--public-key", str(keys[1]))
+
+        assert 1 == completed.returncode
+        assert "not a valid vision-audit export: line 11: " in completed.stdout
+        assert problem in completed.stdout
 
     def test_cut_short(self, run, store_url, keys, tmp_path):
         """An export missing its last lines is truncated."""
@@ -566,8 +552,11 @@ class TestRefusals:
                 "recorded in the store was changed",
             ),
             (
-                "UPDATE va_checkpoints SET time = 'yesterday' WHERE sequence = 5",
-                "the time of the checkpoint at sequence 5 is unreadable",
+                (
+                    "UPDATE va_checkpoints SET note = replace(note, '\u2014', '-') "
+                    "WHERE sequence = 5"
+                ),
+                "the checkpoint at sequence 5 is unreadable",
             ),
         ],
     )

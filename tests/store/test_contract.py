@@ -774,7 +774,8 @@ class TestHostileContent:
             'quotes " and \\ backslashes, and ,"prev_hash":" lookalikes',
             "emoji 🧾 and RTL \u202e text",
             "",
-            2**70,
+            2**53 - 1,
+            -(2**53 - 1),
             -0.0,
             1e-300,
             [[[[[]]]]],
@@ -793,6 +794,17 @@ class TestHostileContent:
 
         assert recorded == read
         assert store.verify().ok
+
+    @pytest.mark.parametrize("value", [2**53 + 1, -(2**70), 10**30 + 1])
+    def test_integers_beyond_json_refused(self, backend, value):
+        """An integer RFC 8785 cannot write exactly is refused; nothing recorded."""
+        store = backend.open()
+
+        with pytest.raises(AuditWriteError, match="RFC 8785") as info:
+            store.append(_event(data={"bytes": value}))
+
+        assert "event-0000 not recorded" in str(info.value)
+        assert [] == list(store.iter_events())
 
     def test_sql_lookalikes(self, backend):
         """References that look like SQL are just text."""

@@ -14,6 +14,7 @@ from tests.store.conftest import PostgresTamper, environment_without_keys
 from vision_audit.exceptions import StoreError
 from vision_audit.models import AuditEvent
 from vision_audit.store import open_store
+from vision_audit.store._keys import generate_signing_key, public_key_pem
 from vision_audit.store.postgres import PostgresAuditStore, split_url
 
 
@@ -142,7 +143,10 @@ class TestCommands:
     def test_verify_and_export(self, postgres_url, schema, tmp_path):
         """verify, export and verify --file, through a postgresql:// URL."""
         url = f"{postgres_url}?schema={schema}"
-        with PostgresAuditStore(url) as store:
+        key = generate_signing_key()
+        public = tmp_path / "log.pub"
+        public.write_bytes(public_key_pem(key.public_key()))
+        with PostgresAuditStore(url, signing_key=key) as store:
             for n in range(5):
                 store.append(_event(n))
 
@@ -156,9 +160,11 @@ class TestCommands:
                 check=False,
             )
 
-        verified = run("verify", "--store", url)
+        verified = run("verify", "--store", url, "--public-key", str(public))
         exported = run("export", "--store", url, "--output", str(tmp_path / "e.jsonl"))
-        checked = run("verify", "--file", str(tmp_path / "e.jsonl"))
+        checked = run(
+            "verify", "--file", str(tmp_path / "e.jsonl"), "--public-key", str(public)
+        )
 
         assert 0 == verified.returncode, verified.stderr
         assert 0 == exported.returncode, exported.stderr

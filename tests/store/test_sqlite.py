@@ -419,12 +419,12 @@ class TestHostileFiles:
         with SQLiteAuditStore(path) as store:
             store.append(_event())
         conn = sqlite3.connect(path)
-        conn.execute("UPDATE va_meta SET value = '2' WHERE key = 'schema_version'")
+        conn.execute("UPDATE va_meta SET value = '3' WHERE key = 'schema_version'")
         conn.commit()
         conn.close()
         before = path.read_bytes()
 
-        with pytest.raises(StoreError, match=r"newer vision-audit \(schema version 2"):
+        with pytest.raises(StoreError, match=r"newer vision-audit \(schema version 3"):
             SQLiteAuditStore(path)
 
         assert before == path.read_bytes()

@@ -52,25 +52,32 @@ from vision_audit.policy import (
 from vision_audit.review import list_pending_reviews, record_review_decision
 from vision_audit.sinks.log import AUDIT_LOGGER_NAME
 from vision_audit.store import open_store
+from vision_audit.store._bundle import dump_bundle, make_bundle
 from vision_audit.store._keys import (
     generate_signing_key,
     private_key_pem,
     public_key_pem,
     write_new_file,
 )
+from vision_audit.store._note import NoteVerifier
+from vision_audit.witness import Witness, cosign_latest
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from azure.ai.vision.imageanalysis.models import ImageAnalysisResult
 
-    from vision_audit.typing import AuditStore
+    from vision_audit.typing import AuditStore, ManagedAuditStore
 
 __all__ = ["WORKLOAD", "CallRecord", "DemoCall", "DemoRun", "run_demo"]
 
 # Enough to show one retry of a failing call without making the demo wait.
 _CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 1, "retry_backoff_factor": 0.05}
 _PEOPLE_THRESHOLD = 0.5
+DEMO_ORIGIN = "demo.vision-audit.example/audit-log"
+"""The demo log's name: the first line of its checkpoints."""
+DEMO_WITNESS = "compliance.demo.vision-audit.example/witness"
+"""The demo's witness: the compliance office, which holds its own key and state."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +133,8 @@ class DemoRun:
     event_counts: Counter[str] = field(default_factory=Counter)
     reviews_decided: int = 0
     reviews_pending: int = 0
+    witnessed: list[int] = field(default_factory=list)
+    proven: str | None = None
 
 
 def _call_fields(call: DemoCall) -> dict[str, Any]:
@@ -284,8 +293,10 @@ def run_demo(output: Path, *, out: IO[str] | None = None) -> DemoRun:
     images = output / "images"
     written = write_scenes(images)
     run = DemoRun(endpoint="")
-    with _audited(output, run):
+    witness = _make_witness(output)
+    with _audited(output, run, witness):
         _run_workload(run, images)
+    _prove(output, run)
     run.outputs["report"] = _write_report(output)
     _narrate(run, len(written), stream)
     return run
@@ -392,8 +403,58 @@ def _review(store: AuditStore, provider: TracerProvider, run: DemoRun) -> None:
     run.reviews_pending = len(list_pending_reviews(store))
 
 
+def _make_witness(output: Path) -> Witness:
+    """
+    The compliance office's witness: its own key and state, in a folder of its own.
+
+    In a real deployment it runs on another account or machine than the service,
+    from a scheduler (``vision-audit witness cosign``); here it shares the folder.
+    """
+    folder = output / "witness"
+    folder.mkdir(exist_ok=True)
+    for stale in folder.iterdir():
+        stale.unlink()
+    key = generate_signing_key()
+    write_new_file(folder / "witness.pem", private_key_pem(key), mode=0o600)
+    witness = Witness(
+        name=DEMO_WITNESS,
+        key=key,
+        state=folder / "state.json",
+        logs=[],
+    )
+    write_new_file(
+        folder / "witness.vkey", f"{witness.verifier.vkey()}\n".encode(), mode=0o644
+    )
+    return witness
+
+
+def _cosign(store: ManagedAuditStore, witness: Witness, run: DemoRun) -> None:
+    """The witness's round: the latest checkpoint, if it extends the last one."""
+    cosignature = cosign_latest(store, witness)
+    if cosignature is not None:
+        run.witnessed.append(cosignature.sequence)
+
+
+def _prove(output: Path, run: DemoRun) -> None:
+    """The evidence bundle of the first analysis sent to review, for legal."""
+    target = next(
+        (r.audit_id for r in run.records if r.outcome == "ok" and r.audit_id), None
+    )
+    if target is None:  # pragma: no cover - the workload has successful calls
+        return
+    store = open_store(f"sqlite:///{output / 'audit.db'}", read_only=True)
+    try:
+        bundle = make_bundle(store, target)  # type: ignore[arg-type] # a BaseAuditStore
+    finally:
+        store.close()
+    path = output / "proof.json"
+    path.write_text(dump_bundle(bundle), encoding="utf-8")
+    run.outputs["proof"] = path
+    run.proven = target
+
+
 @contextmanager
-def _audited(output: Path, run: DemoRun) -> Iterator[None]:
+def _audited(output: Path, run: DemoRun, witness: Witness) -> Iterator[None]:
     """Instrument the SDK with a fresh store, a trace file and an audit log file."""
     store_path = output / "audit.db"
     for stale in output.glob("audit.db*"):
@@ -409,7 +470,10 @@ def _audited(output: Path, run: DemoRun) -> Iterator[None]:
     write_new_file(
         output / "public-key.pem", public_key_pem(signing_key.public_key()), mode=0o644
     )
-    store = open_store(f"sqlite:///{store_path}", signing_key=signing_key)
+    store = open_store(
+        f"sqlite:///{store_path}", signing_key=signing_key, origin=DEMO_ORIGIN
+    )
+    witness.follow(NoteVerifier.for_key(DEMO_ORIGIN, signing_key.public_key()))
     _record_consents(store)
     with traces_path.open("w", encoding="utf-8") as traces:
         provider = TracerProvider(resource=Resource.create({"service.name": "demo"}))
@@ -435,7 +499,14 @@ def _audited(output: Path, run: DemoRun) -> Iterator[None]:
         )
         try:
             yield
+            # The witness sees the log once the calls are made, and again once
+            # the reviewers have decided: the second time, only if it extends the
+            # first (a consistency proof).
+            store.sign_checkpoint()
+            _cosign(store, witness, run)
             _review(store, provider, run)
+            store.sign_checkpoint()
+            _cosign(store, witness, run)
         finally:
             instrumentor.uninstrument()
             audit_logger.removeHandler(handler)
@@ -446,6 +517,7 @@ def _audited(output: Path, run: DemoRun) -> Iterator[None]:
             store.close()
     run.outputs["audit store"] = store_path
     run.outputs["public key"] = output / "public-key.pem"
+    run.outputs["witness key"] = output / "witness" / "witness.vkey"
     run.outputs["audit log"] = log_path
     run.outputs["traces"] = traces_path
     run.outputs["images"] = output / "images"
@@ -504,10 +576,19 @@ def _narrate(run: DemoRun, inputs: int, stream: IO[str]) -> None:
         "traces": "one OpenTelemetry span per call, as JSON lines",
         "images": f"{inputs} inputs, with the sidecar scripts the emulator obeys",
         "report": "the compliance report for legal review (PDF/A-3b)",
-        "public key": "verifies the store's signed checkpoints (vision-audit verify)",
+        "public key": "the log's key: who wrote the checkpoints",
+        "witness key": "the compliance office's witness: who saw them",
+        "proof": "one analysis's events with their Merkle proofs (vision-audit prove)",
     }
     for name, path in run.outputs.items():
         print(f"  {name:<12} {path}  ({described[name]})", file=stream)
+    if run.witnessed:
+        print(
+            f"Witnessed: the log's checkpoints at tree sizes "
+            f"{' and '.join(map(str, run.witnessed))} were cosigned by {DEMO_WITNESS}, "
+            "the second only after a consistency proof from the first.",
+            file=stream,
+        )
     store = run.outputs.get("audit store")
     if store is not None:
         url = f"sqlite:///{store}"
@@ -516,8 +597,19 @@ def _narrate(run: DemoRun, inputs: int, stream: IO[str]) -> None:
             f"vision-audit review list --store {url}",
             (
                 f"vision-audit verify --store {url} --public-key "
-                f"{run.outputs['public key']}"
+                f"{run.outputs['public key']} --witness-key "
+                f"{run.outputs['witness key']}"
+            ),
+            (
+                f"vision-audit prove {run.proven} --store {url} --output proof.json"
+                if run.proven
+                else ""
+            ),
+            (
+                f"vision-audit verify --bundle {run.outputs.get('proof', 'proof.json')}"
+                f" --witness-key {run.outputs['witness key']}"
             ),
             f"vision-audit export --store {url} --output audit-export.jsonl",
         ):
-            print(f"  {command}", file=stream)
+            if command:
+                print(f"  {command}", file=stream)

@@ -16,9 +16,15 @@ SQLite, PostgreSQL and memory:
 - with ``durability="power"``, the store's commit itself waits for the disk (SQLite:
   ``synchronous=FULL``; PostgreSQL: ``synchronous_commit = on``), so one sync
   serves the whole group and no waiter is woken before it;
-- checkpoints are signed in the same transaction as the events they cover, every
-  ``checkpoint_every`` events, ``checkpoint_interval`` seconds after the first
-  unsigned event (a small timer thread), and on close;
+- every event is also a leaf of the log's RFC 9162 Merkle tree: the writer keeps
+  the tree's frontier (one hash per set bit of the size) and stores, with each
+  event, the perfect subtrees that event completes, so that an append costs one
+  node hash on average and any proof reads O(log n) rows;
+- checkpoints (C2SP signed notes over the tree's root) are signed in the same
+  transaction as the events they cover, every ``checkpoint_every`` events,
+  ``checkpoint_interval`` seconds after the first unsigned event (a small timer
+  thread), and on close; witnesses' cosignatures and time-stamp tokens are added
+  to them later;
 - ``purge_content()`` and ``erase_subject()`` remove content and record the event
   that says so in one transaction, after the events queued before them are
   committed (so that none sequenced before that event escapes it);
@@ -31,26 +37,38 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
+import hashlib
 import os
+import re
+import secrets
 import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Self
 
+from vision_audit._text import counted
 from vision_audit.exceptions import AuditWriteError, StoreError
 from vision_audit.models import AuditEvent, RecordedEvent
+from vision_audit.store import _merkle, _tree
 from vision_audit.store._canonical import CanonicalizationError, format_time
 from vision_audit.store._chain import (
     GENESIS_HASH,
     SIGNATURE,
     ChainHead,
-    Checkpoint,
+    ContentRecord,
     StoredContent,
     Verification,
     verify_chain,
+)
+from vision_audit.store._checkpoints import (
+    Checkpoint,
+    Claim,
+    Cosignature,
+    sign_checkpoint,
 )
 from vision_audit.store._envelope import Prepared, parse_envelope, prepare, seal
 from vision_audit.store._keys import (
@@ -62,13 +80,15 @@ from vision_audit.store._keys import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from types import TracebackType
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
         Ed25519PrivateKey,
         Ed25519PublicKey,
     )
+
+    from vision_audit.store._note import NoteVerifier
 
 __all__ = [
     "DEFAULT_CHECKPOINT_EVERY",
@@ -83,8 +103,13 @@ Durability = Literal["process", "power"]
 """When ``append()`` returns: once the event survives the death of the writing
 process (``process``), or once it survives a power loss (``power``)."""
 
-EventRow = tuple[int, str, str]
-"""A chained event as stored: sequence, hash, envelope text."""
+EventRow = tuple[int, str, str, str | None]
+"""A chained event as stored: sequence, hash, envelope text, and the Merkle tree's
+perfect subtrees that the event completes (levels 1 and up, hex, joined by commas;
+None when it completes none)."""
+
+TreeRows = dict[int, tuple[str, str | None]]
+"""Rows read for the Merkle tree: sequence to (hash, subtrees completed)."""
 
 ContentRow = tuple[int, str, str, str, bytes, bytes]
 """A personal content record as stored: sequence, kind, name, digest, salt, value."""
@@ -95,6 +120,34 @@ _MAX_BATCH: Final = 2048
 _LEAD_BUDGET: Final = 0.002
 """Seconds a caller keeps writing others' events once its own is written."""
 _DURABILITIES: Final = ("process", "power")
+_ORIGIN: Final = re.compile(r"[\x21-\x2a\x2c-\x7e]{1,255}")
+
+
+def old_schema_message(version: int) -> str:
+    """Why a store of an earlier schema is refused, and what to do."""
+    return (
+        f"was written by an earlier vision-audit (schema version {version}: a hash "
+        "chain with checkpoints of its own format, before the Merkle log, C2SP "
+        "checkpoints and RFC 8785 canonical JSON). Nothing of that format was "
+        "released, so it is not converted: verify and export it with the "
+        "vision-audit that wrote it, and start a new store. Left untouched"
+    )
+
+
+def check_origin(origin: str) -> None:
+    """
+    Refuse an origin that cannot be a C2SP checkpoint's first line and key name.
+
+    Raises:
+        ValueError: *origin* is empty, too long, or holds spaces, control
+            characters, a ``+`` or anything beyond ASCII.
+    """
+    if not isinstance(origin, str) or not _ORIGIN.fullmatch(origin):
+        msg = (
+            f"the log origin {origin!r} must be 1 to 255 printable ASCII characters "
+            "without spaces or '+', such as 'example.com/claims-audit'"
+        )
+        raise ValueError(msg)
 
 
 _open_stores: weakref.WeakSet[BaseAuditStore] = weakref.WeakSet()
@@ -169,8 +222,12 @@ class BaseAuditStore(ABC):
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
         read_only: bool = False,
+        origin: str | None = None,
     ) -> None:
         """Check and keep the options common to every store."""
+        if origin is not None:
+            check_origin(origin)
+        self._configured_origin = origin
         if durability not in _DURABILITIES:
             msg = f"durability must be 'process' or 'power', not {durability!r}"
             raise ValueError(msg)
@@ -203,6 +260,9 @@ class BaseAuditStore(ABC):
         self._timer_wake = threading.Event()
         self._batches = 0
         self._head: ChainHead | _Unknown | None = _UNKNOWN
+        self._frontier: list[bytes] = []
+        self.origin = ""
+        """The log's name, the first line of its checkpoints (C2SP origin)."""
         self._signed_sequence = 0
         self._signed_at = time.monotonic()
         self._unsigned = False
@@ -226,6 +286,30 @@ class BaseAuditStore(ABC):
     @abstractmethod
     def _insert_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Insert a signed checkpoint, in the transaction."""
+
+    @abstractmethod
+    def _read_tree(self, sequences: Iterable[int], *, writing: bool) -> TreeRows:
+        """
+        The hash and completed subtrees of the events at *sequences* that exist.
+
+        With *writing*, read inside the write transaction (after :meth:`_begin`).
+        """
+
+    @abstractmethod
+    def _find_events(self, identifier: str) -> list[tuple[int, str, bytes]]:
+        """The links of the event with id *identifier*, or of the analysis."""
+
+    @abstractmethod
+    def _read_content(self, sequences: list[int]) -> list[StoredContent]:
+        """The personal content records of the events at *sequences*."""
+
+    @abstractmethod
+    def _insert_cosignature(self, cosignature: Cosignature) -> bool:
+        """Record a cosignature; False when the same witness already cosigned."""
+
+    @abstractmethod
+    def _insert_timestamp(self, sequence: int, token: bytes) -> None:
+        """Record a time-stamp token over the checkpoint of *sequence*."""
 
     @abstractmethod
     def _commit(self) -> None:
@@ -332,6 +416,24 @@ class BaseAuditStore(ABC):
         return str(error) or type(error).__name__
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    def _choose_origin(self, recorded: str | None) -> tuple[str, bool]:
+        """
+        The log's origin, and whether it is new (to be recorded).
+
+        Raises:
+            StoreError: The configured origin is not the one the log was made with.
+        """
+        configured = self._configured_origin
+        if recorded is not None:
+            if configured is not None and configured != recorded:
+                msg = (
+                    f"{self.name}: this log is {recorded!r}, not {configured!r}; a "
+                    "log keeps the origin it was created with"
+                )
+                raise StoreError(msg)
+            return recorded, False
+        return configured or f"vision-audit/{secrets.token_hex(8)}", True
 
     def _set_pseudonym_key(self, key: bytes) -> None:
         self._pseudonymize = Pseudonymizer(key)
@@ -604,14 +706,28 @@ class BaseAuditStore(ABC):
         for item in items:
             item.batch = self._batches
 
+    _keeps_tree: ClassVar[bool] = True
+    """Whether appends keep the Merkle tree: off only to measure what it costs."""
+
     @staticmethod
     def _seal(
-        items: list[_Item], head: ChainHead | None
-    ) -> tuple[list[EventRow], list[ContentRow], ChainHead | None]:
-        """Chain the prepared *items* after *head*; rows, content rows, new head."""
+        items: list[_Item],
+        head: ChainHead | None,
+        frontier: list[bytes],
+        *,
+        tree: bool = True,
+    ) -> tuple[list[EventRow], list[ContentRow], ChainHead | None, list[bytes]]:
+        """
+        Chain the prepared *items* after *head* and add them to the Merkle tree.
+
+        Returns the rows, the content rows, the new head and the new frontier;
+        *frontier* (the tree's at *head*) is left as it was.
+        """
         sequence, prev = (head.sequence, head.hash) if head else (0, GENESIS_HASH)
         rows: list[EventRow] = []
         contents: list[ContentRow] = []
+        stack = list(frontier)
+        sha256 = hashlib.sha256
         for item in items:
             prepared = item.prepared
             if prepared is None:
@@ -619,16 +735,28 @@ class BaseAuditStore(ABC):
                 continue
             sequence += 1
             text, hash_ = seal(prepared, sequence, prev)
-            rows.append((sequence, hash_, text))
+            completed: list[str] = []
+            if tree:
+                # Leaf `sequence` completes one perfect subtree per trailing zero
+                # bit of `sequence`; each is stored with the event completing it.
+                node = sha256(b"\x00" + bytes.fromhex(hash_)).digest()
+                count = sequence
+                while not count & 1:
+                    node = sha256(b"\x01" + stack.pop() + node).digest()
+                    completed.append(node.hex())
+                    count >>= 1
+                stack.append(node)
+            rows.append((sequence, hash_, text, ",".join(completed) or None))
             contents.extend(
                 (sequence, kind, name, digest, salt, value)
                 for kind, name, digest, salt, value in prepared.records
             )
             item.result = (sequence, prev, hash_)
             prev = hash_
-        return rows, contents, ChainHead(sequence, prev) if sequence else None
+        new_head = ChainHead(sequence, prev) if sequence else None
+        return rows, contents, new_head, stack
 
-    def _transaction(self, items: list[_Item]) -> None:
+    def _transaction(self, items: list[_Item]) -> None:  # noqa: C901 - its steps
         head = self._head
         if (
             not isinstance(head, _Unknown)
@@ -637,9 +765,12 @@ class BaseAuditStore(ABC):
                 (head.sequence if head else 0) + len(items), force=False
             )
         ):
-            rows, contents, new_head = self._seal(items, head)
+            rows, contents, new_head, frontier = self._seal(
+                items, head, self._frontier, tree=self._keeps_tree
+            )
             if self._insert_alone(rows, contents):
                 self._head = new_head
+                self._frontier = frontier
                 self._unsigned = True
                 return
             self._head = _UNKNOWN
@@ -647,17 +778,26 @@ class BaseAuditStore(ABC):
         for item in items:
             if item.make is not None:
                 item.prepared = item.make()
-        rows, contents, new_head = self._seal(items, head)
+        if head is None:
+            known: list[bytes] = []
+        elif isinstance(self._head, ChainHead) and self._head == head:
+            known = self._frontier
+        else:
+            known = self._read_frontier(head.sequence, writing=True)
+        rows, contents, new_head, frontier = self._seal(
+            items, head, known, tree=self._keeps_tree
+        )
         if rows:
             self._insert(rows, contents)
         checkpoint = None
         if new_head is not None and self._checkpoint_due(
             new_head.sequence, force=any(item.make is _no_event for item in items)
         ):
-            checkpoint = self._sign(new_head)
+            checkpoint = self._sign(new_head, frontier)
             self._insert_checkpoint(checkpoint)
         self._commit()
         self._head = new_head
+        self._frontier = frontier
         if rows:
             self._unsigned = True
         if checkpoint is not None:
@@ -674,26 +814,30 @@ class BaseAuditStore(ABC):
             or time.monotonic() - self._signed_at >= self._checkpoint_interval
         )
 
-    def _sign(self, head: ChainHead) -> Checkpoint:
+    def _sign(self, head: ChainHead, frontier: list[bytes]) -> Checkpoint:
         key = self._signing_key
         if key is None or self._key_id is None:  # pragma: no cover - checked before
             msg = f"{self.name}: no signing key"
             raise StoreError(msg)
-        signed_at = datetime.now(UTC)
-        unsigned = Checkpoint(
+        return sign_checkpoint(
+            origin=self.origin,
             sequence=head.sequence,
-            hash=head.hash,
-            time=signed_at,
+            root=_merkle.root_from_frontier(frontier),
+            chain_hash=head.hash,
+            key=key,
             key_id=self._key_id,
-            signature="",
+            time=datetime.now(UTC),
         )
-        return Checkpoint(
-            sequence=head.sequence,
-            hash=head.hash,
-            time=signed_at,
-            key_id=self._key_id,
-            signature=key.sign(unsigned.payload()).hex(),
-        )
+
+    def _read_frontier(self, size: int, *, writing: bool) -> list[bytes]:
+        """The Merkle tree's frontier at *size*, read from the stored subtrees."""
+        return _tree.frontier_of(size, self._tree_reader(writing=writing))
+
+    def _tree_reader(self, *, writing: bool = False) -> _tree.TreeReader:
+        def read(sequences: Iterable[int]) -> TreeRows:
+            return self._read_tree(sequences, writing=writing)
+
+        return read
 
     def append_checked(
         self, event: AuditEvent, check: Callable[[], None]
@@ -939,7 +1083,157 @@ class BaseAuditStore(ABC):
         .. versionadded:: 0.1.0
         """
         with self._read_snapshot(first=0, last=0, contents=False) as snapshot:
-            return list(snapshot[2])
+            # Cosignatures left without their checkpoint (deleted) count in
+            # verify(); they are no checkpoint of the writer's.
+            return [checkpoint for checkpoint in snapshot[2] if checkpoint.note]
+
+    def get_checkpoint(self, *, covering: int = 1) -> Checkpoint | None:
+        """
+        The checkpoint to prove events up to *covering* with, or None.
+
+        The latest checkpoint with the most cosignatures of its own body, among
+        those whose tree holds event *covering*.
+
+        .. versionadded:: 0.2.0
+        """
+        candidates = [c for c in self.list_checkpoints() if c.sequence >= covering]
+        if not candidates:
+            return None
+        return max(
+            candidates,
+            key=lambda c: (
+                len({x.name for x in c.cosignatures if x.body == c.body}),
+                c.sequence,
+            ),
+        )
+
+    def find_events(self, identifier: str) -> list[tuple[int, str, bytes]]:
+        """
+        ``(sequence, hash, envelope)`` of the event *identifier*, or of the analysis.
+
+        .. versionadded:: 0.2.0
+        """
+        return self._find_events(identifier)
+
+    def get_content_records(
+        self, sequences: Iterable[int]
+    ) -> dict[int, list[ContentRecord]]:
+        """
+        The personal content records (values gone once purged) of some events.
+
+        .. versionadded:: 0.2.0
+        """
+        found: dict[int, list[ContentRecord]] = {}
+        for record in self._read_content(sorted(set(sequences))):
+            found.setdefault(record[0], []).append(ContentRecord(*record))
+        return found
+
+    def get_root(self, size: int) -> bytes:
+        """
+        The Merkle root of the first *size* events, from the stored tree.
+
+        Raises:
+            ValueError: The log holds fewer than *size* events.
+            StoreError: The stored tree is damaged.
+
+        .. versionadded:: 0.2.0
+        """
+        self._check_size(size)
+        return _tree.root_at(size, self._tree_reader())
+
+    def get_inclusion_proof(self, sequence: int, size: int) -> list[bytes]:
+        """
+        The RFC 9162 audit path of event *sequence* in the tree of *size* events.
+
+        Reads O(log size) rows; reveals nothing of other events but hashes.
+
+        Raises:
+            ValueError: *sequence* is not between 1 and *size*, or the log holds
+                fewer than *size* events.
+            StoreError: The stored tree is damaged.
+
+        .. versionadded:: 0.2.0
+        """
+        if not 1 <= sequence <= size:
+            msg = f"event {sequence} is not in a tree of {size} events"
+            raise ValueError(msg)
+        self._check_size(size)
+        return _tree.inclusion_proof(sequence, size, self._tree_reader())
+
+    def get_consistency_proof(self, old: int, new: int) -> list[bytes]:
+        """
+        The RFC 9162 proof that the tree of *new* events extends that of *old*.
+
+        Raises:
+            ValueError: Not ``1 <= old <= new``, or the log holds fewer than *new*.
+            StoreError: The stored tree is damaged.
+
+        .. versionadded:: 0.2.0
+        """
+        if not 1 <= old <= new:
+            msg = f"no consistency proof from tree size {old} to {new}"
+            raise ValueError(msg)
+        self._check_size(new)
+        return _tree.consistency_proof(old, new, self._tree_reader())
+
+    def _check_size(self, size: int) -> None:
+        head = self._read_head()
+        if size < 1 or head is None or head.sequence < size:
+            held = head.sequence if head is not None else 0
+            msg = f"the log holds {counted(held, 'event')}, not {size}"
+            raise ValueError(msg)
+
+    def record_cosignature(self, cosignature: Cosignature) -> bool:
+        """
+        Keep a witness's cosignature with the checkpoint it cosigned.
+
+        The store does not judge it (``verify`` does, against the witness keys a
+        verifier trusts); it keeps the cosigned body beside the signature, so that
+        the cosignature still says what the witness saw if the log is rewritten.
+
+        Returns:
+            False when this witness's cosignature of that tree size is already kept.
+
+        Raises:
+            StoreError: Opened read-only, or the write failed.
+
+        .. versionadded:: 0.2.0
+        """
+        recorded: list[bool] = []
+
+        def make() -> None:
+            recorded.append(self._insert_cosignature(cosignature))
+
+        self._run_write(make)
+        return bool(recorded and recorded[0])
+
+    def record_timestamp(self, sequence: int, token: bytes) -> None:
+        """
+        Keep an RFC 3161 time-stamp token over the body of the checkpoint *sequence*.
+
+        Raises:
+            StoreError: Opened read-only, or the write failed.
+
+        .. versionadded:: 0.2.0
+        """
+
+        def make() -> None:
+            self._insert_timestamp(sequence, token)
+
+        self._run_write(make)
+
+    def _run_write(self, make: Callable[[], None]) -> None:
+        if self._pseudonymize is None:
+            msg = f"{self.name}: opened read-only; nothing can be changed"
+            raise StoreError(msg)
+
+        def run() -> None:
+            make()
+
+        try:
+            self._submit(_Item(make=run))
+        except AuditWriteError as err:
+            raise StoreError(str(err)) from err
 
     def _recorded_data_classes(self) -> set[str]:
         """The names of the personal content records kept (purged or not)."""
@@ -970,18 +1264,26 @@ class BaseAuditStore(ABC):
         public_keys: Iterable[Ed25519PublicKey] | None = None,
         progress: Callable[[int], None] | None = None,
         content: bool = True,
+        witnesses: Sequence[NoteVerifier] = (),
+        min_witnesses: int = 1,
+        pinned: Sequence[Claim] = (),
     ) -> Verification:
         """
-        Check every link, content digest and checkpoint signature of the store.
+        Check every link, content digest, checkpoint and cosignature of the store.
 
         Args:
-            public_keys: The keys to trust: the chain then fails as ``unsigned``
-                unless a checkpoint signed by one of them holds it. When None, the
-                keys the store records are used, and a warning says that this
-                proves consistency, not origin.
+            public_keys: The writer keys to trust: the log then fails as
+                ``unsigned`` unless a checkpoint signed by one of them holds it.
+                When None (and no witnesses), the keys the store records are used,
+                and a warning says that this proves consistency, not origin.
             progress: Called now and then with the number of events checked.
             content: Also check each event's personal content against the salted
                 digests its envelope holds (about three times slower).
+            witnesses: Trusted witnesses' keys: the log then fails as
+                ``not-witnessed`` unless a checkpoint cosigned by *min_witnesses*
+                of them holds it, and a rewrite of what they saw fails.
+            min_witnesses: The quorum of distinct witnesses.
+            pinned: Roots the verifier holds from elsewhere (checked already).
 
         Returns:
             The verification; ``ok`` is False with the first bad sequence and the
@@ -991,6 +1293,7 @@ class BaseAuditStore(ABC):
             StoreError: The store cannot be read at all (e.g. a corrupt file).
 
         .. versionadded:: 0.1.0
+        .. versionchanged:: 0.2.0 ``witnesses``, ``min_witnesses`` and ``pinned``.
         """
         from vision_audit.store._keys import load_public_key  # noqa: PLC0415
 
@@ -1003,7 +1306,8 @@ class BaseAuditStore(ABC):
         ):
             warnings: list[str] = []
             unreadable: list[tuple[str, str]] = []
-            if public_keys is None:
+            trusted: dict[str, Ed25519PublicKey] | None
+            if public_keys is None and not witnesses:
                 trusted = {}
                 for kid, pem in keys.items():
                     try:
@@ -1018,6 +1322,8 @@ class BaseAuditStore(ABC):
                         "stored in the store itself; pass a public key obtained "
                         "another way to prove who signed them"
                     )
+            elif public_keys is None:
+                trusted = None
             else:
                 trusted = {key_id(key): key for key in public_keys}
             result = verify_chain(
@@ -1028,6 +1334,10 @@ class BaseAuditStore(ABC):
                 progress=progress,
                 require_signature=public_keys is not None,
                 maintenance=maintenance,
+                witnesses=witnesses,
+                min_witnesses=min_witnesses,
+                origin=self.origin or None,
+                pinned=pinned,
             )
         if unreadable:
             kid, problem = min(unreadable)
@@ -1036,27 +1346,19 @@ class BaseAuditStore(ABC):
                 default=(result.head.sequence if result.head else 0) + 1,
             )
             if result.ok or (result.sequence or 0) >= at:
-                return Verification(
+                return dataclasses.replace(
+                    result,
                     ok=False,
-                    events=result.events,
-                    checkpoints=result.checkpoints,
-                    head=result.head,
                     sequence=at,
                     kind=SIGNATURE,
                     message=(
                         f"the public key {kid} recorded in the store was changed: "
                         f"{problem}"
                     ),
+                    warnings=(),
                 )
         if warnings and result.ok:
-            return Verification(
-                ok=result.ok,
-                events=result.events,
-                checkpoints=result.checkpoints,
-                head=result.head,
-                message=result.message,
-                warnings=(*result.warnings, *warnings),
-            )
+            return dataclasses.replace(result, warnings=(*result.warnings, *warnings))
         return result
 
     def __repr__(self) -> str:

@@ -19,11 +19,16 @@ the SHA-256 of the canonical JSON ``{"content": {name: digest, ...}, "subject_re
 digest or null}``. Purging a piece deletes its value and salt and keeps the digest, so
 the chain and the remaining content still verify, and the digest alone reveals nothing.
 
-A checkpoint signs, with Ed25519, the canonical JSON ``{"hash": ..., "key_id": ...,
-"sequence": ..., "time": ..., "type": "vision-audit.checkpoint/1"}`` of a head.
+The events are also the leaves of an RFC 9162 Merkle tree: the leaf of sequence *n*
+is its envelope hash (32 bytes), hashed as ``SHA-256(0x00 || hash)``. Checkpoints
+(:mod:`vision_audit.store._checkpoints`) sign the tree's root at a size; witnesses
+cosign it. The chain stays beside the tree: every event names the one before it, so
+that damage is located at its exact sequence in one streaming pass, while the tree
+gives short proofs and what checkpoints sign.
 
 :func:`verify_chain` is pure: it reads links (and optionally content records and
-checkpoints) and returns a :class:`Verification` naming the first bad sequence number
+checkpoints), recomputes the tree, holds it to every checkpoint a trusted party
+vouches for, and returns a :class:`Verification` naming the first bad sequence number
 and the kind of damage.
 """
 
@@ -39,16 +44,17 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Final, NamedTuple
 
-from cryptography.exceptions import InvalidSignature
-
 from vision_audit._text import counted
 from vision_audit.exceptions import ChainIntegrityError
-from vision_audit.store._canonical import canonical_bytes, format_time, parse_time
+from vision_audit.store._canonical import canonical_bytes, parse_time
+from vision_audit.store._checkpoints import Checkpoint, Claim, Trust, check_checkpoints
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from vision_audit.store._note import NoteVerifier
 
 __all__ = [
     "CHANGED",
@@ -59,11 +65,11 @@ __all__ = [
     "SIGNATURE",
     "TRUNCATED",
     "UNSIGNED",
+    "UNWITNESSED",
     "ChainHead",
     "Checkpoint",
     "ContentRecord",
     "Verification",
-    "checkpoint_payload",
     "checkpoint_time",
     "combine_digests",
     "digest_value",
@@ -88,8 +94,9 @@ SIGNATURE: Final = "bad-signature"
 """A checkpoint's signature does not verify with a trusted key."""
 UNSIGNED: Final = "unsigned"
 """Trusted keys were given, but no checkpoint signed by one of them holds the chain."""
+UNWITNESSED: Final = "not-witnessed"
+"""Witness keys were given, but no checkpoint cosigned by the quorum holds the chain."""
 
-CHECKPOINT_TYPE: Final = "vision-audit.checkpoint/1"
 UNREADABLE_TIME: Final = datetime.min.replace(tzinfo=UTC)
 """The time of a checkpoint whose stored time is unreadable: it cannot verify."""
 
@@ -114,32 +121,6 @@ class ChainHead:
 
     sequence: int
     hash: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Checkpoint:
-    """
-    An Ed25519 signature over a head of the chain, at a time.
-
-    Args:
-        sequence: The sequence number signed.
-        hash: The hash of that event.
-        time: When it was signed (UTC).
-        key_id: First 16 hex digits of the SHA-256 of the raw public key.
-        signature: The signature, 128 hex digits.
-
-    .. versionadded:: 0.1.0
-    """
-
-    sequence: int
-    hash: str
-    time: datetime
-    key_id: str
-    signature: str
-
-    def payload(self) -> bytes:
-        """The bytes that the signature covers."""
-        return checkpoint_payload(self.sequence, self.hash, self.time, self.key_id)
 
 
 StoredContent = tuple[int, str, str, str, bytes | None, bytes | None]
@@ -185,8 +166,16 @@ class Verification:
             ``truncated``, ``bad-signature``, ``unsigned``), when not ok.
         message: One sentence for a person.
         warnings: Limits of this verification (e.g. no trusted key given).
+        signed_through: The largest tree size that a checkpoint signed by a
+            trusted writer key holds, 0 for none.
+        witnessed_through: The largest tree size that a checkpoint cosigned by the
+            quorum of trusted witnesses holds, 0 for none.
+        witnesses: The trusted witnesses whose cosignatures verified.
+        root: The Merkle root of the events read, hex, when they start at 1.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 ``signed_through``, ``witnessed_through``,
+       ``witnesses`` and ``root``.
     """
 
     ok: bool
@@ -197,6 +186,10 @@ class Verification:
     kind: str | None = None
     message: str = ""
     warnings: tuple[str, ...] = ()
+    signed_through: int = 0
+    witnessed_through: int = 0
+    witnesses: tuple[str, ...] = ()
+    root: str | None = None
 
     def raise_for_failure(self) -> None:
         """
@@ -209,6 +202,36 @@ class Verification:
             raise ChainIntegrityError(
                 self.message, sequence=self.sequence, kind=self.kind or ""
             )
+
+
+def read_salt(text: str | None) -> bytes | None:
+    """
+    A stored salt (hex) as bytes; one that is not hex reads as bytes no digest matches.
+
+    So a damaged salt is found by the digest check, naming the content and the
+    sequence, rather than failing the whole read.
+    """
+    if text is None:
+        return None
+    try:
+        return bytes.fromhex(text)
+    except (ValueError, TypeError):
+        return b"\xffdamaged:" + str(text).encode("utf-8", "replace")
+
+
+def stored_content(
+    rows: Iterable[tuple[int, str, str, str, str | None, bytes | None]],
+) -> Iterator[StoredContent]:
+    """Content records as a database gives them (salt in hex) as verify reads them."""
+    for sequence, kind, name, digest, salt, value in rows:
+        yield (
+            sequence,
+            kind,
+            name,
+            digest,
+            read_salt(salt),
+            bytes(value) if value is not None else None,
+        )
 
 
 def hash_envelope(envelope: bytes) -> str:
@@ -232,19 +255,6 @@ def combine_digests(content: Mapping[str, str], subject: str | None) -> str:
     return hashlib.sha256(
         canonical_bytes({"content": dict(content), "subject_ref": subject})
     ).hexdigest()
-
-
-def checkpoint_payload(sequence: int, hash_: str, time: datetime, key_id: str) -> bytes:
-    """The canonical bytes that a checkpoint's Ed25519 signature covers."""
-    return canonical_bytes(
-        {
-            "hash": hash_,
-            "key_id": key_id,
-            "sequence": sequence,
-            "time": format_time(time),
-            "type": CHECKPOINT_TYPE,
-        }
-    )
 
 
 def checkpoint_time(text: str) -> datetime:
@@ -505,52 +515,38 @@ def _content_failure(  # noqa: C901, PLR0911, PLR0912 - one return per kind of d
     return None
 
 
-def _check_signatures(
+def _fold(stack: Sequence[bytes]) -> bytes:
+    """The Merkle root from the frontier's subtree hashes, left to right."""
+    if not stack:
+        return hashlib.sha256(b"").digest()
+    root = stack[-1]
+    for node in reversed(stack[:-1]):
+        root = hashlib.sha256(b"\x01" + node + root).digest()
+    return root
+
+
+def _trust_of(
     checkpoints: Iterable[Checkpoint],
-    public_keys: Mapping[str, Ed25519PublicKey],
-) -> tuple[dict[int, list[Checkpoint]], list[tuple[int, str]]]:
-    good: dict[int, list[Checkpoint]] = {}
-    bad: list[tuple[int, str]] = []
-    for checkpoint in checkpoints:
-        key = public_keys.get(checkpoint.key_id)
-        if key is None:
-            bad.append(
-                (
-                    checkpoint.sequence,
-                    (
-                        f"the checkpoint at sequence {checkpoint.sequence} is signed "
-                        f"by key {checkpoint.key_id}, which is not trusted"
-                    ),
-                )
-            )
-            continue
-        if checkpoint.time == UNREADABLE_TIME:
-            bad.append(
-                (
-                    checkpoint.sequence,
-                    (
-                        f"the time of the checkpoint at sequence "
-                        f"{checkpoint.sequence} is unreadable: it was changed"
-                    ),
-                )
-            )
-            continue
-        try:
-            key.verify(bytes.fromhex(checkpoint.signature), checkpoint.payload())
-        except (InvalidSignature, ValueError):
-            bad.append(
-                (
-                    checkpoint.sequence,
-                    (
-                        f"the signature of the checkpoint at sequence "
-                        f"{checkpoint.sequence} does not verify"
-                    ),
-                )
-            )
-            continue
-        good.setdefault(checkpoint.sequence, []).append(checkpoint)
-    bad.sort()
-    return good, bad
+    *,
+    public_keys: Mapping[str, Ed25519PublicKey] | None,
+    witnesses: Sequence[NoteVerifier],
+    min_witnesses: int,
+    origin: str | None,
+    pinned: Sequence[Claim],
+) -> Trust:
+    # Without witnesses, a checkpoint must be signed by a trusted writer key (none
+    # given: none is trusted); with witnesses, the writer's key need not be known.
+    writer_keys = public_keys if public_keys is not None or witnesses else {}
+    trust = check_checkpoints(
+        checkpoints,
+        writer_keys=writer_keys,
+        witnesses=witnesses,
+        min_witnesses=min_witnesses,
+        origin=origin,
+    )
+    for claim in pinned:
+        trust.claims.setdefault(claim.sequence, []).append(claim)
+    return trust
 
 
 def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for speed
@@ -560,40 +556,69 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
     public_keys: Mapping[str, Ed25519PublicKey] | None = None,
     contents: Iterable[StoredContent] | None = None,
     anchor: ChainHead | None = None,
+    frontier: Sequence[bytes] | None = None,
     progress: Callable[[int], None] | None = None,
     require_signature: bool = False,
     maintenance: Iterable[tuple[int, str, bytes]] = (),
+    witnesses: Sequence[NoteVerifier] = (),
+    min_witnesses: int = 1,
+    origin: str | None = None,
+    pinned: Sequence[Claim] = (),
 ) -> Verification:
     """
-    Check every link of a chain, its personal content digests and its checkpoints.
+    Check every link, content digest and checkpoint of a log.
 
-    Pure: reads what it is given, in the order given, and changes nothing.
+    Pure: reads what it is given, in the order given, and changes nothing. The
+    Merkle tree is recomputed from the links and held to every checkpoint whose
+    signatures verify: a rewrite that a trusted party saw before fails here, naming
+    the range between the last root that still matches and the first that does not.
 
     Args:
         links: ``(sequence, hash, envelope bytes)`` in stored order.
-        checkpoints: Signed heads to hold the chain to.
-        public_keys: Trusted public keys by key id; a checkpoint signed by any other
-            key is a ``bad-signature``.
+        checkpoints: Signed checkpoints (with their cosignatures) to hold the log to.
+        public_keys: Trusted writer keys by key id; a checkpoint signed by any other
+            key is a ``bad-signature``. With *witnesses* and no writer key, the
+            writer's signatures are not checked.
         contents: Personal content records ordered by sequence, to check against
             each envelope's ``content_hash``; None to skip that check.
-        anchor: Where *links* start when they are a slice of a longer chain: the
+        anchor: Where *links* start when they are a slice of a longer log: the
             sequence and hash of the event just before the first link.
+        frontier: With *anchor*: the Merkle tree's perfect subtree hashes at the
+            anchor (left to right), so that roots can be recomputed; without it,
+            checkpoints of a slice are held by their chain hash only.
         progress: Called now and then with the number of events checked so far.
         maintenance: ``(sequence, hash, envelope bytes)`` of at least every
             ``content.purged`` and ``subject.erased`` event among *links*, in any
             order: removed personal content must be accounted for by one of them,
             recorded after it.
         require_signature: Fail as ``unsigned`` unless a checkpoint signed by one of
-            *public_keys* holds the chain: when the keys are trusted ones, an
-            unsigned chain proves neither who wrote it nor that its end is whole.
+            *public_keys* holds the log.
+        witnesses: Trusted witnesses' keys: the log then fails as ``not-witnessed``
+            unless a checkpoint cosigned by *min_witnesses* of them holds it.
+        min_witnesses: The quorum of distinct witnesses for one checkpoint.
+        origin: The log's origin: checkpoints of another log fail.
+        pinned: Roots the verifier holds from elsewhere (a checkpoint kept from an
+            earlier verification), already checked.
 
     Returns:
         The verification, naming the first bad sequence and the kind when not ok.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 Merkle roots, witnesses and pinned checkpoints.
     """
-    good, bad = _check_signatures(checkpoints, public_keys or {})
+    trust = _trust_of(
+        checkpoints,
+        public_keys=public_keys,
+        witnesses=witnesses,
+        min_witnesses=min_witnesses,
+        origin=origin,
+        pinned=pinned,
+    )
+    claims = trust.claims
+    bad = trust.bad
     start = anchor.sequence if anchor is not None else 0
+    merkle = anchor is None or frontier is not None
+    stack: list[bytes] = list(frontier or ())
     walk = _Walk(
         expected=start + 1,
         prev=anchor.hash if anchor is not None else GENESIS_HASH,
@@ -610,6 +635,9 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
     content_failure: tuple[int, str, str] | None = None
     removals = _Removals(maintenance if contents is not None else ())
     unmet = dict(removals.hashes)
+    signed_through = witnessed_through = 0
+    signed_count = witnessed_count = 0
+    unchecked: list[int] = []
 
     def fail(sequence: int, kind: str, message: str) -> Verification:
         last = walk.expected - 1
@@ -621,9 +649,13 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
             sequence=sequence,
             kind=kind,
             message=message,
+            signed_through=signed_through,
+            witnessed_through=witnessed_through,
+            witnesses=tuple(sorted(trust.witnesses_seen)),
         )
 
     sha256 = hashlib.sha256
+    fromhex = bytes.fromhex
     next_record = content_iter.__next__ if content_iter is not None else None
     expected = walk.expected
     prev = walk.prev
@@ -645,6 +677,15 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
             if content_failure is not None and content_failure[0] < found[0]:
                 return fail(*content_failure)
             return fail(*found)
+        if merkle:
+            # The leaf is the envelope's hash; appending leaf `seq` completes one
+            # subtree per trailing zero bit of `seq` (RFC 9162, section 2.1.1).
+            node = sha256(b"\x00" + fromhex(stored_hash)).digest()
+            count = seq
+            while not count & 1:
+                node = sha256(b"\x01" + stack.pop() + node).digest()
+                count >>= 1
+            stack.append(node)
         if unmet and unmet.pop(seq, stored_hash) != stored_hash:
             content_failure = content_failure or (
                 seq,
@@ -680,28 +721,43 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
                 problem = _content_failure(seq, envelope, records, removals)
                 if problem is not None:
                     content_failure = content_failure or (seq, *problem)
-        signed = good.get(seq)
-        if signed is not None:
+        held = claims.get(seq)
+        if held is not None:
             walk.expected, walk.prev, walk.events = expected, prev, events
-            for checkpoint in signed:
-                if checkpoint.hash != stored_hash:
+            root = _fold(stack) if merkle else None
+            for claim in held:
+                if claim.hash is not None and claim.hash != stored_hash:
                     ahead = list(islice(iterator, _WINDOW))
-                    if any(hash_ == checkpoint.hash for _, hash_, _ in ahead):
+                    if any(hash_ == claim.hash for _, hash_, _ in ahead):
                         return fail(
                             seq,
                             INSERTED,
-                            f"an event was inserted at sequence {seq}: the signed "
-                            f"event {seq} comes after it",
+                            f"an event was inserted at sequence {seq}: the event "
+                            f"{seq} of {claim.source} comes after it",
                         )
+                if root is None:
+                    if claim.hash is None:
+                        unchecked.append(seq)
+                        continue
+                    matches = claim.hash == stored_hash
+                else:
+                    matches = claim.root == root and claim.hash in {None, stored_hash}
+                if not matches:
                     first = walk.last_good_checkpoint + 1
                     return fail(
                         first,
                         CHANGED,
-                        f"the chain from sequence {first} to {seq} was rewritten: "
-                        f"the hash of sequence {seq} differs from the checkpoint "
-                        f"signed at {format_time(checkpoint.time)}",
+                        f"the log from sequence {first} to {seq} was rewritten: the "
+                        f"first {counted(seq, 'event')} no longer match "
+                        f"{claim.source}",
                     )
-            walk.checkpoints += len(signed)
+            if any(claim.signed for claim in held):
+                signed_through = seq
+                signed_count += 1
+            if any(claim.witnesses for claim in held):
+                witnessed_through = seq
+                witnessed_count += 1
+            walk.checkpoints += 1
             walk.last_good_checkpoint = seq
         prev = stored_hash
         prev_bytes = prev.encode("ascii")
@@ -717,12 +773,13 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
         return fail(*content_failure)
     if bad:
         return fail(bad[0][0], SIGNATURE, bad[0][1])
-    beyond = [seq for seq in good if seq > last]
+    beyond = [seq for seq in claims if seq > last]
     if beyond:
+        sources = claims[max(beyond)]
         return fail(
             last + 1,
             TRUNCATED,
-            f"the chain ends at sequence {last} but a checkpoint signed "
+            f"the log ends at sequence {last} but {sources[0].source} holds "
             f"sequence {max(beyond)}: events from {last + 1} were removed",
         )
     if unmet:
@@ -739,44 +796,74 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
             f"the chain ends at sequence {last} but personal content records of "
             f"sequence {pending[0]} remain: events from {last + 1} were removed",
         )
-    if require_signature and not walk.checkpoints:
-        held = f"events {start + 1} to {last}" if last > start else "the empty chain"
+    span = f"events {start + 1} to {last}" if last > start else "the empty log"
+    if witnesses and not witnessed_through:
+        quorum = (
+            f"{min_witnesses} of the {len(witnesses)} given witnesses"
+            if len(witnesses) > 1
+            else "the given witness"
+        )
+        return fail(
+            start + 1,
+            UNWITNESSED,
+            f"no checkpoint cosigned by {quorum} holds {span}: nothing shows that "
+            "a party other than the log's operator saw them. Run `vision-audit "
+            "witness` for this log",
+        )
+    if require_signature and not signed_through and not witnesses:
         return fail(
             start + 1,
             UNSIGNED,
-            f"no checkpoint signed by a trusted key holds {held}: nothing proves who "
+            f"no checkpoint signed by a trusted key holds {span}: nothing proves who "
             "wrote them, nor that no event was removed from the end. Give the "
             "writers the signing key, so that they sign checkpoints",
         )
     if progress is not None:
         progress(walk.events)
-    warnings: tuple[str, ...] = ()
-    if not good:
-        warnings = (
-            (
-                "no signed checkpoint: events removed from the end of the chain "
-                "cannot be detected"
-            ),
+    warnings: list[str] = []
+    if not claims:
+        warnings.append(
+            "no signed checkpoint: events removed from the end of the log "
+            "cannot be detected"
         )
-    signed_text = (
-        f", {counted(walk.checkpoints, 'signed checkpoint')} verified, the last at "
-        "sequence "
-        f"{walk.last_good_checkpoint}"
-        if walk.checkpoints
-        else ""
-    )
-    uncovered = walk.last_good_checkpoint + 1
-    if last > uncovered:
-        signed_text += (
-            f"; events {uncovered} to {last} are not yet covered by a signed checkpoint"
+    if unchecked:
+        warnings.append(
+            f"{counted(len(set(unchecked)), 'cosigned checkpoint')} of this slice "
+            "could not be checked: the slice does not carry the Merkle tree's "
+            "frontier"
         )
-    elif last == uncovered:
-        signed_text += f"; event {last} is not yet covered by a signed checkpoint"
+    reach = witnessed_through if witnesses else walk.last_good_checkpoint
+    what = "witnessed checkpoint" if witnesses else "signed checkpoint"
+    text = f"{counted(walk.events, 'event')} verified"
+    if signed_count:
+        text += (
+            f", {counted(signed_count, 'signed checkpoint')} verified, the last at "
+            f"sequence {signed_through}"
+        )
+    elif walk.checkpoints:
+        text += (
+            f", {counted(walk.checkpoints, 'checkpoint')} consistent, the last at "
+            f"sequence {walk.last_good_checkpoint}"
+        )
+    if witnessed_count:
+        text += (
+            f"; {counted(witnessed_count, 'witnessed checkpoint')}, the last at "
+            f"sequence {witnessed_through}, cosigned by "
+            f"{', '.join(sorted(trust.witnesses_seen))}"
+        )
+    if last > reach + 1:
+        text += f"; events {reach + 1} to {last} are not yet covered by a {what}"
+    elif last == reach + 1:
+        text += f"; event {last} is not yet covered by a {what}"
     return Verification(
         ok=True,
         events=walk.events,
         checkpoints=walk.checkpoints,
         head=walk.head,
-        message=f"{counted(walk.events, 'event')} verified{signed_text}",
-        warnings=warnings,
+        message=text,
+        warnings=tuple(warnings),
+        signed_through=signed_through,
+        witnessed_through=witnessed_through,
+        witnesses=tuple(sorted(trust.witnesses_seen)),
+        root=_fold(stack).hex() if merkle and anchor is None else None,
     )

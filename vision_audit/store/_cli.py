@@ -21,10 +21,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
 
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
     from vision_audit.store._base import BaseAuditStore
-    from vision_audit.store._chain import Verification
 
 __all__ = ["add_store_commands", "parse_age", "parse_moment"]
 
@@ -148,15 +145,6 @@ def _open(url: str, *, read_only: bool) -> BaseAuditStore:
     return store  # type: ignore[return-value] # every store we open is a BaseAuditStore
 
 
-def _load_public_keys(paths: list[str] | None) -> list[Ed25519PublicKey] | None:
-    from vision_audit.store._keys import read_public_key_files  # noqa: PLC0415
-
-    try:
-        return read_public_key_files(paths)
-    except ValueError as err:
-        raise _UsageError(str(err)) from err
-
-
 def _progress(command: str, *, quiet: bool) -> Callable[[int], None] | None:
     if quiet:
         return None
@@ -173,48 +161,25 @@ def _progress(command: str, *, quiet: bool) -> Callable[[int], None] | None:
     return report
 
 
-def _report(command: str, name: str, result: Verification) -> int:
-    for warning in result.warnings:
-        _err(command, f"warning: {warning}")
-    if result.ok:
-        head = (
-            f"; head {result.head.sequence} {result.head.hash}"
-            if result.head
-            else "; empty"
-        )
-        _out(f"OK: {name}: {result.message}{head}")
-        return EXIT_OK
-    _out(f"FAILED: {name}: sequence {result.sequence}: {result.kind}: {result.message}")
-    return EXIT_CHECK_FAILED
-
-
 # -- commands ----------------------------------------------------------------------
 
 
 def _verify(args: argparse.Namespace) -> int:
-    keys = _load_public_keys(args.public_key)
-    progress = _progress("verify", quiet=args.quiet)
-    if args.file is not None:
-        from vision_audit.store._export import ExportError, verify_export  # noqa: PLC0415
+    from vision_audit.store._cli_evidence import verify_command  # noqa: PLC0415
 
-        try:
-            with Path(args.file).open(encoding="utf-8", newline="\n") as lines:
-                result = verify_export(lines, public_keys=keys, progress=progress)
-        except FileNotFoundError as err:
-            msg = f"no such file: {args.file}"
-            raise _UsageError(msg) from err
-        except (ExportError, UnicodeDecodeError) as err:
-            _out(f"FAILED: {args.file}: not a valid vision-audit export: {err}")
-            return EXIT_CHECK_FAILED
-        return _report("verify", args.file, result)
-    store = _open(_store_url(args), read_only=True)
-    try:
-        result = store.verify(
-            public_keys=keys, progress=progress, content=not args.no_content
-        )
-    finally:
-        store.close()
-    return _report("verify", store.name, result)
+    return verify_command(args)
+
+
+def _prove(args: argparse.Namespace) -> int:
+    from vision_audit.store._cli_evidence import prove_command  # noqa: PLC0415
+
+    return prove_command(args)
+
+
+def _checkpoint(args: argparse.Namespace) -> int:
+    from vision_audit.store._cli_evidence import checkpoint_command  # noqa: PLC0415
+
+    return checkpoint_command(args)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -229,6 +194,9 @@ def _export(args: argparse.Namespace) -> int:
         raise _UsageError(msg)
     store = _open(_store_url(args), read_only=True)
     try:
+        # An export carries what the store holds; it says so when that does not
+        # verify, rather than hand a damaged log on in silence.
+        checked = store.verify(content=False)
         if args.output in {None, "-"}:
             count = export_jsonl(
                 store, sys.stdout, since=since, until=until, exported_at=utc_now()
@@ -243,6 +211,14 @@ def _export(args: argparse.Namespace) -> int:
         store.close()
     where = "standard output" if args.output in {None, "-"} else args.output
     _err("export", f"{counted(count, 'event')} of {store.name} written to {where}")
+    if not checked.ok:
+        _err(
+            "export",
+            f"error: the store does NOT verify (sequence {checked.sequence}: "
+            f"{checked.kind}: {checked.message}); the export holds the log as "
+            "stored, damage included",
+        )
+        return EXIT_CHECK_FAILED
     return EXIT_OK
 
 
@@ -410,12 +386,16 @@ def add_store_commands(
     """
     verify = commands.add_parser(
         "verify",
-        help="check the audit store's hash chain and signed checkpoints",
+        help="check the audit log against the keys you trust",
         description=(
-            "Check every link of the hash chain, every personal content digest and "
-            "every checkpoint signature, of a store or of an exported file. Exits 1 "
-            "naming the first bad sequence number and the kind of damage (changed, "
-            "inserted, deleted, reordered, truncated, bad-signature)."
+            "Check every link of the hash chain, every personal content digest, the "
+            "Merkle tree and every checkpoint and cosignature, of a store, an "
+            "exported file or an evidence bundle, against the keys you trust: the "
+            "log's public key (who wrote it) and the witnesses' keys (who saw it; "
+            "only they hold against the log's operator). Exits 1 naming the first "
+            "bad sequence number and the kind of damage (changed, inserted, deleted, "
+            "reordered, truncated, bad-signature, unsigned, not-witnessed), and "
+            "exits 1 too when no trusted key was given, unless --links-only."
         ),
     )
     source = verify.add_mutually_exclusive_group()
@@ -423,14 +403,57 @@ def add_store_commands(
     source.add_argument(
         "--file", metavar="EXPORT", help="verify a file made by vision-audit export"
     )
+    source.add_argument(
+        "--bundle", metavar="FILE", help="verify a file made by vision-audit prove"
+    )
     verify.add_argument(
         "--public-key",
         action="append",
         metavar="FILE",
         help=(
-            "trust checkpoints signed by this public key (PEM); repeatable. Without "
-            "it, the keys recorded in the store or file are used, which proves "
-            "consistency but not who signed"
+            "the log's public key (PEM, or a name+hash+key verifier key): "
+            "checkpoints must be signed by it; repeatable"
+        ),
+    )
+    verify.add_argument(
+        "--witness-key",
+        action="append",
+        metavar="FILE",
+        help=(
+            "a witness's verifier key (from vision-audit witness keygen): the log "
+            "must be held by checkpoints it cosigned; repeatable"
+        ),
+    )
+    verify.add_argument(
+        "--min-witnesses",
+        type=int,
+        metavar="N",
+        help="how many of the witnesses must cosign one checkpoint (default 1)",
+    )
+    verify.add_argument(
+        "--trusted-checkpoint",
+        action="append",
+        metavar="NOTE",
+        help=(
+            "a checkpoint note kept from before (e.g. from vision-audit witness "
+            "show): the log must extend it; repeatable"
+        ),
+    )
+    verify.add_argument(
+        "--tsa-cert",
+        action="append",
+        metavar="PEM",
+        help=(
+            "the time-stamping authority's certificate (its root): check the "
+            "checkpoints' RFC 3161 time stamps against it"
+        ),
+    )
+    verify.add_argument(
+        "--links-only",
+        action="store_true",
+        help=(
+            "with no key at all: check links, tree and consistency only, and say "
+            "OK although authenticity was not checked"
         ),
     )
     verify.add_argument(
@@ -471,6 +494,55 @@ def add_store_commands(
         "--output", metavar="FILE", help="write here (default: standard output)"
     )
     export.set_defaults(handler=_guarded("export", _export))
+
+    prove = commands.add_parser(
+        "prove",
+        help="write the evidence that one event or analysis is in the log",
+        description=(
+            "Write an evidence bundle: the events of an event id or analysis id, "
+            "each with its Merkle inclusion proof to a checkpoint and that "
+            "checkpoint with its witnesses' cosignatures. It discloses nothing of "
+            "other events. Check it offline with vision-audit verify --bundle."
+        ),
+    )
+    prove.add_argument("id", metavar="ID", help="an event id or an analysis id")
+    prove.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    prove.add_argument(
+        "--output", metavar="FILE", help="write here (default: standard output)"
+    )
+    prove.add_argument(
+        "--with-content",
+        action="store_true",
+        help="add the personal content that remains (caption, text), with its salts",
+    )
+    prove.set_defaults(handler=_guarded("prove", _prove))
+
+    checkpoint = commands.add_parser(
+        "checkpoint",
+        help="sign a checkpoint of the log now (and time-stamp it)",
+        description=(
+            "Sign the log's head now with the writer's key "
+            f"({env.VISION_AUDIT_SIGNING_KEY_FILE}) and print the checkpoint note; "
+            "with --tsa-url, also get an RFC 3161 time stamp of it from a "
+            "time-stamping authority and keep it with the checkpoint."
+        ),
+    )
+    checkpoint.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    checkpoint.add_argument(
+        "--tsa-url",
+        metavar="URL",
+        help="a time-stamping authority (RFC 3161 over HTTP)",
+    )
+    checkpoint.add_argument(
+        "--witness-url",
+        action="append",
+        metavar="URL",
+        help=(
+            "a witness to send the checkpoint to (vision-audit witness serve, or "
+            "any C2SP tlog-witness); repeatable"
+        ),
+    )
+    checkpoint.set_defaults(handler=_guarded("checkpoint", _checkpoint))
 
     purge = commands.add_parser(
         "purge",

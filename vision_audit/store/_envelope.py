@@ -23,6 +23,7 @@ from vision_audit.store._canonical import (
     canonical_json,
     encode_utf8,
     format_time,
+    parse_json,
     parse_time,
 )
 from vision_audit.store._chain import combine_digests, digest_value
@@ -287,7 +288,7 @@ def parse_envelope(
         ValueError: *envelope* is not an envelope.
     """
     try:
-        fields = json.loads(envelope)
+        fields = parse_json(envelope)
         event = AuditEvent(
             type=fields["type"],
             event_id=fields["event_id"],

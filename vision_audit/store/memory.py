@@ -16,12 +16,9 @@ from vision_audit.store._base import (
     Durability,
     EventRow,
 )
-from vision_audit.store._chain import (
-    ChainHead,
-    Checkpoint,
-    ContentRecord,
-    StoredContent,
-)
+from vision_audit.store._canonical import format_time, parse_json
+from vision_audit.store._chain import ChainHead, ContentRecord, StoredContent
+from vision_audit.store._checkpoints import Checkpoint, Cosignature, assemble
 from vision_audit.store._keys import generate_pseudonym_key
 
 if TYPE_CHECKING:
@@ -41,6 +38,8 @@ class _Transaction:
     rows: list[EventRow] = field(default_factory=list)
     contents: list[ContentRow] = field(default_factory=list)
     checkpoints: list[Checkpoint] = field(default_factory=list)
+    cosignatures: list[Cosignature] = field(default_factory=list)
+    timestamps: list[tuple[int, bytes]] = field(default_factory=list)
     removals: list[tuple[int, int]] = field(default_factory=list)
 
 
@@ -64,6 +63,7 @@ class InMemoryAuditStore(BaseAuditStore):
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
         read_only: bool = False,
+        origin: str | None = None,
     ) -> None:
         """
         Create an empty store.
@@ -77,6 +77,7 @@ class InMemoryAuditStore(BaseAuditStore):
             checkpoint_every: Sign the head after this many events.
             checkpoint_interval: Sign an unsigned head after this many seconds.
             read_only: Accepted for symmetry; a memory store is always writable.
+            origin: The log's name in its checkpoints (default: random).
         """
         super().__init__(
             name="memory://",
@@ -85,14 +86,18 @@ class InMemoryAuditStore(BaseAuditStore):
             pseudonym_key=pseudonym_key,
             checkpoint_every=checkpoint_every,
             checkpoint_interval=checkpoint_interval,
+            origin=origin,
         )
         del read_only
+        self.origin, _ = self._choose_origin(None)
         self._lock = threading.Lock()
         self._events: list[EventRow] = []
         self._fields: list[dict[str, Any]] = []
         self._ids: set[str] = set()
         self._content: dict[int, list[list[Any]]] = {}
         self._checkpoints: list[Checkpoint] = []
+        self._cosignatures: list[Cosignature] = []
+        self._timestamps: list[tuple[int, bytes]] = []
         self._keys: dict[str, str] = {}
         self._txn: _Transaction | None = None
         self._set_pseudonym_key(
@@ -109,7 +114,7 @@ class InMemoryAuditStore(BaseAuditStore):
     def _insert(self, events: list[EventRow], contents: list[ContentRow]) -> None:
         assert self._txn is not None  # noqa: S101 - inside _begin/_commit
         ids = set()
-        for _, _, envelope in events:
+        for _, _, envelope, _ in events:
             event_id = json.loads(envelope)["event_id"]
             if event_id in self._ids or event_id in ids:
                 msg = f"event id {event_id} is already recorded"
@@ -121,6 +126,54 @@ class InMemoryAuditStore(BaseAuditStore):
     def _insert_checkpoint(self, checkpoint: Checkpoint) -> None:
         assert self._txn is not None  # noqa: S101 - inside _begin/_commit
         self._txn.checkpoints.append(checkpoint)
+
+    def _insert_cosignature(self, cosignature: Cosignature) -> bool:
+        assert self._txn is not None  # noqa: S101 - inside _begin/_commit
+        with self._lock:
+            known = any(
+                (c.sequence, c.name, c.body)
+                == (cosignature.sequence, cosignature.name, cosignature.body)
+                for c in (*self._cosignatures, *self._txn.cosignatures)
+            )
+        if not known:
+            self._txn.cosignatures.append(cosignature)
+        return not known
+
+    def _insert_timestamp(self, sequence: int, token: bytes) -> None:
+        assert self._txn is not None  # noqa: S101 - inside _begin/_commit
+        self._txn.timestamps.append((sequence, token))
+
+    def _find_events(self, identifier: str) -> list[tuple[int, str, bytes]]:
+        with self._lock:
+            return [
+                (row[0], row[1], row[2].encode("utf-8"))
+                for row, fields in zip(self._events, self._fields, strict=True)
+                if identifier in {fields["event_id"], fields["analysis_id"]}
+            ]
+
+    def _read_content(self, sequences: list[int]) -> list[StoredContent]:
+        with self._lock:
+            return [
+                (seq, kind, name, digest, salt, value)
+                for seq in sequences
+                for kind, name, digest, salt, value in sorted(
+                    self._content.get(seq, []), key=lambda r: (r[0], r[1])
+                )
+            ]
+
+    def _read_tree(
+        self,
+        sequences: Iterable[int],
+        *,
+        writing: bool,  # noqa: ARG002 - one copy of the rows
+    ) -> dict[int, tuple[str, str | None]]:
+        with self._lock:
+            count = len(self._events)
+            return {
+                sequence: (self._events[sequence - 1][1], self._events[sequence - 1][3])
+                for sequence in sequences
+                if 1 <= sequence <= count
+            }
 
     def _commit(self) -> None:
         txn, self._txn = self._txn, None
@@ -141,6 +194,8 @@ class InMemoryAuditStore(BaseAuditStore):
                 record[3] = None
                 record[4] = None
             self._checkpoints.extend(txn.checkpoints)
+            self._cosignatures.extend(txn.cosignatures)
+            self._timestamps.extend(txn.timestamps)
 
     def _rollback(self) -> None:
         self._txn = None
@@ -185,7 +240,7 @@ class InMemoryAuditStore(BaseAuditStore):
         with self._lock:
             if not self._events:
                 return None
-            sequence, hash_, _ = self._events[-1]
+            sequence, hash_, _, _ = self._events[-1]
             return ChainHead(sequence, hash_)
 
     def _read_signed_sequence(self) -> int:
@@ -200,13 +255,13 @@ class InMemoryAuditStore(BaseAuditStore):
             content = {
                 seq: [list(r) for r in recs] for seq, recs in self._content.items()
             }
-        for (sequence, hash_, envelope), fields in rows:
+        for (sequence, hash_, envelope, _), fields in rows:
             if since is not None and fields["time"] < since:
                 continue
             if until is not None and fields["time"] >= until:
                 continue
             remaining = {
-                name: json.loads(value)
+                name: parse_json(value)
                 for kind, name, _, _, value in content.get(sequence, [])
                 if kind == "content" and value is not None
             }
@@ -244,7 +299,7 @@ class InMemoryAuditStore(BaseAuditStore):
         with self._lock:
             links = [
                 (seq, hash_, env.encode("utf-8"))
-                for seq, hash_, env in self._events
+                for seq, hash_, env, _ in self._events
                 if low <= seq <= high
             ]
             records = [
@@ -255,12 +310,22 @@ class InMemoryAuditStore(BaseAuditStore):
                 )
                 if contents
             ]
-            checkpoints = sorted(self._checkpoints, key=lambda c: c.sequence)
+            checkpoints = assemble(
+                [
+                    (c.sequence, c.key_id, c.hash, c.root, format_time(c.time), c.note)
+                    for c in self._checkpoints
+                ],
+                [
+                    (c.sequence, c.name, c.body, c.line, format_time(c.time))
+                    for c in self._cosignatures
+                ],
+                self._timestamps,
+            )
             keys = dict(self._keys)
             # verify_chain() reads their types itself: a loose test is enough.
             maintenance = [
                 (seq, hash_, env.encode("utf-8"))
-                for seq, hash_, env in self._events
+                for seq, hash_, env, _ in self._events
                 if contents
                 and (
                     '"type":"content.purged"' in env or '"type":"subject.erased"' in env

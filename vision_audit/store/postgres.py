@@ -40,15 +40,16 @@ from vision_audit.store._base import (
     Durability,
     EventRow,
     keep_inherited,
+    old_schema_message,
 )
-from vision_audit.store._canonical import format_time
+from vision_audit.store._canonical import format_time, parse_json
 from vision_audit.store._chain import (
     ChainHead,
-    Checkpoint,
     ContentRecord,
     StoredContent,
-    checkpoint_time,
+    stored_content,
 )
+from vision_audit.store._checkpoints import Checkpoint, Cosignature, assemble
 from vision_audit.store._keys import Pseudonymizer, generate_pseudonym_key
 from vision_audit.store._open import redact_url
 
@@ -62,8 +63,8 @@ __all__ = ["SCHEMA_VERSION", "PostgresAuditStore"]
 
 _internal = logging.getLogger("vision_audit")
 
-SCHEMA_VERSION: Final = 1
-"""The version of the tables this code writes; a store with a higher one is refused."""
+SCHEMA_VERSION: Final = 2
+"""The version of the tables this code writes; a store with another one is refused."""
 FORMAT: Final = "vision-audit"
 
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -95,6 +96,7 @@ _DDL: Final = (
     """CREATE TABLE IF NOT EXISTS va_events (
         sequence bigint PRIMARY KEY,
         hash text NOT NULL,
+        nodes text,
         envelope text NOT NULL
     )""",
     """CREATE UNIQUE INDEX IF NOT EXISTS va_events_event_id
@@ -117,9 +119,23 @@ _DDL: Final = (
         sequence bigint NOT NULL,
         key_id text NOT NULL,
         hash text NOT NULL,
+        root text NOT NULL,
         time text NOT NULL,
-        signature text NOT NULL,
+        note text NOT NULL,
         PRIMARY KEY (sequence, key_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS va_cosignatures (
+        sequence bigint NOT NULL,
+        name text NOT NULL,
+        body text NOT NULL,
+        line text NOT NULL,
+        time text NOT NULL,
+        PRIMARY KEY (sequence, name, body)
+    )""",
+    """CREATE TABLE IF NOT EXISTS va_timestamps (
+        sequence bigint NOT NULL,
+        token bytea NOT NULL,
+        PRIMARY KEY (sequence, token)
     )""",
     """CREATE TABLE IF NOT EXISTS va_keys (
         key_id text PRIMARY KEY,
@@ -138,6 +154,12 @@ _DDL: Final = (
     """CREATE OR REPLACE TRIGGER va_checkpoints_append_only
         BEFORE UPDATE OR DELETE ON va_checkpoints
         FOR EACH ROW EXECUTE FUNCTION va_refuse()""",
+    """CREATE OR REPLACE TRIGGER va_cosignatures_append_only
+        BEFORE UPDATE OR DELETE ON va_cosignatures
+        FOR EACH ROW EXECUTE FUNCTION va_refuse()""",
+    """CREATE OR REPLACE TRIGGER va_timestamps_append_only
+        BEFORE UPDATE OR DELETE ON va_timestamps
+        FOR EACH ROW EXECUTE FUNCTION va_refuse()""",
     """CREATE OR REPLACE TRIGGER va_content_remove_only
         BEFORE UPDATE OF sequence, kind, name, digest OR DELETE ON va_content
         FOR EACH ROW EXECUTE FUNCTION va_refuse()""",
@@ -145,7 +167,7 @@ _DDL: Final = (
 
 _HEAD: Final = "SELECT sequence, hash FROM va_events ORDER BY sequence DESC LIMIT 1"
 _INSERT_EVENT: Final = (
-    "INSERT INTO va_events (sequence, hash, envelope) VALUES (%s, %s, %s)"
+    "INSERT INTO va_events (sequence, hash, envelope, nodes) VALUES (%s, %s, %s, %s)"
 )
 _INSERT_CONTENT: Final = (
     "INSERT INTO va_content (sequence, kind, name, digest, salt, value) "
@@ -159,9 +181,10 @@ _INSERT_ALONE: Final = """
 WITH locked AS (
     SELECT id FROM va_lock WHERE id = 1 FOR UPDATE
 ), events AS (
-    INSERT INTO va_events (sequence, hash, envelope)
-    SELECT sequence, hash, envelope
-    FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS e (sequence, hash, envelope)
+    INSERT INTO va_events (sequence, hash, envelope, nodes)
+    SELECT sequence, hash, envelope, nodes
+    FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
+        AS e (sequence, hash, envelope, nodes)
     WHERE EXISTS (SELECT 1 FROM locked)
 ), records AS (
     INSERT INTO va_content (sequence, kind, name, digest, salt, value)
@@ -223,6 +246,7 @@ class PostgresAuditStore(BaseAuditStore):
         read_only: bool = False,
         schema: str | None = None,
         connect_timeout: float = 10.0,
+        origin: str | None = None,
     ) -> None:
         """
         Connect to the store at *url*, creating its tables when they are missing.
@@ -240,6 +264,8 @@ class PostgresAuditStore(BaseAuditStore):
             read_only: Open for reading and verifying only; nothing is written.
             schema: The PostgreSQL schema of the tables (created when missing).
             connect_timeout: Seconds to wait for the server.
+            origin: The log's name in its checkpoints, set when the store is
+                created; an existing store with another origin is refused.
 
         Raises:
             StoreError: The server cannot be reached, the tables belong to a newer
@@ -261,6 +287,7 @@ class PostgresAuditStore(BaseAuditStore):
             checkpoint_interval=checkpoint_interval
             or float(own.get("checkpoint_interval", DEFAULT_CHECKPOINT_INTERVAL)),
             read_only=read_only,
+            origin=origin,
         )
         self._psycopg = _import_psycopg()
         self._conninfo = conninfo
@@ -331,6 +358,19 @@ class PostgresAuditStore(BaseAuditStore):
                         ("format", FORMAT, "schema_version", str(SCHEMA_VERSION)),
                     )
                 if not self.read_only:
+                    recorded = conn.execute(
+                        "SELECT value FROM va_meta WHERE key = 'origin'"
+                    ).fetchone()
+                    origin, new_origin = self._choose_origin(
+                        recorded[0] if recorded else None
+                    )
+                    if new_origin:
+                        conn.execute(
+                            "INSERT INTO va_meta (key, value) VALUES ('origin', %s)",
+                            (origin,),
+                        )
+                    self.origin = origin
+                if not self.read_only:
                     self._set_pseudonym_key(self._load_pseudonym_key(conn))
         except (errors.InsufficientPrivilege, errors.ReadOnlySqlTransaction) as err:
             msg = "is not writable: cannot create or use the store's tables"
@@ -369,6 +409,9 @@ class PostgresAuditStore(BaseAuditStore):
                 f"one reads up to {SCHEMA_VERSION}); upgrade vision-audit"
             )
             raise self._fail(msg)
+        if version < SCHEMA_VERSION:
+            raise self._fail(old_schema_message(version))
+        self.origin = meta.get("origin", "")
         return False
 
     def _load_pseudonym_key(self, conn: psycopg.Connection[Any]) -> bytes:
@@ -464,16 +507,73 @@ class PostgresAuditStore(BaseAuditStore):
 
     def _insert_checkpoint(self, checkpoint: Checkpoint) -> None:
         self._writer_conn.execute(
-            "INSERT INTO va_checkpoints (sequence, key_id, hash, time, signature) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            "INSERT INTO va_checkpoints (sequence, key_id, hash, root, time, note) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             (
                 checkpoint.sequence,
                 checkpoint.key_id,
                 checkpoint.hash,
+                checkpoint.root,
                 format_time(checkpoint.time),
-                checkpoint.signature,
+                checkpoint.note,
             ),
         )
+
+    def _insert_cosignature(self, cosignature: Cosignature) -> bool:
+        cursor = self._writer_conn.execute(
+            "INSERT INTO va_cosignatures (sequence, name, body, line, time) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (
+                cosignature.sequence,
+                cosignature.name,
+                cosignature.body,
+                cosignature.line,
+                format_time(cosignature.time),
+            ),
+        )
+        return cursor.rowcount > 0
+
+    def _insert_timestamp(self, sequence: int, token: bytes) -> None:
+        self._writer_conn.execute(
+            "INSERT INTO va_timestamps (sequence, token) VALUES (%s, %s) "
+            "ON CONFLICT DO NOTHING",
+            (sequence, token),
+        )
+
+    def _find_events(self, identifier: str) -> list[tuple[int, str, bytes]]:
+        with self._quick() as conn:
+            rows = conn.execute(
+                "SELECT sequence, hash, convert_to(envelope, 'UTF8') FROM va_events "
+                "WHERE envelope::json ->> 'event_id' = %s UNION SELECT sequence, "
+                "hash, convert_to(envelope, 'UTF8') FROM va_events "
+                "WHERE envelope::json ->> 'analysis_id' = %s ORDER BY sequence",
+                (identifier, identifier),
+            ).fetchall()
+        return [
+            (sequence, hash_, bytes(envelope)) for sequence, hash_, envelope in rows
+        ]
+
+    def _read_content(self, sequences: list[int]) -> list[StoredContent]:
+        with self._quick() as conn:
+            rows = conn.execute(
+                "SELECT sequence, kind, name, digest, salt, "
+                "convert_to(value, 'UTF8') FROM va_content WHERE sequence = ANY(%s) "
+                'ORDER BY sequence, kind COLLATE "C", name COLLATE "C"',
+                (sequences,),
+            ).fetchall()
+        return list(stored_content(rows))
+
+    def _read_tree(
+        self, sequences: Iterable[int], *, writing: bool
+    ) -> dict[int, tuple[str, str | None]]:
+        query = "SELECT sequence, hash, nodes FROM va_events WHERE sequence = ANY(%s)"
+        wanted = sorted(set(sequences))
+        if writing:
+            rows = self._writer_conn.execute(query, (wanted,)).fetchall()
+        else:
+            with self._quick() as conn:
+                rows = conn.execute(query, (wanted,)).fetchall()
+        return {sequence: (hash_, nodes) for sequence, hash_, nodes in rows}
 
     def _insert_alone(self, events: list[EventRow], contents: list[ContentRow]) -> bool:
         errors = self._psycopg.errors
@@ -484,6 +584,7 @@ class PostgresAuditStore(BaseAuditStore):
                     [row[0] for row in events],
                     [row[1] for row in events],
                     [row[2] for row in events],
+                    [row[3] for row in events],
                     [row[0] for row in contents],
                     [row[1] for row in contents],
                     [row[2] for row in contents],
@@ -705,7 +806,7 @@ class PostgresAuditStore(BaseAuditStore):
                     sequence,
                     hash_,
                     envelope,
-                    {name: json.loads(text) for name, text in values.items()} or None,
+                    {name: parse_json(text) for name, text in values.items()} or None,
                 )
 
     @contextlib.contextmanager
@@ -725,19 +826,16 @@ class PostgresAuditStore(BaseAuditStore):
         ]
     ]:
         with self._reading() as conn:
-            checkpoints = [
-                Checkpoint(
-                    sequence=sequence,
-                    hash=hash_,
-                    time=checkpoint_time(moment),
-                    key_id=key_id,
-                    signature=signature,
-                )
-                for sequence, key_id, hash_, moment, signature in conn.execute(
-                    "SELECT sequence, key_id, hash, time, signature "
-                    "FROM va_checkpoints ORDER BY sequence, key_id"
-                ).fetchall()
-            ]
+            checkpoints = assemble(
+                conn.execute(
+                    "SELECT sequence, key_id, hash, root, time, note "
+                    "FROM va_checkpoints"
+                ).fetchall(),
+                conn.execute(
+                    "SELECT sequence, name, body, line, time FROM va_cosignatures"
+                ).fetchall(),
+                conn.execute("SELECT sequence, token FROM va_timestamps").fetchall(),
+            )
             keys = dict(
                 conn.execute("SELECT key_id, public_key FROM va_keys").fetchall()
             )
@@ -773,15 +871,7 @@ class PostgresAuditStore(BaseAuditStore):
                     'ORDER BY sequence, kind COLLATE "C", name COLLATE "C"'
                 )
                 records = (
-                    ContentRecord(
-                        sequence,
-                        kind,
-                        name,
-                        digest,
-                        bytes.fromhex(salt) if salt is not None else None,
-                        bytes(value) if value is not None else None,
-                    )
-                    for sequence, kind, name, digest, salt, value in content_cursor
+                    ContentRecord(*record) for record in stored_content(content_cursor)
                 )
             links = (
                 (sequence, hash_, bytes(envelope))

@@ -1,12 +1,15 @@
 """
 SQLiteAuditStore: the embedded audit store, one file shared by threads and processes.
 
-Layout (schema version 1): ``va_meta`` (format, schema version, pseudonym key),
-``va_events`` (sequence, hash, envelope; queryable columns are generated from the
-envelope, so they cannot disagree with what is hashed), ``va_content`` (salted
-personal content), ``va_checkpoints`` and ``va_keys``. Triggers refuse updates and
-deletes of recorded events and checkpoints, and any change to a content record but
-the removal of its value and salt.
+Layout (schema version 2): ``va_meta`` (format, schema version, the log's origin,
+pseudonym key), ``va_events`` (sequence, hash, the Merkle subtrees the event
+completes, envelope; queryable columns are generated from the envelope, so they
+cannot disagree with what is hashed), ``va_content`` (salted personal content),
+``va_checkpoints`` (signed notes), ``va_cosignatures`` (witnesses' cosignatures with
+the body each cosigned), ``va_timestamps`` (RFC 3161 tokens) and ``va_keys``.
+Triggers refuse updates and deletes of recorded events, checkpoints, cosignatures
+and time stamps, and any change to a content record but the removal of its value
+and salt.
 
 Durability. The file is in WAL mode. One writer thread per store commits each group
 of events in one ``BEGIN IMMEDIATE`` transaction, reading the head inside it, so
@@ -66,13 +69,11 @@ from vision_audit.store._base import (
     Durability,
     EventRow,
     keep_inherited,
+    old_schema_message,
 )
-from vision_audit.store._chain import (
-    ChainHead,
-    Checkpoint,
-    StoredContent,
-    checkpoint_time,
-)
+from vision_audit.store._canonical import parse_json
+from vision_audit.store._chain import ChainHead, StoredContent, stored_content
+from vision_audit.store._checkpoints import Checkpoint, Cosignature, assemble
 from vision_audit.store._keys import Pseudonymizer, generate_pseudonym_key
 
 if TYPE_CHECKING:
@@ -84,8 +85,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SCHEMA_VERSION", "SQLiteAuditStore"]
 
-SCHEMA_VERSION: Final = 1
-"""The version of the tables this code writes; a store with a higher one is refused."""
+SCHEMA_VERSION: Final = 2
+"""The version of the tables this code writes; a store with another one is refused."""
 
 FORMAT: Final = "vision-audit"
 
@@ -112,6 +113,7 @@ _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS va_events (\n"
     "    sequence INTEGER PRIMARY KEY,\n"
     "    hash TEXT NOT NULL,\n"
+    "    nodes TEXT,\n"
     "    envelope TEXT NOT NULL,\n"
     + "".join(
         f"    {column} TEXT GENERATED ALWAYS AS "
@@ -139,9 +141,23 @@ _SCHEMA: Final = (
         sequence INTEGER NOT NULL,
         key_id TEXT NOT NULL,
         hash TEXT NOT NULL,
+        root TEXT NOT NULL,
         time TEXT NOT NULL,
-        signature TEXT NOT NULL,
+        note TEXT NOT NULL,
         PRIMARY KEY (sequence, key_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS va_cosignatures (
+        sequence INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        body TEXT NOT NULL,
+        line TEXT NOT NULL,
+        time TEXT NOT NULL,
+        PRIMARY KEY (sequence, name, body)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS va_timestamps (
+        sequence INTEGER NOT NULL,
+        token BLOB NOT NULL,
+        PRIMARY KEY (sequence, token)
     ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS va_keys (
         key_id TEXT PRIMARY KEY NOT NULL,
@@ -157,6 +173,18 @@ _SCHEMA: Final = (
     """CREATE TRIGGER IF NOT EXISTS va_checkpoints_no_delete
         BEFORE DELETE ON va_checkpoints
         BEGIN SELECT RAISE(ABORT, 'vision-audit: checkpoints are append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS va_cosignatures_no_change
+        BEFORE UPDATE ON va_cosignatures
+        BEGIN SELECT RAISE(ABORT, 'vision-audit: cosignatures are append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS va_cosignatures_no_delete
+        BEFORE DELETE ON va_cosignatures
+        BEGIN SELECT RAISE(ABORT, 'vision-audit: cosignatures are append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS va_timestamps_no_change
+        BEFORE UPDATE ON va_timestamps
+        BEGIN SELECT RAISE(ABORT, 'vision-audit: time stamps are append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS va_timestamps_no_delete
+        BEFORE DELETE ON va_timestamps
+        BEGIN SELECT RAISE(ABORT, 'vision-audit: time stamps are append-only'); END""",
     """CREATE TRIGGER IF NOT EXISTS va_content_remove_only
         BEFORE UPDATE OF sequence, kind, name, digest ON va_content
         BEGIN SELECT RAISE(ABORT, 'vision-audit: content can only be removed'); END""",
@@ -168,13 +196,14 @@ _SCHEMA: Final = (
 # content records, so that a batch costs one call into SQLite (each call gives up
 # Python's GIL, and getting it back under contention costs a thread wake-up).
 _INGEST: Final = (
-    """CREATE TEMP VIEW IF NOT EXISTS va_ingest (sequence, hash, envelope, contents)
-        AS SELECT NULL, NULL, NULL, NULL""",
+    """CREATE TEMP VIEW IF NOT EXISTS va_ingest
+        (sequence, hash, nodes, envelope, contents)
+        AS SELECT NULL, NULL, NULL, NULL, NULL""",
     """CREATE TEMP TRIGGER IF NOT EXISTS va_ingest_insert
         INSTEAD OF INSERT ON va_ingest
         BEGIN
-            INSERT INTO va_events (sequence, hash, envelope)
-                VALUES (NEW.sequence, NEW.hash, NEW.envelope);
+            INSERT INTO va_events (sequence, hash, nodes, envelope)
+                VALUES (NEW.sequence, NEW.hash, NEW.nodes, NEW.envelope);
             INSERT INTO va_content (sequence, kind, name, digest, salt, value)
                 SELECT NEW.sequence, json_extract(j.value, '$[0]'),
                     json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'),
@@ -334,7 +363,7 @@ _ENCODE: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).enc
 
 @functools.lru_cache(maxsize=_ROWS_PER_INSERT)
 def _insert_statement(rows: int) -> str:
-    rows_sql = ", ".join(["(?, ?, ?, ?)"] * rows)
+    rows_sql = ", ".join(["(?, ?, ?, ?, ?)"] * rows)
     return f"INSERT INTO temp.va_ingest VALUES {rows_sql}"  # noqa: S608 - placeholders
 
 
@@ -367,6 +396,7 @@ class SQLiteAuditStore(BaseAuditStore):
         read_only: bool = False,
         create: bool = True,
         busy_timeout: float = 30.0,
+        origin: str | None = None,
     ) -> None:
         """
         Open (or create) the store at *path*.
@@ -383,6 +413,9 @@ class SQLiteAuditStore(BaseAuditStore):
             read_only: Open for reading and verifying only; nothing is written.
             create: Create the file when it does not exist.
             busy_timeout: Seconds to wait for another process's write transaction.
+            origin: The log's name in its checkpoints, set when the store is
+                created (default: ``vision-audit/`` and 16 random hex digits);
+                an existing store with another origin is refused.
 
         Raises:
             StoreError: The file cannot be opened or created, is not an SQLite file,
@@ -399,6 +432,7 @@ class SQLiteAuditStore(BaseAuditStore):
             checkpoint_every=checkpoint_every,
             checkpoint_interval=checkpoint_interval,
             read_only=read_only,
+            origin=origin,
         )
         self._busy_timeout = busy_timeout
         self._directory_synced = durability != "power"
@@ -517,6 +551,9 @@ class SQLiteAuditStore(BaseAuditStore):
                 "untouched"
             )
             raise self._fail(msg)
+        if version < SCHEMA_VERSION:
+            raise self._fail(old_schema_message(version))
+        self.origin = meta.get("origin", "")
         return False
 
     def _open_writer(self) -> sqlite3.Connection:
@@ -553,7 +590,7 @@ class SQLiteAuditStore(BaseAuditStore):
             key = self._load_pseudonym_key(conn)
             for statement in _INGEST:
                 conn.execute(statement)
-        except StoreError:
+        except (StoreError, ValueError):
             conn.close()
             raise
         except sqlite3.Error as err:
@@ -584,9 +621,15 @@ class SQLiteAuditStore(BaseAuditStore):
             meta = dict(
                 conn.execute(
                     "SELECT key, value FROM va_meta "
-                    "WHERE key IN ('pseudonym_key', 'pseudonym_key_id')"
+                    "WHERE key IN ('pseudonym_key', 'pseudonym_key_id', 'origin')"
                 )
             )
+            origin, new_origin = self._choose_origin(meta.get("origin"))
+            if new_origin:
+                conn.execute(
+                    "INSERT INTO va_meta (key, value) VALUES ('origin', ?)", (origin,)
+                )
+            self.origin = origin
             key, generated = self._choose_pseudonym_key(meta)
             if generated:
                 conn.execute(
@@ -660,18 +703,19 @@ class SQLiteAuditStore(BaseAuditStore):
                 [kind, name, digest, salt.hex(), value.decode("utf-8")]
             )
         params: list[object] = []
-        for sequence, hash_, envelope in events:
+        for sequence, hash_, envelope, nodes in events:
             records = by_sequence.get(sequence)
             params += (
                 sequence,
                 hash_,
+                nodes,
                 envelope,
                 _ENCODE(records) if records else None,
             )
         for start in range(0, len(events), _ROWS_PER_INSERT):
             count = min(_ROWS_PER_INSERT, len(events) - start)
             self._writer_conn.execute(
-                _insert_statement(count), params[start * 4 : (start + count) * 4]
+                _insert_statement(count), params[start * 5 : (start + count) * 5]
             )
 
     def _insert_alone(self, events: list[EventRow], contents: list[ContentRow]) -> bool:
@@ -696,15 +740,76 @@ class SQLiteAuditStore(BaseAuditStore):
 
         self._writer_conn.execute(
             "INSERT OR IGNORE INTO va_checkpoints "
-            "(sequence, key_id, hash, time, signature) VALUES (?, ?, ?, ?, ?)",
+            "(sequence, key_id, hash, root, time, note) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 checkpoint.sequence,
                 checkpoint.key_id,
                 checkpoint.hash,
+                checkpoint.root,
                 format_time(checkpoint.time),
-                checkpoint.signature,
+                checkpoint.note,
             ),
         )
+
+    def _insert_cosignature(self, cosignature: Cosignature) -> bool:
+        from vision_audit.store._canonical import format_time  # noqa: PLC0415
+
+        cursor = self._writer_conn.execute(
+            "INSERT OR IGNORE INTO va_cosignatures (sequence, name, body, line, time) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                cosignature.sequence,
+                cosignature.name,
+                cosignature.body,
+                cosignature.line,
+                format_time(cosignature.time),
+            ),
+        )
+        return cursor.rowcount > 0
+
+    def _insert_timestamp(self, sequence: int, token: bytes) -> None:
+        self._writer_conn.execute(
+            "INSERT OR IGNORE INTO va_timestamps (sequence, token) VALUES (?, ?)",
+            (sequence, token),
+        )
+
+    def _find_events(self, identifier: str) -> list[tuple[int, str, bytes]]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT sequence, hash, CAST(envelope AS BLOB) FROM va_events "
+                "WHERE event_id = ? UNION SELECT sequence, hash, "
+                "CAST(envelope AS BLOB) FROM va_events WHERE analysis_id = ? "
+                "ORDER BY sequence",
+                (identifier, identifier),
+            ).fetchall()
+        return [
+            (sequence, hash_, bytes(envelope)) for sequence, hash_, envelope in rows
+        ]
+
+    def _read_content(self, sequences: list[int]) -> list[StoredContent]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT sequence, kind, name, digest, salt, CAST(value AS BLOB) "
+                "FROM va_content WHERE sequence IN (SELECT value FROM json_each(?)) "
+                "ORDER BY sequence, kind, name",
+                (_ENCODE(sequences),),
+            ).fetchall()
+        return list(stored_content(rows))
+
+    def _read_tree(
+        self, sequences: Iterable[int], *, writing: bool
+    ) -> dict[int, tuple[str, str | None]]:
+        wanted = _ENCODE(sorted(set(sequences)))
+        query = (
+            "SELECT sequence, hash, nodes FROM va_events "
+            "WHERE sequence IN (SELECT value FROM json_each(?))"
+        )
+        if writing:
+            rows = self._writer_conn.execute(query, (wanted,)).fetchall()
+        else:
+            with self._reading() as conn:
+                rows = conn.execute(query, (wanted,)).fetchall()
+        return {sequence: (hash_, nodes) for sequence, hash_, nodes in rows}
 
     def _commit(self) -> None:
         conn = self._writer_conn
@@ -929,7 +1034,7 @@ class SQLiteAuditStore(BaseAuditStore):
                     sequence,
                     hash_,
                     envelope,
-                    {name: json.loads(text) for name, text in values.items()} or None,
+                    {name: parse_json(text) for name, text in values.items()} or None,
                 )
             conn.execute("COMMIT")
 
@@ -971,19 +1076,16 @@ class SQLiteAuditStore(BaseAuditStore):
     ]:
         with self._reading() as conn:
             conn.execute("BEGIN")
-            checkpoints = [
-                Checkpoint(
-                    sequence=sequence,
-                    hash=hash_,
-                    time=checkpoint_time(moment),
-                    key_id=key_id,
-                    signature=signature,
-                )
-                for sequence, key_id, hash_, moment, signature in conn.execute(
-                    "SELECT sequence, key_id, hash, time, signature "
-                    "FROM va_checkpoints ORDER BY sequence, key_id"
-                )
-            ]
+            checkpoints = assemble(
+                conn.execute(
+                    "SELECT sequence, key_id, hash, root, time, note "
+                    "FROM va_checkpoints"
+                ),
+                conn.execute(
+                    "SELECT sequence, name, body, line, time FROM va_cosignatures"
+                ),
+                conn.execute("SELECT sequence, token FROM va_timestamps"),
+            )
             keys = dict(conn.execute("SELECT key_id, public_key FROM va_keys"))
             links = conn.execute(
                 "SELECT sequence, hash, CAST(envelope AS BLOB) FROM va_events "
@@ -998,17 +1100,6 @@ class SQLiteAuditStore(BaseAuditStore):
             if contents:
                 maintenance = conn.execute(_REMOVALS).fetchall()
                 rows = conn.cursor().execute(_CONTENT_RECORDS)
-                fromhex = bytes.fromhex
-                records = (
-                    (
-                        sequence,
-                        kind,
-                        name,
-                        digest,
-                        fromhex(salt) if salt is not None else None,
-                        value,
-                    )
-                    for sequence, kind, name, digest, salt, value in rows
-                )
+                records = stored_content(rows)
             yield links, records, checkpoints, keys, maintenance
             conn.execute("COMMIT")
