@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_instrumentation.py
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_report.py
+	$(BIN)/python benchmarks/bench_evidence.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check vision_audit tests benchmarks examples

@@ -32,6 +32,22 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
             "envelope only",
         ),
         ("bench_report.py", ["--events", "200"], "200"),
+        (
+            "bench_evidence.py",
+            [
+                "--events",
+                "64",
+                "--rounds",
+                "1",
+                "--proof-events",
+                "2000",
+                "--proof-samples",
+                "20",
+                "--verify-events",
+                "1000",
+            ],
+            "target < 2 KB",
+        ),
     ],
 )
 def test_runs_and_reports(script: str, arguments: list[str], expected: str) -> None:
