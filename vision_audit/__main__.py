@@ -30,7 +30,8 @@ _EXAMPLES: Final = """\
 examples:
   vision-audit demo --output demo                  # emulator, workload, store, PDF
   export VISION_AUDIT_STORE=sqlite:///audit.db     # the store every command uses
-  vision-audit verify --public-key checkpoint-key.pem.pub
+  vision-audit verify --public-key log.pem.pub --witness-key witness.vkey
+  vision-audit prove ANALYSIS_ID --output proof.json  # one analysis, with proofs
   vision-audit review list
   vision-audit review decide ANALYSIS_ID --decision approve \\
       --reviewer rita --rationale "tags match the photo"

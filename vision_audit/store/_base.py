@@ -1358,8 +1358,8 @@ class BaseAuditStore(ABC):
                     warnings=(),
                 )
         if warnings and result.ok:
-            return dataclasses.replace(result, warnings=(*result.warnings, *warnings))
-        return result
+            result = dataclasses.replace(result, warnings=(*result.warnings, *warnings))
+        return dataclasses.replace(result, origin=self.origin or None)
 
     def __repr__(self) -> str:
         """Names the store, never its keys."""

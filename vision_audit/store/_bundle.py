@@ -33,9 +33,8 @@ from vision_audit.store._canonical import (
     canonical_bytes,
     canonical_json,
 )
-from vision_audit.store._chain import combine_digests
+from vision_audit.store._chain import ENVELOPE_MEMBERS, combine_digests
 from vision_audit.store._envelope import MAX_ENVELOPE_BYTES
-from vision_audit.store._export import ENVELOPE_MEMBERS
 from vision_audit.store._note import (
     NoteError,
     NoteVerifier,
@@ -209,7 +208,7 @@ def _parse(data: bytes) -> dict[str, Any]:  # noqa: C901 - one check per rule
     if not isinstance(value, dict) or value.get("type") != BUNDLE_TYPE:
         msg = "not a vision-audit evidence bundle"
         raise BundleError(msg)
-    if value.get("version") != BUNDLE_VERSION:
+    if type(value.get("version")) is not int or value["version"] != BUNDLE_VERSION:
         msg = f"bundle version {value.get('version')!r} is not supported"
         raise BundleError(msg)
     try:
@@ -220,6 +219,16 @@ def _parse(data: bytes) -> dict[str, Any]:  # noqa: C901 - one check per rule
         raise BundleError(str(err)) from err
     _members(value, _MEMBERS, "the bundle")
     _members(value["checkpoint"], _CHECKPOINT, "the checkpoint")
+    stamps = value["checkpoint"]["timestamps"]
+    if not isinstance(stamps, list) or not all(isinstance(t, str) for t in stamps):
+        msg = "the checkpoint's time stamps must be a list of base64 strings"
+        raise BundleError(msg)
+    try:
+        for stamp in stamps:
+            base64.b64decode(stamp, validate=True)
+    except (binascii.Error, ValueError) as err:
+        msg = "a time stamp of the checkpoint is not base64"
+        raise BundleError(msg) from err
     events = value["events"]
     if not isinstance(events, list) or not events or len(events) > _MAX_EVENTS:
         msg = "the bundle must hold 1 to 10,000 events"

@@ -172,6 +172,7 @@ class Verification:
             quorum of trusted witnesses holds, 0 for none.
         witnesses: The trusted witnesses whose cosignatures verified.
         root: The Merkle root of the events read, hex, when they start at 1.
+        origin: The log verified (its checkpoints' first line), when known.
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0 ``signed_through``, ``witnessed_through``,
@@ -190,6 +191,7 @@ class Verification:
     witnessed_through: int = 0
     witnesses: tuple[str, ...] = ()
     root: str | None = None
+    origin: str | None = None
 
     def raise_for_failure(self) -> None:
         """
@@ -525,6 +527,92 @@ def _fold(stack: Sequence[bytes]) -> bytes:
     return root
 
 
+ENVELOPE_MEMBERS: Final = frozenset(
+    {
+        "actor",
+        "analysis_id",
+        "consent_ref",
+        "content_hash",
+        "data",
+        "event_id",
+        "policy_id",
+        "prev_hash",
+        "purpose",
+        "schema",
+        "sequence",
+        "span_id",
+        "subject_ref",
+        "time",
+        "trace_id",
+        "type",
+    }
+)
+"""The members of every envelope, exactly."""
+
+
+def _envelope_problem(envelope: bytes, seq: int) -> str | None:
+    """
+    Why *envelope* is not one canonical envelope of *seq*, or None.
+
+    A writer writes nothing else; an envelope that reads two ways (a member twice,
+    which parsers resolve differently) or lacks a member is damage, even when its
+    hash and link hold.
+    """
+    try:
+        fields = json.loads(envelope)
+        canonical = canonical_bytes(fields) == envelope
+    except (ValueError, RecursionError):
+        return f"the envelope of sequence {seq} is not JSON"
+    if not isinstance(fields, dict) or set(fields) != ENVELOPE_MEMBERS:
+        return f"the envelope of sequence {seq} lacks or adds a member"
+    if not canonical:
+        return (
+            f"the envelope of sequence {seq} is not canonical JSON (RFC 8785): a "
+            "member twice, or another spelling of a value"
+        )
+    if fields["sequence"] != seq or type(fields["sequence"]) is not int:
+        return f"the envelope of sequence {seq} names another sequence"
+    return None
+
+
+def _before_the_slice(
+    claims: Mapping[int, Sequence[Claim]],
+    start: int,
+    frontier: Sequence[bytes] | None,
+) -> tuple[int, str, str] | None:
+    """
+    A slice's failure against the claims at or before where it starts, or None.
+
+    A claim at the anchor is held to the root of the slice's frontier; a pinned
+    checkpoint before the anchor cannot be checked from the slice, and must not
+    pass unnoticed.
+    """
+    for size in sorted(size for size in claims if size <= start):
+        for claim in claims[size]:
+            if size == start and frontier is not None:
+                if _fold(frontier) != claim.root:
+                    return (
+                        start,
+                        CHANGED,
+                        (
+                            f"the slice starts after a tree of "
+                            f"{counted(start, 'event')} whose root is not the one of "
+                            f"{claim.source}: the events before it were rewritten"
+                        ),
+                    )
+            elif claim.pinned:
+                return (
+                    start + 1,
+                    TRUNCATED,
+                    (
+                        f"{claim.source} holds sequence {size}, which this file does "
+                        f"not reach back to (it starts at sequence {start + 1}): it "
+                        "cannot be checked; verify a file that starts at or before it"
+                    ),
+                )
+    return None
+
+
 def _trust_of(
     checkpoints: Iterable[Checkpoint],
     *,
@@ -654,6 +742,9 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
             witnesses=tuple(sorted(trust.witnesses_seen)),
         )
 
+    before = _before_the_slice(claims, start, stack if merkle and start else None)
+    if before is not None:
+        return fail(*before)
     sha256 = hashlib.sha256
     fromhex = bytes.fromhex
     next_record = content_iter.__next__ if content_iter is not None else None
@@ -668,6 +759,7 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
             seq != expected
             or at < 0
             or sha256(envelope).hexdigest() != stored_hash
+            or at_seq < 0
             or envelope[at + 14 : at + 79] != prev_bytes + b'"'
             or envelope[at_seq + 12 : at_seq + 13 + len(str(seq))] != b"%d," % seq
         ):
@@ -700,6 +792,9 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
                 return fail(*content_failure)
             return fail(first_bad_signature, SIGNATURE, bad[0][1])  # type: ignore[arg-type]
         if next_record is not None:
+            shape = _envelope_problem(envelope, seq)
+            if shape is not None:
+                content_failure = content_failure or (seq, CHANGED, shape)
             records: list[StoredContent] = []
             while pending is not None and pending[0] <= seq:
                 if pending[0] < seq:

@@ -189,6 +189,7 @@ class Claim:
     source: str
     witnesses: frozenset[str] = frozenset()
     signed: bool = False
+    pinned: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -420,7 +421,11 @@ def assemble(
     from vision_audit.store._chain import checkpoint_time  # noqa: PLC0415
 
     by_size: dict[int, list[Cosignature]] = {}
-    for sequence, name, body, line, moment in cosignatures:
+    for sequence, *columns in cosignatures:
+        # A column that is not text is damage: kept as text that cannot verify.
+        name, body, line, moment = (
+            text if isinstance(text, str) else repr(text) for text in columns
+        )
         by_size.setdefault(sequence, []).append(
             Cosignature(
                 sequence=sequence,

@@ -449,6 +449,14 @@ def add_store_commands(
         ),
     )
     verify.add_argument(
+        "--origin",
+        metavar="NAME",
+        help=(
+            "the log you mean to verify (its checkpoints' first line): another "
+            "log fails, even one its witnesses also follow"
+        ),
+    )
+    verify.add_argument(
         "--links-only",
         action="store_true",
         help=(

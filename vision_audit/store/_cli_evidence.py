@@ -181,6 +181,7 @@ def _pinned(
                 source=f"the trusted checkpoint {path}",
                 witnesses=frozenset(cosigned) if witnesses else frozenset(),
                 signed=bool(signed),
+                pinned=True,
             )
         )
     return claims
@@ -244,6 +245,8 @@ def _report(name: str, result: Verification, *, trusted: bool, links_only: bool)
         else "; empty"
     )
     root = f"; root {result.root}" if result.root else ""
+    if result.origin:
+        name = f"{name} (log {printable(result.origin)})"
     if trusted:
         _out(f"OK: {name}: {result.message}{head}{root}")
         return EXIT_OK
@@ -280,6 +283,12 @@ def verify_command(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912, PLR
         msg = "--links-only checks no key: give it without keys or checkpoints"
         raise _UsageError(msg)
     if args.bundle is not None:
+        if pinned:
+            msg = (
+                "--trusted-checkpoint holds a log or an export, not a bundle: a "
+                "bundle carries no proof between its checkpoint and another"
+            )
+            raise _UsageError(msg)
         return _verify_bundle(args, keys, witnesses, min_witnesses)
     progress = _progress("verify", quiet=args.quiet)
     checkpoints: list[Checkpoint] = []
@@ -323,6 +332,12 @@ def verify_command(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912, PLR
                 checkpoints = store.list_checkpoints()
         finally:
             store.close()
+    if args.origin is not None and result.origin != args.origin:
+        _out(
+            f"FAILED: {name}: another-log: this is the log "
+            f"{printable(str(result.origin))!r}, not {printable(args.origin)!r}"
+        )
+        return EXIT_CHECK_FAILED
     status = _report(name, result, trusted=trusted, links_only=args.links_only)
     if result.ok and args.tsa_cert:
         lines, failure = _check_timestamps(checkpoints, args.tsa_cert)
@@ -334,7 +349,7 @@ def verify_command(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912, PLR
     return status
 
 
-def _verify_bundle(
+def _verify_bundle(  # noqa: PLR0911 - one exit per outcome
     args: argparse.Namespace,
     keys: list[Ed25519PublicKey] | None,
     witnesses: list[NoteVerifier],
@@ -355,6 +370,12 @@ def _verify_bundle(
         return EXIT_CHECK_FAILED
     if not result.ok:
         _out(f"FAILED: {args.bundle}: {result.message}")
+        return EXIT_CHECK_FAILED
+    if args.origin is not None and result.origin != args.origin:
+        _out(
+            f"FAILED: {args.bundle}: another-log: the bundle proves events of "
+            f"{printable(result.origin)!r}, not {printable(args.origin)!r}"
+        )
         return EXIT_CHECK_FAILED
     if args.tsa_cert:
         lines, failure = _check_timestamps([_bundle_checkpoint(data)], args.tsa_cert)

@@ -43,6 +43,7 @@ from vision_audit.store._canonical import (
     parse_time,
 )
 from vision_audit.store._chain import (
+    ENVELOPE_MEMBERS,
     TRUNCATED,
     ChainHead,
     Verification,
@@ -110,31 +111,12 @@ _CHECKPOINT: Final = frozenset(
 _COSIGNATURE: Final = frozenset({"body", "line", "time"})
 _ANCHOR: Final = frozenset({"frontier", "hash", "sequence"})
 _END: Final = frozenset({"events", "type"})
-ENVELOPE_MEMBERS: Final = frozenset(
-    {
-        "actor",
-        "analysis_id",
-        "consent_ref",
-        "content_hash",
-        "data",
-        "event_id",
-        "policy_id",
-        "prev_hash",
-        "purpose",
-        "schema",
-        "sequence",
-        "span_id",
-        "subject_ref",
-        "time",
-        "trace_id",
-        "type",
-    }
-)
 _EVENT_HEAD: Final = b'{"envelope":'
 _EVENT_TAIL: Final = re.compile(
     rb',"hash":"([0-9a-f]{64})","sequence":([1-9][0-9]{0,18}),"type":"event"\}\n?\Z'
 )
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
+_MAX_COSIGNATURES: Final = 100
 
 
 class ExportError(ValueError):
@@ -214,6 +196,10 @@ def export_jsonl(
                 }
         out.write(_line(header))
         for checkpoint in checkpoints:
+            # Cosignatures left without their checkpoint (its row deleted) have no
+            # note to carry them: the export holds the writer's checkpoints only.
+            if not checkpoint.note:
+                continue
             if checkpoint.sequence >= first and (whole or checkpoint.sequence <= last):
                 out.write(_checkpoint_line(checkpoint))
         for sequence, hash_, envelope in iterator:
@@ -231,21 +217,23 @@ def export_jsonl(
 
 def read_lines(stream: BinaryIO) -> Iterator[bytes]:
     """
-    The lines of *stream*, each at most ``MAX_LINE_BYTES`` long: memory stays bounded.
+    The lines of *stream*, each at most ``MAX_HEADER_BYTES`` long: memory stays bounded.
+
+    Event lines are held to ``MAX_LINE_BYTES`` as they are read.
 
     Raises:
         ExportError: A line is longer than any export line can be.
     """
     number = 0
     while True:
-        line = stream.readline(MAX_LINE_BYTES + 1)
+        line = stream.readline(MAX_HEADER_BYTES + 1)
         if not line:
             return
         number += 1
-        if len(line) > MAX_LINE_BYTES:
+        if len(line) > MAX_HEADER_BYTES:
             msg = (
-                f"line {number}: longer than {MAX_LINE_BYTES} bytes, which no line of "
-                "an export can be"
+                f"line {number}: longer than {MAX_HEADER_BYTES} bytes, which no line "
+                "of an export can be"
             )
             raise ExportError(msg)
         yield line
@@ -330,6 +318,9 @@ def _type_of(number: int, line: bytes) -> str:
 
 
 def _checkpoint_of(number: int, value: dict[str, Any]) -> Checkpoint:
+    if not value.get("note") or not _HEX64.fullmatch(str(value.get("root"))):
+        msg = f"line {number}: a checkpoint must carry its note and a hex root"
+        raise ExportError(msg)
     try:
         cosignatures = []
         for item in _field(value, "cosignatures", list, number):
@@ -404,7 +395,20 @@ class _Reader:
                 self.pending = (number, line)
                 return
             value = _parse(number, line, _CHECKPOINT, "a checkpoint")
-            self.checkpoints.append(_checkpoint_of(number, value))
+            checkpoint = _checkpoint_of(number, value)
+            if self.checkpoints and (checkpoint.sequence, checkpoint.key_id) <= (
+                self.checkpoints[-1].sequence,
+                self.checkpoints[-1].key_id,
+            ):
+                msg = (
+                    f"line {number}: checkpoints must come once each, by increasing "
+                    "sequence"
+                )
+                raise ExportError(msg)
+            if len(checkpoint.cosignatures) > _MAX_COSIGNATURES:
+                msg = f"line {number}: more than {_MAX_COSIGNATURES} cosignatures"
+                raise ExportError(msg)
+            self.checkpoints.append(checkpoint)
         self.last_line = number
 
     def links(self) -> Iterator[tuple[int, str, bytes]]:
@@ -428,6 +432,12 @@ class _Reader:
 
     @staticmethod
     def _event(number: int, line: bytes) -> tuple[int, str, bytes]:
+        if len(line) > MAX_LINE_BYTES:
+            msg = (
+                f"line {number}: longer than {MAX_LINE_BYTES} bytes, which no event "
+                "line can be"
+            )
+            raise ExportError(msg)
         tail = _EVENT_TAIL.search(line)
         if tail is None:
             msg = (
@@ -631,4 +641,5 @@ def verify_export(
         witnessed_through=result.witnessed_through,
         witnesses=result.witnesses,
         root=result.root,
+        origin=origin,
     )

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from vision_audit._text import counted
 from vision_audit.exceptions import StoreError, VisionAuditError
 from vision_audit.store._cli import (
     _STORE_HELP,
@@ -46,23 +47,39 @@ def _witness(args: argparse.Namespace) -> Witness:
         raise _UsageError(msg) from err
     key = load_private_key(data, source=args.key)
     logs: list[NoteVerifier] = []
+    origins = list(args.origin or [])
+    pem_keys = 0
     for path, public in zip(
         args.log_key, load_log_keys(args.log_key) or [], strict=True
     ):
         text = Path(path).read_text(encoding="utf-8", errors="replace").strip()
         try:
             if "-----BEGIN" in text:
-                if not args.origin:
+                # Each PEM key is the key of the --origin given in the same place
+                # among the PEM keys: one key, one log.
+                pem_keys += 1
+                if pem_keys > len(origins):
                     msg = (
-                        f"{path} is a PEM key: give --origin, the log's name as its "
-                        "checkpoints' first line says"
+                        f"{path} is a PEM key: give one --origin for each PEM "
+                        "--log-key, in the same order (the log's name as its "
+                        "checkpoints' first line says)"
                     )
                     raise _UsageError(msg)
-                logs.extend(NoteVerifier.for_key(o, public) for o in args.origin)
+                logs.append(NoteVerifier.for_key(origins[pem_keys - 1], public))
             else:
                 logs.append(NoteVerifier.from_vkey(text))
         except NoteError as err:
             raise _UsageError(str(err)) from err
+    if pem_keys != len(origins):
+        msg = (
+            f"{counted(len(origins), '--origin')} for "
+            f"{counted(pem_keys, 'PEM --log-key')}: give one origin for each PEM "
+            "key, in the same order"
+        )
+        raise _UsageError(msg)
+    if len({log.name for log in logs}) != len(logs):
+        msg = "two --log-key options name the same log: one key for one log"
+        raise _UsageError(msg)
     try:
         return Witness(name=args.name, key=key, state=args.state, logs=logs)
     except NoteError as err:

@@ -50,6 +50,7 @@ __all__ = ["Witness", "WitnessConflictError", "WitnessRefusedError", "cosign_lat
 STATE_TYPE: Final = "vision-audit.witness-state"
 STATE_VERSION: Final = 1
 _KEPT_REFUSALS: Final = 100
+_KEPT_REASON: Final = 500
 
 
 class WitnessRefusedError(VisionAuditError):
@@ -62,10 +63,11 @@ class WitnessRefusedError(VisionAuditError):
     .. versionadded:: 0.2.0
     """
 
-    def __init__(self, message: str, *, status: int) -> None:
-        """Keep the message and the status."""
+    def __init__(self, message: str, *, status: int, recorded: bool = False) -> None:
+        """Keep the message, the status, and whether the state records it."""
         super().__init__(message)
         self.status = status
+        self.recorded = recorded
 
 
 class WitnessConflictError(WitnessRefusedError):
@@ -77,9 +79,9 @@ class WitnessConflictError(WitnessRefusedError):
     .. versionadded:: 0.2.0
     """
 
-    def __init__(self, message: str, *, size: int) -> None:
+    def __init__(self, message: str, *, size: int, recorded: bool = False) -> None:
         """Keep the message and the size the witness holds."""
-        super().__init__(message, status=409)
+        super().__init__(message, status=409, recorded=recorded)
         self.size = size
 
 
@@ -244,12 +246,10 @@ class Witness:
         with self._locked() as state:
             try:
                 return self._add(state, note, old_size, proof, moment)
-            except WitnessConflictError as err:
-                if "rewritten" in str(err) or "older" in str(err):
-                    self._refused(state, err, moment)
-                raise
             except WitnessRefusedError as err:
-                self._refused(state, err, moment)
+                # Only what the log signed is recorded: anyone may send garbage.
+                if err.recorded:
+                    self._refused(state, err, moment)
                 raise
 
     @staticmethod
@@ -258,7 +258,10 @@ class Witness:
     ) -> None:
         """Record a refusal in the state, with the latest ones kept."""
         refusals = state.setdefault("refusals", [])
-        refusals.append({"reason": str(err), "time": format_time(moment)})
+        reason = str(err)
+        if len(reason) > _KEPT_REASON:
+            reason = reason[: _KEPT_REASON - 1] + "\u2026"
+        refusals.append({"reason": reason, "time": format_time(moment)})
         del refusals[:-_KEPT_REFUSALS]
 
     def _add(  # noqa: C901 - the protocol's checks, in its order
@@ -300,7 +303,7 @@ class Witness:
                 else f"the old size {old_size} is beyond the checkpoint's tree size "
                 f"{body.size}"
             )
-            raise WitnessRefusedError(msg, status=400)
+            raise WitnessRefusedError(msg, status=400, recorded=old_size == size)
         if old_size != size:
             msg = (
                 f"this witness holds tree size {size} of {body.origin}, not {old_size}"
@@ -311,11 +314,11 @@ class Witness:
                     else ""
                 )
             )
-            raise WitnessConflictError(msg, size=size)
+            raise WitnessConflictError(msg, size=size, recorded=body.size < size)
         if held is None:
             if proof:
                 msg = "a first checkpoint comes with no consistency proof"
-                raise WitnessRefusedError(msg, status=422)
+                raise WitnessRefusedError(msg, status=422, recorded=True)
         elif body.size == held.size and body.root_hash != held.root:
             msg = (
                 f"the checkpoint of {body.origin} at tree size {body.size} does not "
@@ -323,7 +326,7 @@ class Witness:
                 f"cosigned at {held.time}: the same size with another root; the log "
                 "was rewritten (or forked)"
             )
-            raise WitnessConflictError(msg, size=size)
+            raise WitnessConflictError(msg, size=size, recorded=True)
         elif not _merkle.verify_consistency(
             held.size, body.size, held.root, body.root_hash, proof
         ):
@@ -333,15 +336,19 @@ class Witness:
                 f"cosigned at {held.time}: the consistency proof fails; the log was "
                 "rewritten (or forked)"
             )
-            raise WitnessRefusedError(msg, status=422)
+            raise WitnessRefusedError(msg, status=422, recorded=True)
         cosignature = cosign_checkpoint(
             note.body, name=self.name, key=self._cosigner_key, time=moment
         )
+        # Only the log's own signature and this cosignature are kept: the note is
+        # what an auditor pins, and other lines came from the operator unchecked.
+        log_lines = "".join(
+            s.line()
+            for s in note.signatures
+            if (s.name, s.key_hash) == (log.name, log.key_hash)
+        )
         state["logs"][body.origin] = {
-            "note": cosignature.body
-            + "\n"
-            + "".join(s.line() for s in note.signatures)
-            + cosignature.line,
+            "note": cosignature.body + "\n" + log_lines + cosignature.line,
             "root": base64.b64encode(body.root_hash).decode("ascii"),
             "size": body.size,
             "time": format_time(cosignature.time),
