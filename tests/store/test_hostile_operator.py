@@ -307,3 +307,57 @@ class TestDamagedInputs:
 
         assert 2 == completed.returncode
         assert "not a bundle" in completed.stderr
+
+
+class TestWitnessWithoutSecrets:
+    """The witness needs none of the service's secrets to do its round."""
+
+    def test_cosign_without_the_pseudonym_key(self, run, tmp_path):
+        """A store keyed from the environment is cosigned by a witness without it."""
+        import os
+
+        secret = os.urandom(32).hex()
+        key = generate_signing_key()
+        (tmp_path / "log.pub").write_bytes(public_key_pem(key.public_key()))
+        store = SQLiteAuditStore(
+            tmp_path / "a.db",
+            signing_key=key,
+            origin=ORIGIN,
+            pseudonym_key=bytes.fromhex(secret),
+        )
+        store.append(AuditEvent(type="analysis.completed", subject_ref="alice"))
+        store.close()
+        run(
+            "witness",
+            "keygen",
+            "--name",
+            "w.example/w",
+            "--output",
+            str(tmp_path / "w"),
+        )
+
+        completed = run(
+            "witness", "cosign", "--store", f"sqlite:///{tmp_path / 'a.db'}",
+            "--key", str(tmp_path / "w"), "--name", "w.example/w",
+            "--state", str(tmp_path / "s.json"),
+            "--log-key", str(tmp_path / "log.pub"), "--origin", ORIGIN,
+        )  # fmt: skip
+        verified = run(
+            "verify", "--store", f"sqlite:///{tmp_path / 'a.db'}",
+            "--witness-key", str(tmp_path / "w.vkey"),
+        )  # fmt: skip
+
+        assert 0 == completed.returncode, completed.stderr
+        assert 0 == verified.returncode, verified.stdout
+
+    def test_cosign_only_store_records_no_event(self, tmp_path):
+        """A store opened to keep cosignatures refuses events, saying why."""
+        from vision_audit.exceptions import AuditWriteError
+
+        SQLiteAuditStore(tmp_path / "a.db", pseudonym_key=bytes(32)).close()
+        store = SQLiteAuditStore(tmp_path / "a.db", cosign_only=True)
+        try:
+            with pytest.raises(AuditWriteError):
+                store.append(AuditEvent(type="x"))
+        finally:
+            store.close()

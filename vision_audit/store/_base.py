@@ -96,6 +96,7 @@ __all__ = [
     "BaseAuditStore",
     "Durability",
     "EventRow",
+    "PseudonymKeyMissingError",
     "keep_inherited",
 ]
 
@@ -121,6 +122,10 @@ _LEAD_BUDGET: Final = 0.002
 """Seconds a caller keeps writing others' events once its own is written."""
 _DURABILITIES: Final = ("process", "power")
 _ORIGIN: Final = re.compile(r"[\x21-\x2a\x2c-\x7e]{1,255}")
+
+
+class PseudonymKeyMissingError(StoreError):
+    """The store's pseudonym key is configured elsewhere and was not given."""
 
 
 def old_schema_message(version: int) -> str:
@@ -223,8 +228,10 @@ class BaseAuditStore(ABC):
         checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
         read_only: bool = False,
         origin: str | None = None,
+        cosign_only: bool = False,
     ) -> None:
         """Check and keep the options common to every store."""
+        self.cosign_only = cosign_only
         if origin is not None:
             check_origin(origin)
         self._configured_origin = origin
@@ -240,7 +247,7 @@ class BaseAuditStore(ABC):
         self.name = name
         self.durability: Durability = durability
         self.read_only = read_only
-        if signing_key is None and not read_only:
+        if signing_key is None and not read_only and not cosign_only:
             signing_key = signing_key_from_environment()
         if pseudonym_key is None:
             pseudonym_key = pseudonym_key_from_environment()
@@ -659,10 +666,16 @@ class BaseAuditStore(ABC):
 
         A purge or an erasure starts a new transaction, after the items before it.
         """
-        pseudonymize = self._pseudonym_function()
+        pseudonymize = self._pseudonymize
         ready: list[_Item] = []
         for item in items:
             if item.event is not None and item.prepared is None:
+                if pseudonymize is None:
+                    item.error = StoreError(
+                        f"{self.name}: opened to keep cosignatures only; no event "
+                        "can be recorded"
+                    )
+                    continue
                 try:
                     item.prepared = prepare(item.event, pseudonymize)
                 except (CanonicalizationError, TypeError, ValueError) as err:
@@ -1223,7 +1236,7 @@ class BaseAuditStore(ABC):
         self._run_write(make)
 
     def _run_write(self, make: Callable[[], None]) -> None:
-        if self._pseudonymize is None:
+        if self.read_only:
             msg = f"{self.name}: opened read-only; nothing can be changed"
             raise StoreError(msg)
 

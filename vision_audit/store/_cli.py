@@ -123,7 +123,7 @@ def _store_url(args: argparse.Namespace) -> str:
     return url
 
 
-def _open(url: str, *, read_only: bool) -> BaseAuditStore:
+def _open(url: str, *, read_only: bool, cosign_only: bool = False) -> BaseAuditStore:
     """Open the store at *url*; a missing SQLite file or a bad URL is bad usage."""
     from vision_audit.store._open import open_store  # noqa: PLC0415
 
@@ -138,6 +138,8 @@ def _open(url: str, *, read_only: bool) -> BaseAuditStore:
             # one already, as verify requires.
             _open(url, read_only=True).close()
     options = {"read_only": True} if read_only else {}
+    if cosign_only:
+        options["cosign_only"] = True
     try:
         store = open_store(url, **options)
     except ValueError as err:

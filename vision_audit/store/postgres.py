@@ -39,6 +39,7 @@ from vision_audit.store._base import (
     ContentRow,
     Durability,
     EventRow,
+    PseudonymKeyMissingError,
     keep_inherited,
     old_schema_message,
 )
@@ -247,6 +248,7 @@ class PostgresAuditStore(BaseAuditStore):
         schema: str | None = None,
         connect_timeout: float = 10.0,
         origin: str | None = None,
+        cosign_only: bool = False,
     ) -> None:
         """
         Connect to the store at *url*, creating its tables when they are missing.
@@ -266,6 +268,8 @@ class PostgresAuditStore(BaseAuditStore):
             connect_timeout: Seconds to wait for the server.
             origin: The log's name in its checkpoints, set when the store is
                 created; an existing store with another origin is refused.
+            cosign_only: Open to keep witnesses' cosignatures only: without the
+                pseudonym key or the signing key, recording no event.
 
         Raises:
             StoreError: The server cannot be reached, the tables belong to a newer
@@ -288,6 +292,7 @@ class PostgresAuditStore(BaseAuditStore):
             or float(own.get("checkpoint_interval", DEFAULT_CHECKPOINT_INTERVAL)),
             read_only=read_only,
             origin=origin,
+            cosign_only=cosign_only,
         )
         self._psycopg = _import_psycopg()
         self._conninfo = conninfo
@@ -336,7 +341,7 @@ class PostgresAuditStore(BaseAuditStore):
                 conn.commit()
         return conn
 
-    def _prepare(self, conn: psycopg.Connection[Any]) -> None:
+    def _prepare(self, conn: psycopg.Connection[Any]) -> None:  # noqa: C901 - its steps
         """Check (and create, when writable) the tables; load the pseudonym key."""
         errors = self._psycopg.errors
         try:
@@ -371,7 +376,11 @@ class PostgresAuditStore(BaseAuditStore):
                         )
                     self.origin = origin
                 if not self.read_only:
-                    self._set_pseudonym_key(self._load_pseudonym_key(conn))
+                    try:
+                        self._set_pseudonym_key(self._load_pseudonym_key(conn))
+                    except PseudonymKeyMissingError:
+                        if not self.cosign_only:
+                            raise
         except (errors.InsufficientPrivilege, errors.ReadOnlySqlTransaction) as err:
             msg = "is not writable: cannot create or use the store's tables"
             raise self._fail(msg, err) from err
@@ -428,10 +437,11 @@ class PostgresAuditStore(BaseAuditStore):
             key = bytes.fromhex(meta["pseudonym_key"])
         elif "pseudonym_key_id" in meta:
             msg = (
-                "was created with a pseudonym key from the environment; set "
-                "VISION_AUDIT_PSEUDONYM_KEY or VISION_AUDIT_PSEUDONYM_KEY_FILE"
+                f"{self.name}: was created with a pseudonym key from the "
+                "environment; set VISION_AUDIT_PSEUDONYM_KEY or "
+                "VISION_AUDIT_PSEUDONYM_KEY_FILE"
             )
-            raise self._fail(msg)
+            raise PseudonymKeyMissingError(msg)
         else:
             key = generate_pseudonym_key()
             conn.execute(

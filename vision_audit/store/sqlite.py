@@ -68,6 +68,7 @@ from vision_audit.store._base import (
     ContentRow,
     Durability,
     EventRow,
+    PseudonymKeyMissingError,
     keep_inherited,
     old_schema_message,
 )
@@ -397,6 +398,7 @@ class SQLiteAuditStore(BaseAuditStore):
         create: bool = True,
         busy_timeout: float = 30.0,
         origin: str | None = None,
+        cosign_only: bool = False,
     ) -> None:
         """
         Open (or create) the store at *path*.
@@ -416,6 +418,8 @@ class SQLiteAuditStore(BaseAuditStore):
             origin: The log's name in its checkpoints, set when the store is
                 created (default: ``vision-audit/`` and 16 random hex digits);
                 an existing store with another origin is refused.
+            cosign_only: Open to keep witnesses' cosignatures only: without the
+                pseudonym key or the signing key, recording no event.
 
         Raises:
             StoreError: The file cannot be opened or created, is not an SQLite file,
@@ -433,6 +437,7 @@ class SQLiteAuditStore(BaseAuditStore):
             checkpoint_interval=checkpoint_interval,
             read_only=read_only,
             origin=origin,
+            cosign_only=cosign_only,
         )
         self._busy_timeout = busy_timeout
         self._directory_synced = durability != "power"
@@ -561,7 +566,7 @@ class SQLiteAuditStore(BaseAuditStore):
         with _GATE.entered():
             return self._open_writer_at_rest()
 
-    def _open_writer_at_rest(self) -> sqlite3.Connection:
+    def _open_writer_at_rest(self) -> sqlite3.Connection:  # noqa: C901 - its steps
         try:
             conn = sqlite3.connect(
                 self._absolute,
@@ -587,7 +592,12 @@ class SQLiteAuditStore(BaseAuditStore):
             conn.execute("PRAGMA secure_delete=ON")
             if new:
                 self._create_schema(conn)
-            key = self._load_pseudonym_key(conn)
+            try:
+                key: bytes | None = self._load_pseudonym_key(conn)
+            except PseudonymKeyMissingError:
+                if not self.cosign_only:
+                    raise
+                key = None  # a witness keeps cosignatures without the secret
             for statement in _INGEST:
                 conn.execute(statement)
         except (StoreError, ValueError):
@@ -597,7 +607,8 @@ class SQLiteAuditStore(BaseAuditStore):
             conn.close()
             msg = "cannot be opened for writing: " + _describe_sqlite(err)
             raise self._fail(msg) from err
-        self._set_pseudonym_key(key)
+        if key is not None:
+            self._set_pseudonym_key(key)
         return conn
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
@@ -657,10 +668,11 @@ class SQLiteAuditStore(BaseAuditStore):
             key = bytes.fromhex(meta["pseudonym_key"])
         elif "pseudonym_key_id" in meta:
             msg = (
-                "was created with a pseudonym key from the environment; set "
-                "VISION_AUDIT_PSEUDONYM_KEY or VISION_AUDIT_PSEUDONYM_KEY_FILE"
+                f"{self.name}: was created with a pseudonym key from the "
+                "environment; set VISION_AUDIT_PSEUDONYM_KEY or "
+                "VISION_AUDIT_PSEUDONYM_KEY_FILE"
             )
-            raise self._fail(msg)
+            raise PseudonymKeyMissingError(msg)
         else:
             key = generate_pseudonym_key()
             generated = True

@@ -128,7 +128,8 @@ def _cosign(args: argparse.Namespace) -> int:
     )
 
     witness = _witness(args)
-    store = _open(_store_url(args), read_only=False)
+    # Without the service's secrets: the witness adds cosignatures, nothing else.
+    store = _open(_store_url(args), read_only=False, cosign_only=True)
     try:
         held, _ = witness.held(store.origin)
         if not store.list_checkpoints():
