@@ -477,7 +477,11 @@ def verify_export(data: bytes, trust: Trust) -> str:
     checkpoints = [line for line in lines if line["type"] == "checkpoint"]
     claims = _claims(checkpoints, header, writers, witnesses, quorum)
     for size, claim in pinned:
+        # A pin the file does not reach back to cannot be checked: it fails.
+        check(size >= start, f"the pinned checkpoint at {size} is before this file")
         claims.setdefault(size, []).append(claim)
+    for claim in claims.get(start, []) if start else []:
+        check(claim.root == fold(stack), "the anchor's tree is not the one vouched for")
     events = [line for line in lines if line["type"] == "event"]
     signed = witnessed = 0
     names: set[str] = set()

@@ -611,6 +611,7 @@ def _evidence(tmp_path_factory) -> Evidence:
     for name, db, extra in [
         ("export.jsonl", "audit.db", []),
         ("slice.jsonl", "audit.db", ["--since", "2026-03-02T12:30:00+00:00"]),
+        ("slice-late.jsonl", "audit.db", ["--since", "2026-03-02T16:30:00+00:00"]),
         ("forged.jsonl", "forged.db", []),
         ("late.jsonl", "late.db", []),
     ]:
@@ -899,6 +900,20 @@ CASES = {
         "export",
         "late.jsonl",
         W1_KEY,
+        1,
+        options=("--trusted-checkpoint", "{folder}/w1-held.note"),
+    ),
+    "slice, pinned checkpoint in it": Case(
+        "export",
+        "slice.jsonl",
+        W1_KEY,
+        0,
+        options=("--trusted-checkpoint", "{folder}/w1-held.note"),
+    ),
+    "slice starting after the pinned checkpoint": Case(
+        "export",
+        "slice-late.jsonl",
+        (),
         1,
         options=("--trusted-checkpoint", "{folder}/w1-held.note"),
     ),
