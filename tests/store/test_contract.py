@@ -882,3 +882,66 @@ class TestNul:
         recorded = store.append(_event(data={"x": "\\u0000"}))
 
         assert "\\u0000" == recorded.event.data["x"]
+
+
+class TestProofs:
+    """Every backend keeps the Merkle tree and proves from it (RFC 9162)."""
+
+    def test_inclusion_and_consistency(self, backend):
+        """Each event's audit path leads to the root; each tree extends the last."""
+        from vision_audit.store import _merkle
+
+        store = backend.open(signing_key=generate_signing_key(), checkpoint_every=7)
+        records = [store.append(_event(n)) for n in range(23)]
+        leaves = [_merkle.leaf_hash(bytes.fromhex(r.hash)) for r in records]
+
+        for size in (1, 8, 13, 23):
+            root = store.get_root(size)
+            assert _merkle.root_of(leaves[:size]) == root
+            for sequence in range(1, size + 1):
+                proof = store.get_inclusion_proof(sequence, size)
+                assert _merkle.verify_inclusion(
+                    leaves[sequence - 1], sequence - 1, size, proof, root
+                )
+        for old in range(1, 23):
+            proof = store.get_consistency_proof(old, 23)
+            assert _merkle.verify_consistency(
+                old, 23, store.get_root(old), store.get_root(23), proof
+            )
+
+    def test_checkpoints_sign_the_root(self, backend):
+        """A checkpoint's note names the tree size and root the store holds."""
+        store = backend.open(signing_key=generate_signing_key(), checkpoint_every=5)
+        for n in range(12):
+            store.append(_event(n))
+        store.sign_checkpoint()
+
+        checkpoints = store.list_checkpoints()
+
+        assert [5, 10, 12] == [c.sequence for c in checkpoints]
+        for checkpoint in checkpoints:
+            assert store.get_root(checkpoint.sequence).hex() == checkpoint.root
+            assert checkpoint.note.startswith(
+                f"{store.origin}\n{checkpoint.sequence}\n"
+            )
+
+    def test_find_events(self, backend):
+        """By event id, that event; by analysis id, all of the analysis's events."""
+        store = backend.open()
+        for n in range(6):
+            store.append(_event(n, analysis_id=f"analysis-{n % 2}"))
+
+        by_event = store.find_events("event-0003")
+        by_analysis = store.find_events("analysis-1")
+
+        assert [4] == [sequence for sequence, _, _ in by_event]
+        assert [2, 4, 6] == [sequence for sequence, _, _ in by_analysis]
+        assert [] == store.find_events("nothing")
+
+    def test_proof_beyond_the_log(self, backend):
+        """A size the log has not reached: ValueError, naming what it holds."""
+        store = backend.open()
+        store.append(_event())
+
+        with pytest.raises(ValueError, match="holds 1 event"):
+            store.get_inclusion_proof(1, 2)

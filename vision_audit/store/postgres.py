@@ -551,14 +551,18 @@ class PostgresAuditStore(BaseAuditStore):
         )
 
     def _find_events(self, identifier: str) -> list[tuple[int, str, bytes]]:
+        select = "SELECT sequence, hash, convert_to(envelope, 'UTF8') FROM va_events "
         with self._quick() as conn:
+            # An event id is found through its index; an analysis id by a scan.
             rows = conn.execute(
-                "SELECT sequence, hash, convert_to(envelope, 'UTF8') FROM va_events "
-                "WHERE envelope::json ->> 'event_id' = %s UNION SELECT sequence, "
-                "hash, convert_to(envelope, 'UTF8') FROM va_events "
-                "WHERE envelope::json ->> 'analysis_id' = %s ORDER BY sequence",
-                (identifier, identifier),
+                select + "WHERE envelope::json ->> 'event_id' = %s", (identifier,)
             ).fetchall()
+            if not rows:
+                rows = conn.execute(
+                    select + "WHERE envelope::json ->> 'analysis_id' = %s "
+                    "ORDER BY sequence",
+                    (identifier,),
+                ).fetchall()
         return [
             (sequence, hash_, bytes(envelope)) for sequence, hash_, envelope in rows
         ]

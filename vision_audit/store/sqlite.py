@@ -786,14 +786,15 @@ class SQLiteAuditStore(BaseAuditStore):
         )
 
     def _find_events(self, identifier: str) -> list[tuple[int, str, bytes]]:
+        select = "SELECT sequence, hash, CAST(envelope AS BLOB) FROM va_events "
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT sequence, hash, CAST(envelope AS BLOB) FROM va_events "
-                "WHERE event_id = ? UNION SELECT sequence, hash, "
-                "CAST(envelope AS BLOB) FROM va_events WHERE analysis_id = ? "
-                "ORDER BY sequence",
-                (identifier, identifier),
-            ).fetchall()
+            # An event id is found through its index; an analysis id by a scan
+            # (no index of analyses yet), only when no event has that id.
+            rows = conn.execute(select + "WHERE event_id = ?", (identifier,)).fetchall()
+            if not rows:
+                rows = conn.execute(
+                    select + "WHERE analysis_id = ? ORDER BY sequence", (identifier,)
+                ).fetchall()
         return [
             (sequence, hash_, bytes(envelope)) for sequence, hash_, envelope in rows
         ]
