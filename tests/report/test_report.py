@@ -591,3 +591,42 @@ def test_long_tables_are_capped(tmp_path: Path) -> None:
     assert f"… and {120 - TABLE_ROWS} more, listed in the attached report.json" in text
     assert 120 == len(attached["by_purpose"])
     assert "purpose-119" not in text
+
+
+class TestWitnessedCheckpoint:
+    """The integrity page names the log, its root, its witnesses and the note."""
+
+    def test_cosigned_checkpoint_stated(self, tmp_path: Path) -> None:
+        """A cosigned checkpoint: the witness, the root and the note to keep."""
+        from vision_audit.store import SQLiteAuditStore
+        from vision_audit.store._keys import generate_signing_key
+        from vision_audit.store._note import NoteVerifier
+        from vision_audit.witness import Witness, cosign_latest
+
+        key = generate_signing_key()
+        path = tmp_path / "w.db"
+        with SQLiteAuditStore(path, signing_key=key, origin="example.com/log") as store:
+            for event in sample_events():
+                store.append(event)
+            store.sign_checkpoint()
+            witness = Witness(
+                name="compliance.example.com/w1",
+                key=generate_signing_key(),
+                state=tmp_path / "w1.json",
+                logs=[NoteVerifier.for_key("example.com/log", key.public_key())],
+            )
+            cosign_latest(store, witness)
+            root = store.list_checkpoints()[-1].root
+
+        text = " ".join(_text(_pdf(f"sqlite:///{path}", tmp_path / "r.pdf")).split())
+
+        assert "Log (origin) example.com/log" in text
+        assert "Cosigned by witness compliance.example.com/w1" in text
+        assert root in text.replace(" ", "")
+        assert "The checkpoint to keep" in text
+
+    def test_no_witness_said(self, store_url: str, tmp_path: Path) -> None:
+        """Without a cosignature the page says nobody else saw the checkpoint."""
+        text = " ".join(_text(_pdf(store_url, tmp_path / "r.pdf")).split())
+
+        assert "none kept with this checkpoint" in text or "none signed" in text

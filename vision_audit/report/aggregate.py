@@ -189,6 +189,11 @@ class Integrity:
     checkpoint_key_id: str
     key_fingerprints: tuple[tuple[str, str], ...]
     period_sequences: str
+    origin: str = ""
+    root: str = "n/a"
+    checkpoint_root: str = "n/a"
+    checkpoint_note: str = ""
+    witnesses: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -579,6 +584,13 @@ def _integrity(facts: StoreFacts) -> Integrity:
         checkpoint_key_id=last.key_id if last else "n/a",
         key_fingerprints=found.key_fingerprints,
         period_sequences=f"{span[0]} to {span[1]}" if span else "none",
+        origin=found.origin,
+        root=found.root or "n/a",
+        checkpoint_root=last.root if last and last.root else "n/a",
+        checkpoint_note=last.note if last else "",
+        witnesses=tuple((name, _stamp(moment)) for name, moment in last.witnesses)
+        if last
+        else (),
     )
 
 

@@ -136,6 +136,11 @@ class CheckpointFacts:
     hash: str
     time: datetime
     key_id: str
+    root: str = ""
+    note: str = ""
+    """The signed note with the cosignatures of its body: what legal can keep."""
+    witnesses: tuple[tuple[str, datetime], ...] = ()
+    """The witnesses whose cosignatures of this very checkpoint the store keeps."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,6 +163,8 @@ class IntegrityFacts:
         last_checkpoint: The last signed checkpoint, if any.
         key_fingerprints: ``key_id`` and SHA-256 of each raw public key.
         content_checked: Personal content was checked against its digests too.
+        origin: The log's name, the first line of its checkpoints.
+        root: The Merkle root of every event of the store, hex.
     """
 
     ok: bool
@@ -173,6 +180,8 @@ class IntegrityFacts:
     last_checkpoint: CheckpointFacts | None
     key_fingerprints: tuple[tuple[str, str], ...]
     content_checked: bool = True
+    origin: str = ""
+    root: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -280,9 +289,21 @@ def _integrity(
         last_checkpoint=None
         if last is None
         else CheckpointFacts(
-            sequence=last.sequence, hash=last.hash, time=last.time, key_id=last.key_id
+            sequence=last.sequence,
+            hash=last.hash,
+            time=last.time,
+            key_id=last.key_id,
+            root=last.root,
+            note=last.signed_note(),
+            witnesses=tuple(
+                sorted(
+                    (c.name, c.time) for c in last.cosignatures if c.body == last.body
+                )
+            ),
         ),
         key_fingerprints=_fingerprint(store),
+        origin=store.origin,
+        root=verification.root,
     )
 
 
