@@ -532,13 +532,18 @@ def verify_export(data: bytes, trust: Trust) -> str:
 def _content(records: object, envelope: dict[str, Any], where: str) -> None:
     """§5: disclosed personal content against the envelope's content_hash."""
     check(isinstance(records, list), f"{where}: content is not a list")
-    digests, subject = {}, None
+    digests, subject, seen = {}, None, set()
     for record in records:  # type: ignore[attr-defined]
         members(record, {"digest", "kind", "name", "salt", "value"}, where)
         kind, salt, value = record["kind"], record["salt"], record["value"]
         check(
             kind in {"content", "subject"} and isinstance(record["digest"], str), where
         )
+        # One record per (kind, name); the subject's only as "subject_ref" (§5).
+        name = record["name"]
+        check(isinstance(name, str) and (kind, name) not in seen, f"{where}: twice")
+        check(kind != "subject" or name == "subject_ref", f"{where}: not a subject")
+        seen.add((kind, name))
         check((salt is None) == (value is None), f"{where}: a salt or a value alone")
         if salt is not None:
             try:

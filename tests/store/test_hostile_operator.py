@@ -361,3 +361,146 @@ class TestWitnessWithoutSecrets:
                 store.append(AuditEvent(type="x"))
         finally:
             store.close()
+
+
+class TestSecondReview:
+    """Found by a second red-team run: each now fails as it should."""
+
+    def test_extra_content_record_in_a_bundle(self, run, setting, tmp_path):
+        """A record added beside the real one (forged subject) fails the bundle."""
+        import hashlib
+
+        store = setting["store"]
+        store.append(
+            AuditEvent(type="analysis.completed", event_id="p", subject_ref="alice")
+        )
+        store.sign_checkpoint()
+        bundle = tmp_path / "b.json"
+        run("prove", "p", "--store", _url(setting), "--output", str(bundle),
+            "--with-content")  # fmt: skip
+        data = json.loads(bundle.read_text())
+        salt, value = "00" * 16, '"mallory-9999"'
+        digest = hashlib.sha256(bytes.fromhex(salt) + value.encode()).hexdigest()
+        data["events"][0]["content"].insert(
+            0,
+            {
+                "digest": digest,
+                "kind": "subject",
+                "name": "subject_ref",
+                "salt": salt,
+                "value": value,
+            },
+        )
+        bundle.write_text(canonical_json(data) + "\n")
+
+        checked = run("verify", "--bundle", str(bundle), "--public-key",
+                      str(tmp_path / "log.pub"))  # fmt: skip
+        offline = _offline("bundle", bundle, "--public-key", str(tmp_path / "log.pub"))
+
+        assert 1 == checked.returncode
+        assert "not one its envelope has" in checked.stdout
+        assert 1 == offline.returncode
+
+    def test_extra_content_record_in_the_store(self, setting):
+        """A record inserted beside an event's own fails the store's verify."""
+        import hashlib
+
+        store = setting["store"]
+        store.append(AuditEvent(type="x", event_id="p", subject_ref="alice"))
+        salt, value = "00" * 16, '"mallory-9999"'
+        digest = hashlib.sha256(bytes.fromhex(salt) + value.encode()).hexdigest()
+        SQLiteTamper(setting["path"] / "audit.db")._run(  # noqa: SLF001 - raw SQL
+            "INSERT INTO va_content VALUES (31, 'subject', 'a_subject', ?, ?, ?, NULL)",
+            (digest, salt, value),
+        )
+
+        result = store.verify(public_keys=[setting["key"].public_key()])
+
+        assert (False, 31) == (result.ok, result.sequence)
+
+    def test_prev_hash_nested_in_a_later_member(self, run, setting, tmp_path):
+        """An export whose "type" is an object holding a prev_hash is refused."""
+        out = tmp_path / "e.jsonl"
+        run("export", "--store", _url(setting), "--output", str(out))
+        lines = out.read_text().splitlines()
+        event = json.loads(lines[-2])
+        event["envelope"]["type"] = {"k": "v", "prev_hash": "0" * 64}
+        lines[-2] = canonical_json(event)
+        out.write_text("\n".join(lines) + "\n")
+
+        checked = run("verify", "--file", str(out), "--public-key",
+                      str(tmp_path / "log.pub"))  # fmt: skip
+
+        assert 1 == checked.returncode
+        assert "type that is not a string" in checked.stdout
+
+    def test_witness_refuses_a_log_cut_under_its_checkpoint(self, run, setting):
+        """Events deleted under a cosigned size: the round is refused (exit 1)."""
+        store, witness = setting["store"], setting["witness"]
+        store.append(AuditEvent(type="x"))
+        store.sign_checkpoint()
+        SQLiteTamper(setting["path"] / "audit.db")._run(  # noqa: SLF001 - raw SQL
+            "DELETE FROM va_events WHERE sequence > 28"
+        )
+        from vision_audit.witness import WitnessRefusedError
+
+        with pytest.raises(WitnessRefusedError) as info:
+            cosign_latest(store, witness)
+        state = json.loads((setting["path"] / "w1.json").read_text())
+
+        assert 422 == info.value.status
+        assert "does not extend" in state["refusals"][-1]["reason"]
+
+    def test_origin_does_not_hide_the_damage(self, run, setting, tmp_path):
+        """--origin on a damaged export names the damage, not another log."""
+        out = tmp_path / "e.jsonl"
+        run("export", "--store", _url(setting), "--output", str(out))
+        lines = out.read_text().splitlines()
+        del lines[5]
+        out.write_text("\n".join(lines) + "\n")
+
+        checked = run(
+            "verify", "--file", str(out), "--public-key", str(tmp_path / "log.pub"),
+            "--origin", ORIGIN,
+        )  # fmt: skip
+
+        assert 1 == checked.returncode
+        assert "another-log" not in checked.stdout
+
+    def test_non_ascii_digits_over_http(self, setting):
+        """The old size "²" is a 400 from the witness server, not a dropped link."""
+        import urllib.error
+        import urllib.request
+
+        from vision_audit.witness._http import WitnessServer
+
+        server = WitnessServer(setting["witness"])
+        server.start()
+        try:
+            request = urllib.request.Request(  # noqa: S310 - loopback
+                server.url + "/add-checkpoint",
+                data="old \u00b2\n\nx".encode(),
+                method="POST",
+            )
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(request, timeout=5)  # noqa: S310 - loopback
+            info.value.close()
+        finally:
+            server.stop()
+
+        assert 400 == info.value.code
+
+
+def _offline(kind, path, *options):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    verifier = Path(__file__).resolve().parents[2] / "examples/verify-offline/main.py"
+    return subprocess.run(
+        [sys.executable, str(verifier), kind, str(path), *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -33,7 +33,11 @@ from vision_audit.store._canonical import (
     canonical_bytes,
     canonical_json,
 )
-from vision_audit.store._chain import ENVELOPE_MEMBERS, combine_digests
+from vision_audit.store._chain import (
+    SUBJECT_NAME,
+    combine_digests,
+    envelope_shape,
+)
 from vision_audit.store._envelope import MAX_ENVELOPE_BYTES
 from vision_audit.store._note import (
     NoteError,
@@ -258,10 +262,18 @@ def _check_content(  # noqa: C901, PLR0911, PLR0912 - one return per problem
         return "its content must be a list of records"
     digests: dict[str, str] = {}
     subject: str | None = None
+    seen: set[tuple[object, object]] = set()
     for record in records:
         if not isinstance(record, dict) or set(record) != _RECORD:
             return "a content record does not have the members of its format"
         kind, name, digest = record["kind"], record["name"], record["digest"]
+        if (
+            not isinstance(name, str)
+            or (kind, name) in seen
+            or (kind == "subject" and name != SUBJECT_NAME)
+        ):
+            return f"the content record {name!r} is not one its envelope has"
+        seen.add((kind, name))
         salt, value = record["salt"], record["value"]
         if (
             kind not in ("content", "subject")
@@ -362,8 +374,8 @@ def verify_bundle(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one check after an
             isinstance(node, str) for node in event["proof"]
         ):
             return _fail(f"the proof of event {sequence} must be a list of hashes")
-        if not isinstance(envelope, dict) or set(envelope) != ENVELOPE_MEMBERS:
-            return _fail(f"the envelope of event {sequence} is malformed")
+        if envelope_shape(envelope) is not None:
+            return _fail(f"the envelope of event {sequence} {envelope_shape(envelope)}")
         try:
             text = canonical_bytes(envelope)
         except CanonicalizationError as err:

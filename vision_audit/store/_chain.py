@@ -107,6 +107,8 @@ _CONTENT: Final = b'"content_hash":'
 _PROGRESS_EVERY: Final = 65_536
 _PLAIN_NAME: Final = re.compile(r"[A-Za-z0-9_.\-]*")
 _KINDS: Final = frozenset({"content", "subject"})
+SUBJECT_NAME: Final = "subject_ref"
+"""The one name of the record of kind ``subject``: the raw subject reference."""
 PURGED: Final = "content.purged"
 ERASED: Final = "subject.erased"
 
@@ -476,7 +478,17 @@ def _content_failure(  # noqa: C901, PLR0911, PLR0912 - one return per kind of d
     content: dict[str, str] = {}
     subject: str | None = None
     removed: list[str] = []
+    seen: set[tuple[str, str]] = set()
     for _, kind, name, digest, salt, value in records:
+        if (kind, name) in seen or (kind == "subject" and name != SUBJECT_NAME):
+            return (
+                CHANGED,
+                (
+                    f"sequence {seq} has a personal content record {name!r} that its "
+                    "envelope never had"
+                ),
+            )
+        seen.add((kind, name))
         if kind not in _KINDS:
             return (
                 CHANGED,
@@ -563,15 +575,53 @@ def _envelope_problem(envelope: bytes, seq: int) -> str | None:
         canonical = canonical_bytes(fields) == envelope
     except (ValueError, RecursionError):
         return f"the envelope of sequence {seq} is not JSON"
-    if not isinstance(fields, dict) or set(fields) != ENVELOPE_MEMBERS:
-        return f"the envelope of sequence {seq} lacks or adds a member"
+    shape = envelope_shape(fields)
+    if shape is not None:
+        return f"the envelope of sequence {seq} {shape}"
     if not canonical:
         return (
             f"the envelope of sequence {seq} is not canonical JSON (RFC 8785): a "
             "member twice, or another spelling of a value"
         )
-    if fields["sequence"] != seq or type(fields["sequence"]) is not int:
+    if fields["sequence"] != seq:
         return f"the envelope of sequence {seq} names another sequence"
+    return None
+
+
+_TEXT_OR_NULL: Final = (
+    "actor",
+    "analysis_id",
+    "consent_ref",
+    "content_hash",
+    "policy_id",
+    "purpose",
+    "span_id",
+    "subject_ref",
+    "trace_id",
+)
+
+
+def envelope_shape(fields: object) -> str | None:
+    """
+    What is wrong with a parsed envelope's members and their types, or None.
+
+    Every member but ``data`` is a scalar: so the last ``,"prev_hash":"`` of the
+    canonical text is the top-level member, which is what the chain's fast check
+    reads.
+    """
+    if not isinstance(fields, dict) or set(fields) != ENVELOPE_MEMBERS:
+        return "lacks or adds a member"
+    if not isinstance(fields["data"], dict):
+        return "has data that is not an object"
+    for name in ("event_id", "prev_hash", "time", "type"):
+        if not isinstance(fields[name], str):
+            return f"has a {name} that is not a string"
+    for name in ("schema", "sequence"):
+        if type(fields[name]) is not int:
+            return f"has a {name} that is not an integer"
+    for name in _TEXT_OR_NULL:
+        if fields[name] is not None and not isinstance(fields[name], str):
+            return f"has a {name} that is neither a string nor null"
     return None
 
 
@@ -725,6 +775,7 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
     unmet = dict(removals.hashes)
     signed_through = witnessed_through = 0
     signed_count = witnessed_count = 0
+    seen_witnesses: set[str] = set()
     unchecked: list[int] = []
 
     def fail(sequence: int, kind: str, message: str) -> Verification:
@@ -852,6 +903,8 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
             if any(claim.witnesses for claim in held):
                 witnessed_through = seq
                 witnessed_count += 1
+                for claim in held:
+                    seen_witnesses.update(claim.witnesses)
             walk.checkpoints += 1
             walk.last_good_checkpoint = seq
         prev = stored_hash
@@ -944,7 +997,7 @@ def verify_chain(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one flat loop, for 
         text += (
             f"; {counted(witnessed_count, 'witnessed checkpoint')}, the last at "
             f"sequence {witnessed_through}, cosigned by "
-            f"{', '.join(sorted(trust.witnesses_seen))}"
+            f"{', '.join(sorted(seen_witnesses))}"
         )
     if last > reach + 1:
         text += f"; events {reach + 1} to {last} are not yet covered by a {what}"

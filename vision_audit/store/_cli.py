@@ -198,7 +198,7 @@ def _export(args: argparse.Namespace) -> int:
     try:
         # An export carries what the store holds; it says so when that does not
         # verify, rather than hand a damaged log on in silence.
-        checked = store.verify(content=False)
+        checked = store.verify()
         if args.output in {None, "-"}:
             count = export_jsonl(
                 store, sys.stdout, since=since, until=until, exported_at=utc_now()
@@ -470,8 +470,9 @@ def add_store_commands(
         "--no-content",
         action="store_true",
         help=(
-            "check links and signatures only, not personal content against its "
-            "digests (about three times faster)"
+            "check links, tree and signatures only: neither personal content "
+            "against its digests nor each envelope's canonical form (several "
+            "times faster)"
         ),
     )
     verify.add_argument("--quiet", action="store_true", help="no progress on stderr")

@@ -332,7 +332,7 @@ def verify_command(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912, PLR
                 checkpoints = store.list_checkpoints()
         finally:
             store.close()
-    if args.origin is not None and result.origin != args.origin:
+    if result.ok and args.origin is not None and result.origin != args.origin:
         _out(
             f"FAILED: {name}: another-log: this is the log "
             f"{printable(str(result.origin))!r}, not {printable(args.origin)!r}"

@@ -47,6 +47,7 @@ from vision_audit.store._chain import (
     TRUNCATED,
     ChainHead,
     Verification,
+    envelope_shape,
     verify_chain,
 )
 from vision_audit.store._checkpoints import Checkpoint, Cosignature
@@ -453,6 +454,14 @@ class _Reader:
         except (ValueError, RecursionError) as err:
             msg = f"line {number}: the envelope is not JSON ({err})"
             raise ExportError(msg) from err
+        shape = envelope_shape(fields)
+        if (
+            shape is not None
+            and isinstance(fields, dict)
+            and set(fields) == (ENVELOPE_MEMBERS)
+        ):
+            msg = f"line {number}: the envelope {shape}"
+            raise ExportError(msg)
         if not isinstance(fields, dict) or set(fields) != ENVELOPE_MEMBERS:
             members = set(fields) if isinstance(fields, dict) else set()
             extra = sorted(members - ENVELOPE_MEMBERS)

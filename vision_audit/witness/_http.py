@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import http.server
+import re
 import threading
 import urllib.error
 import urllib.request
@@ -43,6 +44,7 @@ MAX_REQUEST_BYTES: Final = 1 << 20
 _SIZE_TYPE: Final = "text/x.tlog.size"
 _MAX_PROOF_LINES: Final = 64
 _MAX_DIGITS: Final = 19
+_DIGITS: Final = re.compile("[0-9]+")
 
 
 class _RefusedError(Exception):
@@ -65,7 +67,7 @@ def _parse_request(data: bytes) -> tuple[int, list[bytes], str]:
         )
     digits = lines[0][4:]
     if (
-        not digits.isdigit()
+        not _DIGITS.fullmatch(digits)
         or (len(digits) > 1 and digits[0] == "0")
         or len(digits) > _MAX_DIGITS
     ):
@@ -86,6 +88,7 @@ def _parse_request(data: bytes) -> tuple[int, list[bytes], str]:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: WitnessServer
+    timeout = 30  # seconds a client may take to send its request
 
     def do_POST(self) -> None:  # noqa: PLR0911 - one answer per status
         if self.path.rstrip("/").rsplit("/", 1)[-1] != "add-checkpoint":
@@ -116,6 +119,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         except VisionAuditError as err:
             self._answer(500, f"{err}\n")
+            return
+        except ValueError as err:
+            self._answer(400, f"{err}\n")
             return
         self.server.heard(cosignature)
         self._answer(200, cosignature.line)
