@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Final, Literal, TypeVar
 from vision_audit import environment_variables as env
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from opentelemetry._logs import LoggerProvider
     from opentelemetry.trace import TracerProvider
@@ -18,11 +19,79 @@ if TYPE_CHECKING:
     from vision_audit.policy import ConsentProvider, Policy, PolicyEngine
     from vision_audit.typing import AuditStore
 
-__all__ = ["DEFAULT_STORE_URL", "Settings", "convert_bool", "resolve_settings"]
+__all__ = [
+    "DEFAULT_STORE_URL",
+    "OPTIONS",
+    "Settings",
+    "check_environment",
+    "check_options",
+    "convert_bool",
+    "resolve_settings",
+]
 
 DEFAULT_STORE_URL: Final = "sqlite:///vision-audit.db"
 AUDIT_FAILURE_MODES: Final = ("raise", "log")
 DEFAULT_PEOPLE_THRESHOLD: Final = 0.5
+OPTIONS: Final = (
+    "audit_failure",
+    "baggage",
+    "capture_content",
+    "consent",
+    "logger_provider",
+    "people_threshold",
+    "policy",
+    "store",
+    "tracer_provider",
+)
+"""Every keyword option of ``instrument()`` and ``instrument_client()``."""
+_VARIABLES: Final = frozenset(
+    value
+    for name, value in vars(env).items()
+    if name.startswith("VISION_AUDIT_") and isinstance(value, str)
+)
+_PREFIX: Final = "VISION_AUDIT_"
+
+
+def _closest(word: str, known: Iterable[str]) -> str:
+    found = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {found[0]!r}?" if found else ""
+
+
+def check_options(options: Mapping[str, object], *, where: str) -> None:
+    """
+    Refuse an option that is not one: a misspelt policy must not switch it off.
+
+    Raises:
+        TypeError: An unknown keyword, named with the closest known one.
+    """
+    for name in sorted(options):
+        if name not in OPTIONS:
+            msg = (
+                f"{where} got the unknown option {name!r}{_closest(name, OPTIONS)} "
+                f"(options: {', '.join(OPTIONS)})"
+            )
+            raise TypeError(msg)
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """
+    Refuse a ``VISION_AUDIT_*`` variable that vision-audit does not read.
+
+    A misspelt variable (``VISION_AUDIT_POLCY``) would otherwise leave the policy
+    off without a word, which under the agent nobody would see.
+
+    Raises:
+        ValueError: An unknown variable, named with the closest known one.
+    """
+    environ = os.environ if environ is None else environ
+    for name in sorted(environ):
+        if name.startswith(_PREFIX) and name not in _VARIABLES:
+            msg = (
+                f"the environment variable {name} is not one vision-audit reads"
+                f"{_closest(name, _VARIABLES)}; unset it or correct its name"
+            )
+            raise ValueError(msg)
+
 
 AuditFailure = Literal["raise", "log"]
 _T = TypeVar("_T")

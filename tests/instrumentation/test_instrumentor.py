@@ -500,6 +500,38 @@ class TestFailClosed:
         with pytest.raises(ValueError, match="'raise' or 'log'"):
             instrument(audit_failure="ignore")
 
+    @pytest.mark.parametrize(
+        ("typo", "meant"),
+        [
+            ("polcy", "policy"),
+            ("stor", "store"),
+            ("capture_contents", "capture_content"),
+        ],
+    )
+    def test_misspelt_option_refused(
+        self, instrument, fresh_client, fresh_emulator, typo, meant
+    ) -> None:
+        """instrument(polcy=...) raises naming 'policy'; no call goes unchecked."""
+        with pytest.raises(TypeError, match=f"did you mean '{meant}'"):
+            instrument(**{typo: "x"})
+
+        with pytest.raises(AuditWriteError, match="could not be configured"):
+            fresh_client.analyze(image_data=make_test_image(), visual_features=TAGS)
+
+        assert 0 == fresh_emulator.requests_received
+
+    def test_misspelt_variable_refused(self, instrument, monkeypatch) -> None:
+        """VISION_AUDIT_POLCY in the environment: refused, naming the right one."""
+        monkeypatch.setenv("VISION_AUDIT_POLCY", "policy.toml")
+
+        with pytest.raises(ValueError, match="did you mean 'VISION_AUDIT_POLICY'"):
+            instrument()
+
+    def test_client_option_misspelt(self, client, store) -> None:
+        """instrument_client() takes the same options, as strictly."""
+        with pytest.raises(TypeError, match="instrument_client\\(\\) got the unknown"):
+            instrument_client(client, stor=store)
+
 
 class TestLifecycle:
     """instrument, uninstrument, twice, per client."""

@@ -78,6 +78,12 @@ OpenTelemetry's ``suppress_instrumentation()`` (used by exporters for their own 
 silences the span and the OTel log records of a call made under it, never its policy
 check or its audit events: no call leaves unaudited.
 
+Options are checked strictly: ``instrument(polcy=...)`` raises ``TypeError`` naming
+``policy``, and a ``VISION_AUDIT_*`` variable that vision-audit does not read (a
+misspelt ``VISION_AUDIT_POLCY``) raises ``ValueError`` naming the closest one, so a
+typo never leaves the policy or the store silently at a default. Under the agent the
+SDK then refuses every call until the configuration is fixed.
+
 Raises (into application code):
     AuditWriteError: an audit event could not be recorded, in fail-closed mode.
 
@@ -96,7 +102,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from vision_audit._settings import resolve_settings
+from vision_audit._settings import check_environment, check_options, resolve_settings
 from vision_audit.exceptions import AuditWriteError
 from vision_audit.instrumentation._wrappers import (
     CLIENT_MARK,
@@ -125,7 +131,9 @@ _Client = TypeVar("_Client")
 _log = logging.getLogger("vision_audit")
 
 
-def _settings(kwargs: dict[str, Any]) -> tuple[Settings, bool]:
+def _settings(kwargs: dict[str, Any], *, where: str) -> tuple[Settings, bool]:
+    check_options(kwargs, where=where)
+    check_environment()
     store = kwargs.get("store")
     settings = resolve_settings(
         store=store,
@@ -177,7 +185,9 @@ class VisionAuditInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         Instrument the SDK; see the class documentation for a second call.
 
         Raises:
-            ValueError: An option or ``VISION_AUDIT_*`` value is not accepted.
+            TypeError: An unknown option (the message names the closest one).
+            ValueError: An option or ``VISION_AUDIT_*`` value is not accepted, or a
+                ``VISION_AUDIT_*`` variable is not one vision-audit reads.
             PolicyError: The policy or consent file is missing or invalid.
             StoreError: The store cannot be opened.
         """
@@ -190,7 +200,7 @@ class VisionAuditInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             # Resolved first: if the new options fail, the ones in force stay. The
             # old store stays open for the calls still on their way (it closes at
             # exit); only an explicit uninstrument() closes it.
-            settings, owns_store = _settings(options)
+            settings, owns_store = _settings(options, where="instrument()")
             _log.info("vision-audit: instrumented again with other options; replacing")
             self._unwrap_all()
             self._install(settings, owns_store=owns_store, options=options)
@@ -212,7 +222,7 @@ class VisionAuditInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._refusing = False
         options = {k: v for k, v in kwargs.items() if k not in _LOADER_OPTIONS}
         try:
-            settings, owns_store = _settings(options)
+            settings, owns_store = _settings(options, where="instrument()")
         except Exception as err:
             self._refuse(err)
             raise
@@ -305,7 +315,7 @@ def instrument_client(client: _Client, **options: Any) -> _Client:
 
     .. versionadded:: 0.1.0
     """
-    settings, _ = _settings(options)
+    settings, _ = _settings(options, where="instrument_client()")
     tracer = CallTracer(settings)
     is_async = type(client).__module__.startswith("azure.ai.vision.imageanalysis.aio")
     factory = make_async_wrapper if is_async else make_sync_wrapper
