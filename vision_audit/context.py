@@ -161,7 +161,22 @@ class audit_context:  # noqa: N801 - used like a function, as contextlib's are
         actor: str | None = None,
         **labels: str,
     ) -> None:
-        """Keep the values; nothing happens until the block is entered."""
+        """
+        Keep the values; nothing happens until the block is entered.
+
+        Raises:
+            TypeError: A fact or label is not a string (or None, for the facts).
+        """
+        for name, value in (
+            ("consent_ref", consent_ref),
+            ("purpose", purpose),
+            ("subject_ref", subject_ref),
+            ("actor", actor),
+        ):
+            if value is not None and not isinstance(value, str):
+                kind = type(value).__name__
+                msg = f"audit_context {name} must be a string or None, got {kind}"
+                raise TypeError(msg)
         for name, value in labels.items():
             if not isinstance(value, str):
                 kind = type(value).__name__

@@ -267,6 +267,13 @@ class TestParseScript:
                 ),
             ),
             ([1, 2], "photo.json: 'script' must be a JSON object, got [1, 2]"),
+            (
+                {"error": {"status": 500, "code": "Fehleré", "message": "m"}},
+                (
+                    "photo.json: 'error.code' must be printable ASCII without spaces "
+                    "(it is a header), got 'Fehleré'"
+                ),
+            ),
         ],
     )
     def test_errors(self, data: object, message: str) -> None:

@@ -308,3 +308,28 @@ class TestUnparsableRequests:
         assert str(status) == json.loads(answer.body)["error"]["code"]
         assert "application/json" == answer.headers["content-type"]
         assert connection.is_closed()
+
+
+class TestQueryNames:
+    """Query parameter names match as the service matches them: in any case."""
+
+    def test_aspect_ratios_in_the_javascript_clients_spelling(self, post) -> None:
+        """smartCrops-aspect-ratios (a recorded exchange's spelling) is obeyed."""
+        image = make_test_image()
+
+        answer = post(
+            "api-version=2023-10-01&features=smartCrops"
+            "&smartCrops-aspect-ratios=0.9,1.33",
+            image,
+        )
+        crops = answer.json()["smartCropsResult"]["values"]
+
+        assert 200 == answer.status
+        assert [0.9, 1.33] == [crop["aspectRatio"] for crop in crops]
+
+    def test_features_in_upper_case(self, post) -> None:
+        """FEATURES=tags and Api-Version are read as features and api-version."""
+        answer = post("Api-Version=2023-10-01&FEATURES=tags", make_test_image())
+
+        assert 200 == answer.status
+        assert "tagsResult" in answer.json()

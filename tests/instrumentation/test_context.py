@@ -105,6 +105,16 @@ class TestAuditContext:
         with pytest.raises(TypeError, match="'count'"):
             audit_context(count=3)  # type: ignore[arg-type]
 
+    @pytest.mark.parametrize(
+        ("fact", "value"),
+        [("purpose", 123), ("consent_ref", 1042), ("subject_ref", {"id": 1}),
+         ("actor", ["a"])],
+    )  # fmt: skip
+    def test_facts_must_be_text(self, fact: str, value: object) -> None:
+        """A fact that is not a string is refused where it is given, by name."""
+        with pytest.raises(TypeError, match=f"audit_context {fact} must be a string"):
+            audit_context(**{fact: value})  # type: ignore[arg-type]
+
     def test_async_with(self) -> None:
         """``async with`` works the same."""
 

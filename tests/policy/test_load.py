@@ -706,3 +706,15 @@ class TestPolicyFromEnvironment:
         """A file named but missing is an error, not silence."""
         with pytest.raises(PolicyError, match="cannot read"):
             policy_from_environment({env.VISION_AUDIT_POLICY: str(tmp_path / "x")})
+
+
+def test_nesting_too_deep_is_a_policy_error(tmp_path) -> None:
+    """A policy of 500 nested arrays: a PolicyError naming the file, no traceback."""
+    from vision_audit.exceptions import PolicyError
+    from vision_audit.policy import load_policy
+
+    path = tmp_path / "deep.toml"
+    path.write_text("version = 1\nx = " + "[" * 500 + "]" * 500 + "\n")
+
+    with pytest.raises(PolicyError, match="nested too deeply"):
+        load_policy(path)

@@ -62,3 +62,13 @@ class TestOpenStore:
             open_store("mysql://ada:s3cret@db/x")
 
         assert "s3cret" not in str(info.value)
+
+
+class TestCheckpointInterval:
+    """A checkpoint interval that is no number of seconds is refused at once."""
+
+    @pytest.mark.parametrize("value", ["inf", "nan", "0", "-5", "1e12"])
+    def test_refused(self, value):
+        """inf, nan, zero, negatives and centuries: a ValueError naming the range."""
+        with pytest.raises(ValueError, match="checkpoint_interval must be"):
+            open_store(f"memory://?checkpoint_interval={value}")

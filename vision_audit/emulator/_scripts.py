@@ -230,12 +230,23 @@ def _text(r: _Reader, value: object) -> tuple[str, ...]:
     return lines
 
 
+def _error_code(r: _Reader, value: object) -> str:
+    # The code travels in the x-ms-error-code header too: printable ASCII only.
+    code = r.string(value, "error.code")
+    if not all("!" <= char <= "~" for char in code):
+        msg = "error.code"
+        raise r.fail(
+            msg, "printable ASCII without spaces (it is a header)", code
+        )
+    return code
+
+
 def _error(r: _Reader, value: object) -> ScriptedError:
     data = r.mapping(value, "error", "code, innererror, message, status")
     inner = r.mapping(data.get("innererror", {}), "error.innererror", "code, message")
     return ScriptedError(
         r.integer(data.get("status"), "error.status", 400, 599),
-        r.string(data.get("code"), "error.code"),
+        _error_code(r, data.get("code")),
         r.string(data.get("message"), "error.message"),
         r.optional(inner, "code", "error.innererror", r.string),
         r.optional(inner, "message", "error.innererror", r.string),

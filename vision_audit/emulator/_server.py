@@ -140,6 +140,19 @@ def sidecar_for(image_path: Path) -> Path | None:
     return None
 
 
+def _by_lower_name(query: dict[str, list[str]]) -> dict[str, list[str]]:
+    """
+    The query with its parameter names in lower case, values of one name merged.
+
+    The service matches query parameter names case-insensitively: a recorded
+    exchange of its JavaScript client sends ``smartCrops-aspect-ratios``.
+    """
+    merged: dict[str, list[str]] = {}
+    for name, values in query.items():
+        merged.setdefault(name.lower(), []).extend(values)
+    return merged
+
+
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     """What an emulator instance was started with."""
@@ -449,7 +462,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         if split.path != ANALYZE_PATH:
             raise _errors.resource_not_found()
-        query = parse_qs(split.query, keep_blank_values=True)
+        query = _by_lower_name(parse_qs(split.query, keep_blank_values=True))
         if query.get("api-version", [""])[-1] != _validate.API_VERSION:
             raise _errors.resource_not_found()
         self._authorize()

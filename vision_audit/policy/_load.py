@@ -529,6 +529,9 @@ def parse_policy(text: str, *, source: str = "<string>") -> Policy:
     except tomllib.TOMLDecodeError as err:
         msg = f"{source}: not valid TOML: {err}"
         raise PolicyError(msg, path=source) from err
+    except RecursionError as err:
+        msg = f"{source}: not a policy: its values are nested too deeply to read"
+        raise PolicyError(msg, path=source) from err
     return _policy(_Reader(source), document)
 
 

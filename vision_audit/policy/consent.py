@@ -514,12 +514,16 @@ class FileConsentProvider:
                 document: Any = tomllib.loads(text)
             except tomllib.TOMLDecodeError as err:
                 self._fail("", f"not valid TOML: {err}", cause=err)
+            except RecursionError as err:
+                self._fail("", "nested too deeply to read", cause=err)
             key = "consent"
         else:
             try:
                 document = json.loads(text)
             except json.JSONDecodeError as err:
                 self._fail("", f"not valid JSON: {err}", cause=err)
+            except RecursionError as err:
+                self._fail("", "nested too deeply to read", cause=err)
             key = "consents"
             if isinstance(document, list):
                 return document

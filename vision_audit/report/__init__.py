@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from vision_audit.exceptions import ReportRenderError
 from vision_audit.report.aggregate import ReportData, build_report_data
-from vision_audit.report.pdf import write_pdf
 from vision_audit.report.query import (
     DEFAULT_EXCEPTION_CAP,
     parse_period,
@@ -201,4 +200,8 @@ def write_report(
             raise ReportRenderError(msg) from err
         return target
     step("writing PDF")
+    # WeasyPrint (and its system libraries) load only when a PDF is written, so
+    # that the command line and the instrumentation start without them.
+    from vision_audit.report.pdf import write_pdf  # noqa: PLC0415
+
     return write_pdf(html, data, target, templates=folder, options=pdf_options)

@@ -121,6 +121,7 @@ _MAX_BATCH: Final = 2048
 _LEAD_BUDGET: Final = 0.002
 """Seconds a caller keeps writing others' events once its own is written."""
 _DURABILITIES: Final = ("process", "power")
+_MAX_INTERVAL: Final = 365 * 86400.0
 _ORIGIN: Final = re.compile(r"[\x21-\x2a\x2c-\x7e]{1,255}")
 
 
@@ -241,8 +242,11 @@ class BaseAuditStore(ABC):
         if checkpoint_every < 1:
             msg = f"checkpoint_every must be at least 1, not {checkpoint_every!r}"
             raise ValueError(msg)
-        if checkpoint_interval <= 0:
-            msg = f"checkpoint_interval must be positive, not {checkpoint_interval!r}"
+        if not 0 < checkpoint_interval <= _MAX_INTERVAL:
+            msg = (
+                f"checkpoint_interval must be a number of seconds above 0 and at most "
+                f"{_MAX_INTERVAL:.0f} (a year), not {checkpoint_interval!r}"
+            )
             raise ValueError(msg)
         self.name = name
         self.durability: Durability = durability
