@@ -235,9 +235,7 @@ def _error_code(r: _Reader, value: object) -> str:
     code = r.string(value, "error.code")
     if not all("!" <= char <= "~" for char in code):
         msg = "error.code"
-        raise r.fail(
-            msg, "printable ASCII without spaces (it is a header)", code
-        )
+        raise r.fail(msg, "printable ASCII without spaces (it is a header)", code)
     return code
 
 

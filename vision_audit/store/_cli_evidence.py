@@ -34,6 +34,7 @@ __all__ = [
     "load_log_keys",
     "load_witness_keys",
     "prove_command",
+    "read_file",
     "verify_command",
 ]
 
@@ -46,7 +47,8 @@ _NO_TRUST: Final = (
 )
 
 
-def _read(path: str, what: str) -> bytes:
+def read_file(path: str, what: str) -> bytes:
+    """The bytes of *path*; a file that cannot be read is bad usage, named."""
     try:
         return Path(path).read_bytes()
     except FileNotFoundError as err:
@@ -75,7 +77,7 @@ def load_log_keys(paths: Sequence[str] | None) -> list[Ed25519PublicKey] | None:
         return None
     keys = []
     for path in paths:
-        data = _read(path, "public key")
+        data = read_file(path, "public key")
         text = data.decode("utf-8", "replace").strip()
         if "+" in text and "-----BEGIN" not in text:
             try:
@@ -113,7 +115,7 @@ def load_witness_keys(paths: Sequence[str] | None) -> list[NoteVerifier]:
 
     verifiers = []
     for path in paths or ():
-        text = _read(path, "witness key").decode("utf-8", "replace").strip()
+        text = read_file(path, "witness key").decode("utf-8", "replace").strip()
         try:
             verifier = NoteVerifier.from_vkey(text)
         except NoteError as err:
@@ -148,7 +150,7 @@ def _pinned(
     claims = []
     for path in paths or ():
         try:
-            note = parse_note(_read(path, "checkpoint"))
+            note = parse_note(read_file(path, "checkpoint"))
             body = parse_checkpoint(note.body)
         except NoteError as err:
             msg = f"{path} is not a checkpoint note: {err}"
@@ -202,7 +204,9 @@ def _check_timestamps(
     certificates: list[bytes] = []
     for path in paths:
         try:
-            certificates += load_certificates(_read(path, "certificate"), source=path)
+            certificates += load_certificates(
+                read_file(path, "certificate"), source=path
+            )
         except ValueError as err:
             raise _UsageError(str(err)) from err
     lines: list[str] = []
@@ -357,7 +361,7 @@ def _verify_bundle(  # noqa: PLR0911 - one exit per outcome
 ) -> int:
     from vision_audit.store._bundle import BundleError, verify_bundle  # noqa: PLC0415
 
-    data = _read(args.bundle, "bundle")
+    data = read_file(args.bundle, "bundle")
     try:
         result = verify_bundle(
             data,

@@ -35,16 +35,15 @@ _NAME_HELP: Final = (
 
 
 def _witness(args: argparse.Namespace) -> Witness:
-    from vision_audit.store._cli_evidence import load_log_keys  # noqa: PLC0415
+    from vision_audit.store._cli_evidence import (  # noqa: PLC0415
+        load_log_keys,
+        read_file,
+    )
     from vision_audit.store._keys import load_private_key  # noqa: PLC0415
     from vision_audit.store._note import NoteError, NoteVerifier  # noqa: PLC0415
     from vision_audit.witness._witness import Witness  # noqa: PLC0415
 
-    try:
-        data = Path(args.key).read_bytes()
-    except OSError as err:
-        msg = f"cannot read the witness key file {args.key}: {err.strerror or err}"
-        raise _UsageError(msg) from err
+    data = read_file(args.key, "witness key")
     key = load_private_key(data, source=args.key)
     logs: list[NoteVerifier] = []
     origins = list(args.origin or [])
@@ -188,13 +187,11 @@ def _serve(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
 
+    from vision_audit.store._cli_evidence import read_file  # noqa: PLC0415
     from vision_audit.witness._witness import STATE_TYPE  # noqa: PLC0415
 
     try:
-        state = json.loads(Path(args.state).read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        msg = f"no witness state at {args.state}"
-        raise _UsageError(msg) from err
+        state = json.loads(read_file(args.state, "witness state"))
     except ValueError as err:
         msg = f"{args.state} is not a witness state: {err}"
         raise _UsageError(msg) from err
