@@ -9,6 +9,7 @@ import json
 import logging
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from vision_audit import (
     get_audit_id,
     instrument_client,
 )
+from vision_audit.sinks.log import JSONFormatter
 from vision_audit.store import open_store
 from vision_audit.testing import make_test_image
 
@@ -44,7 +46,7 @@ class _StampHandler(logging.Handler):
         self.lines: list[dict[str, object]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        line = json.loads(record.getMessage())
+        line = json.loads(JSONFormatter().format(record))
         self.seen[line["event"]] = time.perf_counter()
         self.lines.append(line)
 
@@ -213,15 +215,16 @@ class TestEvents:
         assert "unknown" == span.attributes["vision_audit.image.format"]
 
     def test_structlog_json(self, instrumented, client, caplog, span_exporter) -> None:
-        """Each event is one JSON log record on vision_audit.audit, with trace ids."""
+        """Each event is one structured record on vision_audit.audit, with trace ids."""
         with caplog.at_level(logging.INFO, logger="vision_audit.audit"):
             client.analyze(image_data=make_test_image(), visual_features=TAGS)
 
-        records = [
-            json.loads(r.getMessage())
-            for r in caplog.records
-            if r.name == "vision_audit.audit"
+        audit = [r for r in caplog.records if r.name == "vision_audit.audit"]
+        records = [json.loads(JSONFormatter().format(r)) for r in audit]
+        assert ["analysis.requested", "analysis.completed"] == [
+            r.getMessage() for r in audit
         ]
+        assert all(isinstance(r.__dict__["data"], dict) for r in audit)
         span = _only_span(span_exporter)
         assert ["analysis.requested", "analysis.completed"] == [
             r["event"] for r in records
@@ -274,9 +277,7 @@ class TestEvents:
             fresh_client.analyze(image_data=b"not an image", visual_features=TAGS)
 
         logged = [
-            json.loads(r.getMessage())["event"]
-            for r in caplog.records
-            if r.name == "vision_audit.audit"
+            r.getMessage() for r in caplog.records if r.name == "vision_audit.audit"
         ]
         span = _only_span(span_exporter)
         expected = ["analysis.requested", "analysis.failed"]
@@ -326,6 +327,83 @@ class TestEvents:
         assert {"caption": "a man at a desk", "read_text": ["INVOICE 7"]} == dict(
             store.of_type("analysis.completed")[0].content
         )
+
+    @pytest.mark.parametrize("capture_content", [False, True])
+    def test_content_never_in_a_log_body(
+        self, instrument, client, emulator, capture_content
+    ) -> None:
+        """
+        Through OpenTelemetry's logging bridge, the caption is never in a body.
+
+        The stdlib record's message is the event's type; the caption is the
+        ``content`` attribute, and only with capture on.
+        """
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import (
+            InMemoryLogRecordExporter,
+            SimpleLogRecordProcessor,
+        )
+
+        try:  # the bridge moved to opentelemetry-instrumentation-logging
+            from opentelemetry.instrumentation.logging.handler import LoggingHandler
+        except ImportError:
+            from opentelemetry.sdk._logs import LoggingHandler
+
+        exporter = InMemoryLogRecordExporter()
+        provider = LoggerProvider()
+        provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+        with warnings.catch_warnings():  # the SDK's own bridge is deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            bridge = LoggingHandler(logger_provider=provider)
+        audit_log = logging.getLogger("vision_audit.audit")
+        audit_log.addHandler(bridge)
+        audit_log.setLevel(logging.INFO)
+        instrument(capture_content=capture_content)
+        image = make_test_image(seed=78)
+        emulator.script(image, {"caption": "a woman in a red coat"})
+        try:
+            client.analyze(image_data=image, visual_features=[VisualFeatures.CAPTION])
+        finally:
+            audit_log.removeHandler(bridge)
+            audit_log.setLevel(logging.NOTSET)
+
+        logs = [ld.log_record for ld in exporter.get_finished_logs()]
+        bodies = [str(record.body) for record in logs]
+        contents = [dict(record.attributes or {}).get("content") for record in logs]
+        assert ["analysis.requested", "analysis.completed"] == bodies
+        assert not any("red coat" in body for body in bodies)
+        expected = {"caption": "a woman in a red coat"} if capture_content else None
+        assert expected == contents[-1]
+
+    def test_processor_formatter_renders_once(self, instrumented, client) -> None:
+        """A host's structlog ProcessorFormatter renders the fields once, not twice."""
+        import structlog
+
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                processors=[
+                    structlog.stdlib.ExtraAdder(),
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.JSONRenderer(),
+                ],
+            )
+        )
+        audit_log = logging.getLogger("vision_audit.audit")
+        audit_log.addHandler(handler)
+        audit_log.setLevel(logging.INFO)
+        try:
+            client.analyze(image_data=make_test_image(), visual_features=TAGS)
+        finally:
+            audit_log.removeHandler(handler)
+            audit_log.setLevel(logging.NOTSET)
+
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+        assert ["analysis.requested", "analysis.completed"] == [
+            line["event"] for line in lines
+        ]
+        assert isinstance(lines[-1]["data"], dict)
 
 
 class TestAuditId:

@@ -12,6 +12,7 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError
 from vision_audit import audit_context
 from vision_audit.emulator import Emulator
+from vision_audit.sinks.log import JSONFormatter
 from vision_audit.testing import make_test_image
 
 KEY = "KEY-5f1c9e0b7a2d4c68-do-not-log"
@@ -27,7 +28,7 @@ def _everything(span_exporter, log_exporter, caplog, store) -> str:
         f"{log.log_record.body!r} {dict(log.log_record.attributes or {})!r}"
         for log in log_exporter.get_finished_logs()
     )
-    parts.extend(record.getMessage() for record in caplog.records)
+    parts.extend(JSONFormatter().format(record) for record in caplog.records)
     parts.extend(repr(record) for record in store.records)
     return "\n".join(parts)
 

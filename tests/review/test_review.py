@@ -37,6 +37,7 @@ from vision_audit.review import (
     wait_for_decision,
     wait_for_decision_async,
 )
+from vision_audit.sinks.log import JSONFormatter
 from vision_audit.testing import make_test_image
 
 FULL_WIDTH_FACE = "".join(chr(ord(c) + 0xFEE0) for c in "face")  # normalises to face
@@ -308,7 +309,7 @@ class TestDecisions:
 
         _decide(store, flagged)
 
-        logged = [json.loads(r.getMessage()) for r in caplog.records]
+        logged = [json.loads(JSONFormatter().format(r)) for r in caplog.records]
         decided = [line for line in logged if line["event"] == "review.decided"]
         assert 1 == len(decided)
         assert flagged == decided[0]["analysis_id"]

@@ -33,15 +33,20 @@ def _event(number: int = 0, **fields) -> AuditEvent:
 
 
 def _start_writer(path: Path, prefix: str, durability: str, key_pem: bytes):
-    return subprocess.Popen(
-        [sys.executable, str(CHILD), str(path), prefix, durability, "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env={
-            **environment_without_keys(),
-            "VISION_AUDIT_SIGNING_KEY": key_pem.decode("ascii"),
-        },
-    )
+    # Its errors go to a file beside the store, shown if it never gets ready.
+    errors_path = path.parent / f"{prefix}.stderr"
+    with errors_path.open("wb") as errors:
+        process = subprocess.Popen(
+            [sys.executable, str(CHILD), str(path), prefix, durability, "2"],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            env={
+                **environment_without_keys(),
+                "VISION_AUDIT_SIGNING_KEY": key_pem.decode("ascii"),
+            },
+        )
+    process.errors_path = errors_path  # type: ignore[attr-defined]
+    return process
 
 
 def _read_until_killed(  # noqa: C901 - one polling loop
@@ -58,8 +63,11 @@ def _read_until_killed(  # noqa: C901 - one polling loop
     alive = set(processes)
     started = time.monotonic()
     while alive:
-        if time.monotonic() - started > 30:
-            pytest.fail("writer processes did not start in time")
+        if time.monotonic() - started > 60:
+            said = {
+                p.args[3]: (p.poll(), p.errors_path.read_text()[-2000:]) for p in alive
+            }
+            pytest.fail(f"writer processes did not start in time: {said}")
         for key, _ in selector.select(timeout=0.005):
             process = key.data
             chunk = os.read(process.stdout.fileno(), 65536)

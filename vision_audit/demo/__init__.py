@@ -50,7 +50,7 @@ from vision_audit.policy import (
     revoke_consent,
 )
 from vision_audit.review import list_pending_reviews, record_review_decision
-from vision_audit.sinks.log import AUDIT_LOGGER_NAME
+from vision_audit.sinks.log import AUDIT_LOGGER_NAME, JSONFormatter
 from vision_audit.store import open_store
 from vision_audit.store._bundle import dump_bundle, make_bundle
 from vision_audit.store._keys import (
@@ -486,7 +486,7 @@ def _audited(output: Path, run: DemoRun, witness: Witness) -> Iterator[None]:
         )
         audit_logger = logging.getLogger(AUDIT_LOGGER_NAME)
         handler = logging.FileHandler(log_path, mode="w", encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(JSONFormatter())
         previous_level = audit_logger.level
         audit_logger.addHandler(handler)
         audit_logger.setLevel(logging.INFO)

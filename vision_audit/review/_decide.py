@@ -370,10 +370,10 @@ def record_review_decision(
 
     The decision runs in a span of its own, ``vision_audit.review.decide``, with a
     span link to the analysis span (from the trace and span ids in the store), so a
-    trace viewer shows them together; the event is also logged as JSON on the
-    ``vision_audit.audit`` logger. A decision is never changed: to correct one,
-    record a new decision whose *supersedes* names it; the latest decision wins and
-    the history stays.
+    trace viewer shows them together; the event is also logged as a structured
+    record on the ``vision_audit.audit`` logger. A decision is never changed: to
+    correct one, record a new decision whose *supersedes* names it; the latest
+    decision wins and the history stays.
 
     Args:
         store: The audit store that holds the analysis.

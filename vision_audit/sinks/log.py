@@ -1,7 +1,19 @@
-"""Audit events as structlog JSON on the ``vision_audit.audit`` logger."""
+"""
+Audit events as structured log records on the ``vision_audit.audit`` logger.
+
+Each event is one standard-library record whose message is the event's type
+(``analysis.completed``) and whose fields are the record's attributes (``event_id``,
+``analysis_id``, ``trace_id``, ``data``, ...), as structlog's
+``render_to_log_kwargs`` hands them over: the host's own formatter (structlog's
+``ProcessorFormatter``, a JSON formatter such as :class:`JSONFormatter`, or
+OpenTelemetry's logging bridge) renders them once, never a pre-rendered JSON string
+inside another. Personal content (``content``: caption, read text) is an attribute
+only with ``capture_content=True``, never in the message.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
@@ -13,14 +25,42 @@ if TYPE_CHECKING:
 
     from vision_audit.models import AuditEvent, RecordedEvent
 
-__all__ = ["AUDIT_LOGGER_NAME", "LogSink", "add_trace_ids"]
+__all__ = ["AUDIT_LOGGER_NAME", "JSONFormatter", "LogSink", "add_trace_ids"]
 
 AUDIT_LOGGER_NAME: Final = "vision_audit.audit"
 """
 The standard-library logger the events go to; the host's logging configuration decides
-its level and handlers. Records are INFO (``analysis.failed``: WARNING), each with a
-JSON message.
+its level and handlers. Records are INFO (``analysis.failed``: WARNING); the message
+is the event's type, the fields are the record's attributes.
 """
+
+_STANDARD: Final = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()
+    | {"message", "asctime", "taskName"}
+)
+
+
+class JSONFormatter(logging.Formatter):
+    """
+    One JSON object per record: ``event`` (the message) and the record's own fields.
+
+    For a file of audit events (the demo's ``audit-log.jsonl``), or any handler of
+    ``vision_audit.audit`` that should write JSON lines::
+
+        handler.setFormatter(vision_audit.sinks.log.JSONFormatter())
+
+    .. versionadded:: 0.2.0
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON, keys sorted."""
+        fields = {
+            key: value
+            for key, value in vars(record).items()
+            if key not in _STANDARD and not key.startswith("_")
+        }
+        fields["event"] = record.getMessage()
+        return json.dumps(fields, sort_keys=True, default=str, ensure_ascii=False)
 
 
 def add_trace_ids(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -41,7 +81,7 @@ def add_trace_ids(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict
 
 
 class LogSink:
-    """Writes each recorded event as one JSON log record."""
+    """Writes each recorded event as one structured log record."""
 
     def __init__(self, *, capture_content: bool) -> None:
         """Build a private processor chain; the global structlog config is untouched."""
@@ -52,7 +92,7 @@ class LogSink:
                 structlog.stdlib.filter_by_level,
                 structlog.stdlib.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
-                structlog.processors.JSONRenderer(sort_keys=True),
+                structlog.stdlib.render_to_log_kwargs,
             ],
             wrapper_class=structlog.stdlib.BoundLogger,
         )
