@@ -123,3 +123,35 @@ class TestNothingSecretInTheStoreFile:
         for secret in (KEY, SIGNATURE, PASSWORD, "se=2030"):
             assert secret.encode() not in on_disk
         assert image[len(image) // 2 : len(image) // 2 + 24] not in on_disk
+
+
+class TestContentWhereTheDocsSay:
+    """The caption and read text: nowhere without capture, never in a log body."""
+
+    @pytest.mark.parametrize("capture_content", [False, True])
+    def test_caption_and_text(
+        self, instrument, store, span_exporter, log_exporter, caplog, capture_content
+    ) -> None:
+        """Off: in no output. On: span and record attributes only, no message."""
+        caption, line = "a man holding a blue umbrella", "POLICY 99-4411"
+        instrument(capture_content=capture_content)
+        image = make_test_image(seed=123)
+        with (
+            Emulator(key=KEY) as emulator,
+            ImageAnalysisClient(
+                emulator.endpoint, AzureKeyCredential(KEY), retry_total=0
+            ) as client,
+            caplog.at_level(logging.DEBUG),
+        ):
+            emulator.script(image, {"caption": caption, "text": [line]})
+            client.analyze(
+                image_data=image,
+                visual_features=[VisualFeatures.CAPTION, VisualFeatures.READ],
+            )
+
+        messages = [record.getMessage() for record in caplog.records]
+        bodies = [str(log.log_record.body) for log in log_exporter.get_finished_logs()]
+        everything = _everything(span_exporter, log_exporter, caplog, store)
+        assert not any(caption in text or line in text for text in messages + bodies)
+        assert (caption in everything) is capture_content
+        assert (line in everything) is capture_content
