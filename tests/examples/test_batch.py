@@ -106,3 +106,51 @@ class TestBatch:
             if r.event.type == "analysis.completed" and "withheld" in r.event.data
         ]
         assert ["tag-blocked"] * 2 == [e.data["withheld"] for e in withheld]
+
+
+def test_shipped_images_run_as_the_readme_says(
+    emulator, emulator_key, tmp_path
+) -> None:
+    """The README's command over the shipped images: two analyzed, one refused."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.examples.conftest import example_env
+
+    folder = Path(__file__).resolve().parents[2] / "examples" / "batch"
+    command = [sys.executable, "main.py", "../images/shelves"]
+    command += ["--purpose", "retail-shelf-analytics"]
+    command += ["--policy", "../policies/retail-shelf-analytics.toml"]
+    command += ["--store", f"sqlite:///{tmp_path / 'audit.db'}"]
+    command += ["--feature", "tags", "--feature", "caption"]
+    completed = subprocess.run(
+        command,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=example_env(emulator.endpoint, emulator_key),
+    )
+
+    assert 1 == completed.returncode, completed.stderr
+    assert "summary: 3 images, 2 analyzed, 0 denied, 0 withheld, 1 failed" in (
+        completed.stdout
+    )
+
+
+def test_images_the_readmes_name_are_shipped() -> None:
+    """Every ../images/ path an example's README names exists in the repository."""
+    import re
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    named = {
+        (readme.parent / match).resolve()
+        for readme in examples.glob("*/README.md")
+        for match in re.findall(r"\.\./images/[\w./-]+", readme.read_text())
+    }
+
+    assert named
+    assert [] == [str(path) for path in sorted(named) if not path.exists()]
