@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml scripts/setup-system
 	@sh scripts/setup-system
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
-	$(BIN)/python -m pip install --quiet -e . --group dev
+	$(BIN)/python -m pip install --quiet -e ".[all]" --group dev
 	@touch $(STAMP)
 
 demo: $(STAMP)

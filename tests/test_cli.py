@@ -155,6 +155,27 @@ class TestDemoCommand:
         assert [expected] == completed.stderr.splitlines()
         assert "not a folder" == taken.read_text()
 
+    def test_missing_extra_named(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    ) -> None:
+        """Without aiohttp (the aio extra), the demo says what to install: exit 2."""
+        import importlib.util
+
+        from vision_audit.__main__ import main
+
+        found = importlib.util.find_spec
+        monkeypatch.setattr(
+            importlib.util,
+            "find_spec",
+            lambda name, *a: None if name == "aiohttp" else found(name, *a),
+        )
+
+        code = main(["demo", "--output", str(tmp_path / "out")])
+
+        assert 2 == code
+        assert "pip install 'vision-audit[all]'" in capsys.readouterr().err
+        assert not (tmp_path / "out").exists()
+
     def test_output_cannot_be_created(self, tmp_path: Path) -> None:
         """An --output that cannot be created is one error line naming it, exit 2."""
         (tmp_path / "afile").write_text("not a folder")

@@ -40,6 +40,21 @@ class TestWheel:
                 for n in names
                 if n.endswith("entry_points.txt")
             )
+            metadata = next(
+                archive.read(n).decode() for n in names if n.endswith("/METADATA")
+            )
+        requires = [
+            line.removeprefix("Requires-Dist: ")
+            for line in metadata.splitlines()
+            if line.startswith("Requires-Dist: ")
+        ]
+        plain = {r.split(";")[0].split(">")[0].split("[")[0].strip() for r in requires
+                 if "extra ==" not in r}  # fmt: skip
+
+        # The instrumentation alone installs no PDF, plotting or aio HTTP stack.
+        assert not plain & {"weasyprint", "matplotlib", "aiohttp", "numpy"}
+        assert any("weasyprint" in r and "extra == 'report'" in r for r in requires)
+        assert any("aiohttp" in r and "extra == 'aio'" in r for r in requires)
 
         assert "vision_audit/_report_templates/report.html.j2" in names
         assert "vision_audit/_report_templates/report.css" in names

@@ -130,9 +130,29 @@ def _prepare_output(folder: Path) -> str | None:
     return None
 
 
+def _missing_extras() -> list[str]:
+    """The modules the demo needs beyond the instrumentation, that are missing."""
+    import importlib.util  # noqa: PLC0415
+
+    return [
+        name
+        for name in ("aiohttp", "weasyprint", "matplotlib")
+        if importlib.util.find_spec(name) is None
+    ]
+
+
 def _demo(args: argparse.Namespace) -> int:
     from vision_audit.demo import run_demo  # noqa: PLC0415
 
+    missing = _missing_extras()
+    if missing:
+        print(
+            f"vision-audit demo: error: the demo makes aio calls and writes the PDF "
+            f"report, which need {', '.join(missing)}: pip install "
+            "'vision-audit[all]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     output = Path(args.output)
     problem = _prepare_output(output)
     if problem is not None:

@@ -202,6 +202,13 @@ def write_report(
     step("writing PDF")
     # WeasyPrint (and its system libraries) load only when a PDF is written, so
     # that the command line and the instrumentation start without them.
-    from vision_audit.report.pdf import write_pdf  # noqa: PLC0415
+    try:
+        from vision_audit.report.pdf import write_pdf  # noqa: PLC0415
+    except ImportError as err:
+        msg = (
+            f"a PDF report needs WeasyPrint ({err.name or err}): pip install "
+            "'vision-audit[report]'"
+        )
+        raise ReportRenderError(msg) from err
 
     return write_pdf(html, data, target, templates=folder, options=pdf_options)

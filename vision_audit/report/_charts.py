@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any, Final
 
+from vision_audit.exceptions import ReportRenderError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -47,7 +49,11 @@ def _label(text: str) -> str:
 def _stacked(
     labels: Sequence[str], series: Sequence[Sequence[int]], *, horizontal: bool
 ) -> str:
-    import matplotlib as mpl  # noqa: PLC0415
+    try:
+        import matplotlib as mpl  # noqa: PLC0415
+    except ImportError as err:
+        msg = "the report's charts need matplotlib: pip install 'vision-audit[report]'"
+        raise ReportRenderError(msg) from err
 
     mpl.use("svg", force=False)
     from matplotlib.figure import Figure  # noqa: PLC0415
