@@ -742,3 +742,34 @@ class TestEventIds:
 
         assert before < after
         assert abs(int(after[:12], 16) - time.time_ns() // 1_000_000) < 60_000
+
+
+class TestCreatedTogether:
+    """Two processes that create one new store at the same moment both open it."""
+
+    def test_two_creators(self, tmp_path):
+        """The switch to WAL waits for the other creator instead of failing."""
+        code = (
+            "import sys\n"
+            "from vision_audit.store import SQLiteAuditStore\n"
+            "SQLiteAuditStore(sys.argv[1]).close()\n"
+            "print('opened')\n"
+        )
+        failures = []
+        for round_ in range(12):
+            path = tmp_path / f"new-{round_}.db"
+            processes = [
+                subprocess.Popen(
+                    [sys.executable, "-c", code, str(path)],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=environment_without_keys(),
+                )
+                for _ in range(2)
+            ]
+            for process in processes:
+                out, err = process.communicate(timeout=60)
+                if b"opened" not in out:
+                    failures.append(err.decode()[-300:])
+
+        assert [] == failures

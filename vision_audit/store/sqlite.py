@@ -580,7 +580,7 @@ class SQLiteAuditStore(BaseAuditStore):
         try:
             new = self._check_tables(conn, allow_empty=True)
             if new or conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                mode = self._switch_to_wal(conn)
                 if mode != "wal":
                     msg = f"cannot use WAL journaling (got {mode!r})"
                     raise self._fail(msg)
@@ -610,6 +610,25 @@ class SQLiteAuditStore(BaseAuditStore):
         if key is not None:
             self._set_pseudonym_key(key)
         return conn
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> str:
+        """
+        Put a new file in WAL mode, waiting for another process doing the same.
+
+        Changing the journal mode answers "database is locked" at once, without
+        SQLite's busy wait, while another connection holds the file (two writers
+        creating one store together): retried until ``busy_timeout``.
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        pause = 0.005
+        while True:
+            try:
+                return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
