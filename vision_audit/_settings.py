@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from opentelemetry._logs import LoggerProvider
+    from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
 
     from vision_audit.policy import ConsentProvider, Policy, PolicyEngine
@@ -38,6 +39,7 @@ OPTIONS: Final = (
     "capture_content",
     "consent",
     "logger_provider",
+    "meter_provider",
     "people_threshold",
     "policy",
     "store",
@@ -109,6 +111,7 @@ class Settings:
     logger_provider: LoggerProvider | None
     policy: PolicyEngine | None = None
     read_baggage: bool = True
+    meter_provider: MeterProvider | None = None
 
 
 def convert_bool(value: str, *, name: str) -> bool:
@@ -155,6 +158,7 @@ def resolve_settings(
     consent: ConsentProvider | str | None = None,
     baggage: bool | str | None = None,
     environ: Mapping[str, str] | None = None,
+    meter_provider: MeterProvider | None = None,
 ) -> Settings:
     """
     Resolve every option: an explicit keyword wins, then the environment, then defaults.
@@ -224,6 +228,7 @@ def resolve_settings(
         tracer_provider=tracer_provider,
         logger_provider=logger_provider,
         read_baggage=read_baggage,
+        meter_provider=meter_provider,
     )
 
 

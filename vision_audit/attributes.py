@@ -177,3 +177,19 @@ BAGGAGE_LABEL_PREFIX: Final = "vision_audit.label."
 OPERATION_NAME_VALUE: Final = "image_analysis"
 PROVIDER_NAME_VALUE: Final = "azure.ai.vision"
 AZ_NAMESPACE_VALUE: Final = "Microsoft.CognitiveServices"
+
+
+# -- metrics (instrument names, and the attributes only they use) ----------------
+
+METRIC_DURATION: Final = "gen_ai.client.operation.duration"
+"""Histogram of call durations in seconds (GenAI semantic conventions)."""
+METRIC_CALLS: Final = "vision_audit.calls"
+METRIC_DENIALS: Final = "vision_audit.denials"
+METRIC_TAGS_REMOVED: Final = "vision_audit.tags.removed"
+METRIC_REVIEWS_REQUIRED: Final = "vision_audit.reviews.required"
+METRIC_WRITE_FAILURES: Final = "vision_audit.audit.write_failures"
+METRIC_OUTCOME: Final = "vision_audit.outcome"
+"""``completed``, ``failed`` or ``denied``."""
+METRIC_DENIAL_REASON: Final = "vision_audit.denial.reason"
+METRIC_RULE: Final = "vision_audit.rule"
+METRIC_EVENT_TYPE: Final = "vision_audit.event.type"

@@ -498,3 +498,61 @@ class TestWithheldOnBlockedTag:
 
         assert "could not be recorded" in str(caught.value)
         assert ["analysis.requested"] == [r.event.type for r in store.records]
+
+
+class TestMetrics:
+    """The calls, denials and removals, as OpenTelemetry metrics."""
+
+    def test_counters_and_duration(self, instrument, client, emulator) -> None:
+        """A completed call, a denied one and the tags removed are counted."""
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+        reader = InMemoryMetricReader()
+        instrument(
+            policy=str(POLICIES / "retail-shelf-analytics.toml"),
+            meter_provider=MeterProvider(metric_readers=[reader]),
+        )
+        image = make_test_image(seed=31)
+        emulator.script(image, {"tags": {"shelf": 0.96, "person": 0.95, "woman": 0.8}})
+        with audit_context(purpose="retail-shelf-analytics"):
+            client.analyze(image_data=image, visual_features=[VisualFeatures.TAGS])
+            with pytest.raises(ConsentRequiredError):
+                client.analyze(
+                    image_data=image, visual_features=[VisualFeatures.PEOPLE]
+                )
+
+        found = {}
+        for resource in reader.get_metrics_data().resource_metrics:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    for point in metric.data.data_points:
+                        key = (metric.name, tuple(sorted(point.attributes.items())))
+                        found[key] = getattr(point, "value", None) or point.count
+        purpose = ("vision_audit.context.purpose", "retail-shelf-analytics")
+
+        def key(name: str, *pairs: tuple[str, str]) -> tuple:
+            return name, tuple(sorted((purpose, *pairs)))
+
+        assert (
+            1 == found[key("vision_audit.calls", ("vision_audit.outcome", "completed"))]
+        )
+        assert 1 == found[key("vision_audit.calls", ("vision_audit.outcome", "denied"))]
+        assert (
+            1
+            == found[
+                key(
+                    "vision_audit.denials",
+                    ("vision_audit.denial.reason", "feature-not-allowed"),
+                )
+            ]
+        )
+        removed = sum(
+            v for (name, _), v in found.items() if name == "vision_audit.tags.removed"
+        )
+        assert removed >= 2
+        durations = [
+            v for (name, _), v in found.items()
+            if name == "gen_ai.client.operation.duration"
+        ]  # fmt: skip
+        assert [1] == durations

@@ -48,6 +48,7 @@ keyword               environment variable              default
 ``baggage``           ``VISION_AUDIT_BAGGAGE``          ``true``: facts from baggage
 ``tracer_provider``   (none)                            the global provider
 ``logger_provider``   (none)                            none: no OTel log records
+``meter_provider``    (none)                            the global provider
 ====================  ================================  ============================
 
 ``audit_failure="raise"``: if the audit store cannot record ``analysis.requested``, the
@@ -142,6 +143,7 @@ def _settings(kwargs: dict[str, Any], *, where: str) -> tuple[Settings, bool]:
         people_threshold=kwargs.get("people_threshold"),
         tracer_provider=kwargs.get("tracer_provider"),
         logger_provider=kwargs.get("logger_provider"),
+        meter_provider=kwargs.get("meter_provider"),
         policy=kwargs.get("policy"),
         consent=kwargs.get("consent"),
         baggage=kwargs.get("baggage"),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from vision_audit import attributes as attrs
 from vision_audit.exceptions import AuditWriteError
 from vision_audit.sinks.log import LogSink
+from vision_audit.sinks.metrics import MetricsSink
 from vision_audit.sinks.otel import OTelSink
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class Recorder:
         self._settings = settings
         self._log = LogSink(capture_content=settings.capture_content)
         self._otel = OTelSink(logger_provider=settings.logger_provider)
+        self._metrics = MetricsSink(meter_provider=settings.meter_provider)
 
     @property
     def fail_closed(self) -> bool:
@@ -91,6 +93,7 @@ class Recorder:
                     },
                 )
             self._log.audit_write_failed(event, error)
+            self._metrics.write_failed(event, error)
         except Exception:  # noqa: BLE001 - reporting must not mask the failure
             _internal.exception("vision-audit could not report a failed audit write")
 
@@ -106,3 +109,7 @@ class Recorder:
             self._otel.emit(event, recorded, span)
         except Exception:  # noqa: BLE001
             _internal.exception("vision-audit OTel sink failed for %s", event.type)
+        try:
+            self._metrics.emit(event)
+        except Exception:  # noqa: BLE001
+            _internal.exception("vision-audit metrics sink failed for %s", event.type)
