@@ -1217,11 +1217,7 @@ class BaseAuditStore(ABC):
         .. versionadded:: 0.2.0
         """
         recorded: list[bool] = []
-
-        def make() -> None:
-            recorded.append(self._insert_cosignature(cosignature))
-
-        self._run_write(make)
+        self._run_write(lambda: recorded.append(self._insert_cosignature(cosignature)))
         return bool(recorded and recorded[0])
 
     def record_timestamp(self, sequence: int, token: bytes) -> None:
@@ -1233,22 +1229,15 @@ class BaseAuditStore(ABC):
 
         .. versionadded:: 0.2.0
         """
-
-        def make() -> None:
-            self._insert_timestamp(sequence, token)
-
-        self._run_write(make)
+        self._run_write(lambda: self._insert_timestamp(sequence, token))
 
     def _run_write(self, make: Callable[[], None]) -> None:
+        """Run *make* in a write transaction of its own, recording no event."""
         if self.read_only:
             msg = f"{self.name}: opened read-only; nothing can be changed"
             raise StoreError(msg)
-
-        def run() -> None:
-            make()
-
         try:
-            self._submit(_Item(make=run))
+            self._submit(_Item(make=make))
         except AuditWriteError as err:
             raise StoreError(str(err)) from err
 

@@ -374,8 +374,9 @@ def verify_bundle(  # noqa: C901, PLR0911, PLR0912, PLR0915 - one check after an
             isinstance(node, str) for node in event["proof"]
         ):
             return _fail(f"the proof of event {sequence} must be a list of hashes")
-        if envelope_shape(envelope) is not None:
-            return _fail(f"the envelope of event {sequence} {envelope_shape(envelope)}")
+        shape = envelope_shape(envelope)
+        if shape is not None:
+            return _fail(f"the envelope of event {sequence} {shape}")
         try:
             text = canonical_bytes(envelope)
         except CanonicalizationError as err:

@@ -340,7 +340,7 @@ class Witness:
             )
             raise WitnessRefusedError(msg, status=422, recorded=True)
         cosignature = cosign_checkpoint(
-            note.body, name=self.name, key=self._cosigner_key, time=moment
+            note.body, name=self.name, key=self._cosigner.private_key, time=moment
         )
         # Only the log's own signature and this cosignature are kept: the note is
         # what an auditor pins, and other lines came from the operator unchecked.
@@ -356,10 +356,6 @@ class Witness:
             "time": format_time(cosignature.time),
         }
         return cosignature
-
-    @property
-    def _cosigner_key(self) -> Ed25519PrivateKey:
-        return self._cosigner.private_key
 
 
 def cosign_latest(store: ManagedAuditStore, witness: Witness) -> Cosignature | None:
