@@ -240,10 +240,17 @@ class TestDemoCommand:
             t["name"] for t in hallway.data["results"]["tags"]["tags"]
         }
         spans = [
-            json.loads(line)
-            for line in (output / "traces.jsonl").read_text().splitlines()
+            span
+            for resource in json.loads((output / "traces.json").read_text())[
+                "resourceSpans"
+            ]
+            for scope in resource["scopeSpans"]
+            for span in scope["spans"]
         ]
-        assert 15 == sum(1 for s in spans if s["name"] == "vision_audit.analyze")
+        analyses = [s for s in spans if s["name"] == "image_analysis latest"]
+        parents = {s["spanId"]: s["name"] for s in spans}
+        assert 15 == len(analyses)
+        assert all(parents[s["parentSpanId"]].startswith("demo ") for s in analyses)
         log = [
             json.loads(line)
             for line in (output / "audit-log.jsonl").read_text().splitlines()
@@ -281,7 +288,7 @@ class TestDemoCommand:
 
         files = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
         everything = b"".join(files.values())
-        telemetry = files["audit-log.jsonl"] + files["traces.jsonl"]
+        telemetry = files["audit-log.jsonl"] + files["traces.json"]
         for secret in (
             b"demo-signature-not-real",
             b"sig=",

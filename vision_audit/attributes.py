@@ -14,8 +14,16 @@ from typing import Final
 
 # -- spans and events ----------------------------------------------------------
 
-SPAN_NAME_ANALYZE: Final = "vision_audit.analyze"
-"""Name of the span around one analyze call."""
+
+def analyze_span_name(model: str) -> str:
+    """
+    Name of the span around one analyze call: ``image_analysis {model}``.
+
+    The GenAI pattern, ``{gen_ai.operation.name} {gen_ai.request.model}``: the model
+    is the ``model-version`` asked for, ``latest`` unless pinned, so the names stay few.
+    """
+    return f"{OPERATION_NAME_VALUE} {model}"
+
 
 SPAN_NAME_REVIEW_DECIDE: Final = "vision_audit.review.decide"
 """Name of the span around one recorded review decision, linked to the analysis span."""
@@ -158,11 +166,34 @@ AUDIT_SEQUENCE: Final = "vision_audit.audit.sequence"
 """Sequence number of the event in the audit store."""
 AUDIT_EVENT_ID: Final = "vision_audit.audit.event_id"
 
+# -- OpenInference, read by Arize Phoenix and MLflow -----------------------------
+
+OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
+"""
+``LLM`` on the analysis span (a call to a hosted model, as OpenInference classes it);
+``GUARDRAIL`` on a review decision (a check that keeps, changes or rejects a result).
+"""
+INPUT_JSON: Final = "input.value"
+"""The request as JSON: operation, features, model, image fingerprint or URL."""
+INPUT_MIME_TYPE: Final = "input.mime_type"
+OUTPUT_JSON: Final = "output.value"
+"""
+What the application got, as JSON: the result's facts after the policy, its flags and
+review; the caption and read text only when content is captured.
+"""
+OUTPUT_MIME_TYPE: Final = "output.mime_type"
+LLM_MODEL_NAME: Final = "llm.model_name"
+"""The model version that answered, else the one asked for."""
+LLM_PROVIDER: Final = "llm.provider"
+"""Always ``azure``."""
+
 # -- content, captured only when opted in --------------------------------------
 
 CONTENT_CAPTION: Final = "vision_audit.content.caption"
 CONTENT_DENSE_CAPTIONS: Final = "vision_audit.content.dense_captions"
 CONTENT_READ_TEXT: Final = "vision_audit.content.read_text"
+CONTENT_CAPTURED: Final = "vision_audit.content.captured"
+"""``true`` when ``output.value`` carries content: a collector can drop it by this."""
 
 # -- baggage keys an upstream service may set ----------------------------------
 
@@ -177,6 +208,10 @@ BAGGAGE_LABEL_PREFIX: Final = "vision_audit.label."
 OPERATION_NAME_VALUE: Final = "image_analysis"
 PROVIDER_NAME_VALUE: Final = "azure.ai.vision"
 AZ_NAMESPACE_VALUE: Final = "Microsoft.CognitiveServices"
+SPAN_KIND_VALUE: Final = "LLM"
+REVIEW_SPAN_KIND_VALUE: Final = "GUARDRAIL"
+LLM_PROVIDER_VALUE: Final = "azure"
+JSON_MIME_TYPE: Final = "application/json"
 
 
 # -- metrics (instrument names, and the attributes only they use) ----------------

@@ -40,3 +40,23 @@ class TestCollectorConfig:
         assert {"traces", "logs"} == {name for name, _ in pipelines}
         for _, body in pipelines:
             assert re.search(r"processors: \[.*attributes/drop-content.*\]", body)
+
+    def test_captured_output_preview_is_dropped(self) -> None:
+        """Spans that captured content lose output.value, before the marker goes."""
+        processor = re.search(
+            r"\n  attributes/drop-captured-output:\n((?:    .*\n)+)", CONFIG
+        )
+        assert processor
+        body = processor.group(1)
+        assert re.search(
+            rf"match_type: strict\n\s+attributes:\n\s+- key: "
+            rf"{re.escape(attributes.CONTENT_CAPTURED)}\n\s+value: true\n",
+            body,
+        )
+        assert re.search(
+            rf"- key: {re.escape(attributes.OUTPUT_JSON)}\n\s+action: delete\n", body
+        )
+        traces = CONFIG.split("\nservice:\n", 1)[1].split("logs:", 1)[0]
+        assert re.search(
+            r"attributes/drop-captured-output, attributes/drop-content", traces
+        )

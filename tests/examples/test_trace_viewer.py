@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import os
 import signal
@@ -51,6 +52,7 @@ from vision_audit import (
     audit_context,
     get_audit_id,
 )
+from vision_audit.demo import run_demo
 from vision_audit.review import record_review_decision
 from vision_audit.store import open_store
 from vision_audit.testing import make_test_image
@@ -81,9 +83,42 @@ MLFLOW_READ_SPANS = """
 import json, sys
 import mlflow
 mlflow.set_tracking_uri(sys.argv[1])
-traces = mlflow.search_traces(locations=[sys.argv[2]], return_type="list")
+traces = mlflow.search_traces(
+    locations=[sys.argv[2]], filter_string=sys.argv[3], return_type="list"
+)
 print(json.dumps([s.to_dict() for t in traces for s in t.data.spans], default=str))
 """
+PHOENIX_QUERY = """
+import json, sys
+from phoenix.client import Client
+from phoenix.client.types.spans import SpanQuery
+frame = Client(base_url=sys.argv[1]).spans.get_spans_dataframe(
+    query=SpanQuery().where(sys.argv[3]), project_identifier=sys.argv[2]
+)
+print(json.dumps(sorted(frame["name"]) if len(frame) else []))
+"""
+OBSERVABILITY = Path(__file__).parents[2] / "docs" / "observability.md"
+ID = "<analysis id>"
+# The queries docs/observability.md gives, and the spans each finds in the workload.
+PHOENIX_QUERIES = {
+    f"vision_audit.analysis.id == '{ID}'": [
+        "image_analysis latest",
+        "vision_audit.review.decide",
+    ],
+    "vision_audit.review.required == True": ["image_analysis latest"],
+    "vision_audit.policy.decision == 'denied'": ["image_analysis latest"],
+    "span_kind == 'GUARDRAIL'": ["vision_audit.review.decide"],
+}
+MLFLOW_QUERIES = {
+    f"span.attributes.`vision_audit.analysis.id` LIKE '%{ID}%'": [
+        "image_analysis latest",
+        "vision_audit.review.decide",
+    ],
+    "span.attributes.`vision_audit.policy.decision` LIKE '%denied%'": [
+        "image_analysis latest"
+    ],
+    "span.name = 'vision_audit.review.decide'": ["vision_audit.review.decide"],
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +131,8 @@ class Span:
     attributes: dict[str, Any]
     events: list[str]
     links: list[tuple[str, str, dict[str, Any]]] | None  # None: the viewer drops them
+    kind: str  # the span type the viewer shows
+    preview: tuple[Any, Any]  # the input and output the viewer shows, decoded
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -242,7 +279,7 @@ def check_spans(spans: list[Span], workload: Workload) -> Span:
         by_name.setdefault(span.name, []).append(span)
     analyzed = {
         s.attributes["vision_audit.policy.decision"]: s
-        for s in by_name["vision_audit.analyze"]
+        for s in by_name["image_analysis latest"]
     }
     allowed, denied = analyzed["allowed"], analyzed["denied"]
     attributes = allowed.attributes
@@ -263,6 +300,17 @@ def check_spans(spans: list[Span], workload: Workload) -> Span:
         allowed.trace_id,
         allowed.span_id,
     )
+    assert ("LLM", "LLM") == (allowed.kind, denied.kind)
+    shown_input, shown_output = allowed.preview
+    assert (["tags", "caption"], RETAIL) == (
+        shown_input["features"],
+        shown_input["purpose"],
+    )
+    assert [{"name": "shelf", "confidence": 0.93}] == shown_output["results"]["tags"][
+        "tags"
+    ]
+    assert shown_output["review_required"] is True
+    assert "content" not in shown_output
     assert ["feature-not-allowed"] == denied.attributes[
         "vision_audit.policy.violations"
     ]
@@ -275,7 +323,16 @@ def check_spans(spans: list[Span], workload: Workload) -> Span:
         decided.attributes["vision_audit.analysis.id"],
     )
     assert ["review.decided"] == decided.events
+    assert "GUARDRAIL" == decided.kind
     return decided
+
+
+def documented(queries: dict[str, list[str]]) -> dict[str, list[str]]:
+    """*queries*, each checked to be written in docs/observability.md as it is."""
+    text = OBSERVABILITY.read_text()
+    for query in queries:
+        assert query in text, f"docs/observability.md does not give {query!r}"
+    return queries
 
 
 @pytest.fixture(name="mlflow", scope="module")
@@ -303,31 +360,35 @@ def _mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def read_mlflow(url: str, experiment: str) -> list[Span]:
-    """The experiment's spans, through MLflow's client in the viewer's venv."""
+def run_in_viewer(name: str, script: str, *args: str) -> Any:
+    """Run *script* with the viewer's own Python; its last line of output, decoded."""
     completed = subprocess.run(
-        [
-            str(VIEWERS / "mlflow" / "bin" / "python"),
-            "-c",
-            MLFLOW_READ_SPANS,
-            url,
-            experiment,
-        ],
+        [str(VIEWERS / name / "bin" / "python"), "-c", script, *args],
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, **MLFLOW_ENV},
         check=False,
     )
-
     assert 0 == completed.returncode, completed.stderr[-2000:]
+    return json.loads(completed.stdout.splitlines()[-1])
+
+
+def read_mlflow(url: str, experiment: str, query: str = "") -> list[Span]:
+    """The experiment's spans, through MLflow's client in the viewer's venv."""
+    spans = run_in_viewer("mlflow", MLFLOW_READ_SPANS, url, experiment, query)
     # MLflow keeps ids in base64, and each attribute value JSON-encoded.
     return [
         Span(
             name=s["name"],
             trace_id=base64.b64decode(s["trace_id"]).hex(),
             span_id=base64.b64decode(s["span_id"]).hex(),
-            attributes={k: json.loads(v) for k, v in s["attributes"].items()},
+            attributes=(attributes := _decoded(s["attributes"])),
+            kind=attributes.get("mlflow.spanType"),
+            preview=(
+                attributes.get("mlflow.spanInputs"),
+                attributes.get("mlflow.spanOutputs"),
+            ),
             events=[e["name"] for e in s["events"]],
             links=[
                 (
@@ -338,24 +399,56 @@ def read_mlflow(url: str, experiment: str) -> list[Span]:
                 for link in s["links"]
             ],
         )
-        for s in json.loads(completed.stdout.splitlines()[-1])
+        for s in spans
     ]
+
+
+def _decoded(attributes: dict[str, str]) -> dict[str, Any]:
+    return {k: json.loads(v) for k, v in attributes.items()}
+
+
+def create_experiment(url: str, name: str) -> str:
+    """A new MLflow experiment's id."""
+    request = urllib.request.Request(  # noqa: S310 - the fixture's http:// URL
+        f"{url}/api/2.0/mlflow/experiments/create",
+        data=json.dumps({"name": name}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return str(json.loads(response.read())["experiment_id"])
 
 
 class TestMLflow:
     """MLflow's tracing server, over OTLP/HTTP: span links are kept."""
 
+    def test_demo_traces_import(self, mlflow: str, tmp_path: Path) -> None:
+        """The demo's traces.json, posted as OTLP/JSON, shows every call."""
+        run_demo(tmp_path, out=io.StringIO())
+        experiment = create_experiment(mlflow, "demo-import")
+        request = urllib.request.Request(  # noqa: S310 - the fixture's http:// URL
+            f"{mlflow}/v1/traces",
+            data=(tmp_path / "traces.json").read_bytes(),
+            headers={
+                "Content-Type": "application/json",
+                "x-mlflow-experiment-id": experiment,
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            assert HTTPStatus.OK == response.status
+
+        spans = wait_for_spans(lambda: read_mlflow(mlflow, experiment), 15 + 15 + 4)
+
+        analyses = [s for s in spans if s.name == "image_analysis latest"]
+        assert 15 == len(analyses)
+        assert {"LLM"} == {s.kind for s in analyses}
+        assert 15 == sum(1 for s in spans if s.name.startswith("demo "))
+        assert 4 == sum(1 for s in spans if s.name == "vision_audit.review.decide")
+
     def test_otlp_http(
         self, mlflow: str, emulator: Emulator, emulator_key: str, store_url: str
     ) -> None:
         """Attributes, span events and the review span's link all arrive."""
-        request = urllib.request.Request(  # noqa: S310 - the fixture's http:// URL
-            f"{mlflow}/api/2.0/mlflow/experiments/create",
-            data=json.dumps({"name": PROJECT}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            experiment = str(json.loads(response.read())["experiment_id"])
+        experiment = create_experiment(mlflow, PROJECT)
         exporter = HttpSpanExporter(
             endpoint=f"{mlflow}/v1/traces",
             headers={"x-mlflow-experiment-id": experiment},
@@ -374,6 +467,11 @@ class TestMLflow:
                 {"vision_audit.analysis.id": workload.analysis_id},
             )
         ] == decided.links
+        for query, names in documented(MLFLOW_QUERIES).items():
+            found = read_mlflow(
+                mlflow, experiment, query.replace(ID, workload.analysis_id)
+            )
+            assert names == sorted(s.name for s in found), query
 
 
 @pytest.fixture(name="phoenix", scope="module")
@@ -418,9 +516,19 @@ def read_phoenix(url: str) -> list[Span]:
             attributes=s["attributes"],
             events=[e["name"] for e in s["events"]],
             links=None,
+            kind=s["span_kind"],
+            preview=tuple(
+                json.loads(s["attributes"][key]) if key in s["attributes"] else None
+                for key in ("input.value", "output.value")
+            ),
         )
         for s in data
     ]
+
+
+def query_phoenix(url: str, condition: str) -> list[str]:
+    """Names of the spans a filter condition (as typed in Phoenix's UI) finds."""
+    return list(run_in_viewer("phoenix", PHOENIX_QUERY, url, PROJECT, condition))
 
 
 class TestPhoenix:
@@ -442,3 +550,6 @@ class TestPhoenix:
 
         decided = check_spans(spans, workload)
         assert decided.links is None
+        for query, names in documented(PHOENIX_QUERIES).items():
+            found = query_phoenix(url, query.replace(ID, workload.analysis_id))
+            assert names == found, query

@@ -55,7 +55,7 @@ def _only_span(span_exporter):
     spans = [
         s
         for s in span_exporter.get_finished_spans()
-        if s.name == "vision_audit.analyze"
+        if s.name == "image_analysis latest"
     ]
     assert 1 == len(spans)
     return spans[0]
@@ -168,6 +168,64 @@ class TestSpan:
         ]
         assert parent.get_span_context().span_id == ours.parent.span_id
         assert ["ImageAnalysisClient.analyze"] == children
+
+
+class TestViewerConventions:
+    """The GenAI span name and the OpenInference preview Phoenix and MLflow read."""
+
+    def test_name_follows_the_model_asked_for(
+        self, instrumented, client, span_exporter
+    ) -> None:
+        """``image_analysis latest``, or the pinned model version."""
+        client.analyze(image_data=make_test_image(), visual_features=TAGS)
+        client.analyze(
+            image_data=make_test_image(seed=2),
+            visual_features=TAGS,
+            model_version="2023-10-01",
+        )
+
+        names = [s.name for s in span_exporter.get_finished_spans()]
+        assert ["image_analysis latest", "image_analysis 2023-10-01"] == names
+
+    def test_input_and_output_preview(
+        self, instrument, client, emulator, span_exporter
+    ) -> None:
+        """Input: the request's facts. Output: what the app got, after the policy."""
+        instrument(policy=str(POLICIES / "retail-shelf-analytics.toml"))
+        image = make_test_image(seed=41)
+        emulator.script(
+            image, {"tags": {"shelf": 0.93, "man": 0.9}, "caption": "a man"}
+        )
+
+        with audit_context(purpose="retail-shelf-analytics"):
+            client.analyze(
+                image_data=image,
+                visual_features=[VisualFeatures.TAGS, VisualFeatures.CAPTION],
+            )
+
+        a = _only_span(span_exporter).attributes
+        request = json.loads(a["input.value"])
+        output = json.loads(a["output.value"])
+        assert ("LLM", "azure", "2023-10-01") == (
+            a["openinference.span.kind"],
+            a["llm.provider"],
+            a["llm.model_name"],
+        )
+        assert ("application/json", "application/json") == (
+            a["input.mime_type"],
+            a["output.mime_type"],
+        )
+        assert hashlib.sha256(image).hexdigest() == request["image"]["sha256"]
+        assert (["tags", "caption"], "retail-shelf-analytics") == (
+            request["features"],
+            request["purpose"],
+        )
+        assert [{"name": "shelf", "confidence": 0.93}] == output["results"]["tags"][
+            "tags"
+        ]
+        assert "content" not in output
+        assert "a man" not in a["output.value"]
+        assert "vision_audit.content.captured" not in a
 
 
 class TestEvents:
@@ -506,7 +564,9 @@ class TestFailClosed:
         assert ["analysis.requested", "analysis.completed"] == kinds
         assert store.records[0].event.analysis_id == get_audit_id(result)
         assert [] == [
-            s for s in span_exporter.get_finished_spans() if s.name.startswith("vision")
+            s
+            for s in span_exporter.get_finished_spans()
+            if s.instrumentation_scope.name == "vision_audit"
         ]
         assert () == tuple(log_exporter.get_finished_logs())
 
@@ -815,7 +875,7 @@ class TestAio:
             [
                 s
                 for s in span_exporter.get_finished_spans()
-                if s.name == "vision_audit.analyze"
+                if s.name == "image_analysis latest"
             ]
         )
 

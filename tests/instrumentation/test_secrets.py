@@ -155,3 +155,15 @@ class TestContentWhereTheDocsSay:
         assert not any(caption in text or line in text for text in messages + bodies)
         assert (caption in everything) is capture_content
         assert (line in everything) is capture_content
+        on_spans = {
+            key
+            for span in span_exporter.get_finished_spans()
+            for key, value in (span.attributes or {}).items()
+            if caption in str(value) or line in str(value)
+        }
+        documented = {
+            "vision_audit.content.caption",
+            "vision_audit.content.read_text",
+            "output.value",
+        }
+        assert on_spans == (documented if capture_content else set())

@@ -293,7 +293,7 @@ class TestDecisions:
         recorded = _decide(store, flagged, tracer_provider=tracer_provider)
 
         spans = span_exporter.get_finished_spans()
-        analysis = next(s for s in spans if s.name == "vision_audit.analyze")
+        analysis = next(s for s in spans if s.name == "image_analysis latest")
         decide = next(s for s in spans if s.name == "vision_audit.review.decide")
         assert analysis.context.span_id == decide.links[0].context.span_id
         assert analysis.context.trace_id == decide.links[0].context.trace_id

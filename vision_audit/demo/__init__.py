@@ -34,9 +34,10 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from vision_audit.context import audit_context
+from vision_audit.demo._otlp_json import OTLPJSONFileExporter
 from vision_audit.demo._scenes import write_scenes
 from vision_audit.demo._workload import CONSENTS, WORKLOAD, DemoCall
 from vision_audit.emulator import Emulator
@@ -64,8 +65,10 @@ from vision_audit.witness import Witness, cosign_latest
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from contextlib import AbstractContextManager
 
     from azure.ai.vision.imageanalysis.models import ImageAnalysisResult
+    from opentelemetry.trace import Span, Tracer
 
     from vision_audit.typing import AuditStore, ManagedAuditStore
 
@@ -220,8 +223,17 @@ def _context(call: DemoCall) -> audit_context:
     )
 
 
-def _run_sync(client: ImageAnalysisClient, call: DemoCall, images: Path) -> CallRecord:
-    with _context(call):
+def _handling(tracer: Tracer, call: DemoCall) -> AbstractContextManager[Span]:
+    """The application's own span around one call, as a service's request span is."""
+    return tracer.start_as_current_span(
+        f"demo {call.name}", attributes={"demo.call": call.name}
+    )
+
+
+def _run_sync(
+    client: ImageAnalysisClient, call: DemoCall, images: Path, tracer: Tracer
+) -> CallRecord:
+    with _handling(tracer, call), _context(call):
         return _run_sync_in_context(client, call, images)
 
 
@@ -250,16 +262,17 @@ def _run_sync_in_context(
 
 
 async def _run_async(
-    client: AsyncImageAnalysisClient, call: DemoCall, images: Path
+    client: AsyncImageAnalysisClient, call: DemoCall, images: Path, tracer: Tracer
 ) -> CallRecord:
     started = time.perf_counter()
     try:
-        async with _context(call):
-            result = await client.analyze(
-                image_data=(images / call.image).read_bytes(),
-                visual_features=list(call.features),
-                **call.options,
-            )
+        with _handling(tracer, call):
+            async with _context(call):
+                result = await client.analyze(
+                    image_data=(images / call.image).read_bytes(),
+                    visual_features=list(call.features),
+                    **call.options,
+                )
     except HttpResponseError as error:
         return _failure(call, error, time.perf_counter() - started)
     except ConsentRequiredError as error:
@@ -268,13 +281,15 @@ async def _run_async(
 
 
 async def _run_async_calls(
-    endpoint: str, key: str, calls: list[DemoCall], images: Path
+    endpoint: str, key: str, calls: list[DemoCall], images: Path, tracer: Tracer
 ) -> list[CallRecord]:
     async with AsyncImageAnalysisClient(
         endpoint, AzureKeyCredential(key), **_CLIENT_OPTIONS
     ) as client:
         return list(
-            await asyncio.gather(*(_run_async(client, c, images) for c in calls))
+            await asyncio.gather(
+                *(_run_async(client, c, images, tracer) for c in calls)
+            )
         )
 
 
@@ -294,15 +309,15 @@ def run_demo(output: Path, *, out: IO[str] | None = None) -> DemoRun:
     written = write_scenes(images)
     run = DemoRun(endpoint="")
     witness = _make_witness(output)
-    with _audited(output, run, witness):
-        _run_workload(run, images)
+    with _audited(output, run, witness) as tracer:
+        _run_workload(run, images, tracer)
     _prove(output, run)
     run.outputs["report"] = _write_report(output)
     _narrate(run, len(written), stream)
     return run
 
 
-def _run_workload(run: DemoRun, images: Path) -> None:
+def _run_workload(run: DemoRun, images: Path, tracer: Tracer) -> None:
     # A fresh key each run: it lives in memory only, never in a file or a log.
     key = secrets.token_urlsafe(24)
     with Emulator(key=key, images=images) as emulator:
@@ -313,10 +328,10 @@ def _run_workload(run: DemoRun, images: Path) -> None:
         ) as client:
             for call in WORKLOAD:
                 if not call.aio:
-                    by_name[call.name] = _run_sync(client, call, images)
+                    by_name[call.name] = _run_sync(client, call, images, tracer)
         aio_calls = [c for c in WORKLOAD if c.aio]
         for record in asyncio.run(
-            _run_async_calls(emulator.endpoint, key, aio_calls, images)
+            _run_async_calls(emulator.endpoint, key, aio_calls, images, tracer)
         ):
             by_name[record.name] = record
     run.records = [by_name[c.name] for c in WORKLOAD]
@@ -454,12 +469,17 @@ def _prove(output: Path, run: DemoRun) -> None:
 
 
 @contextmanager
-def _audited(output: Path, run: DemoRun, witness: Witness) -> Iterator[None]:
-    """Instrument the SDK with a fresh store, a trace file and an audit log file."""
+def _audited(output: Path, run: DemoRun, witness: Witness) -> Iterator[Tracer]:
+    """
+    Instrument the SDK with a fresh store, a trace file and an audit log file.
+
+    Yields the application's tracer, whose spans are the parents of the calls'.
+    """
     store_path = output / "audit.db"
     for stale in output.glob("audit.db*"):
         stale.unlink()
-    traces_path = output / "traces.jsonl"
+    traces_path = output / "traces.json"
+    (output / "traces.jsonl").unlink(missing_ok=True)  # written by older versions
     log_path = output / "audit-log.jsonl"
     # The writer's signing key signs the chain's checkpoints; the public half is
     # what an auditor needs to verify without being able to forge.
@@ -475,46 +495,39 @@ def _audited(output: Path, run: DemoRun, witness: Witness) -> Iterator[None]:
     )
     witness.follow(NoteVerifier.for_key(DEMO_ORIGIN, signing_key.public_key()))
     _record_consents(store)
-    with traces_path.open("w", encoding="utf-8") as traces:
-        provider = TracerProvider(resource=Resource.create({"service.name": "demo"}))
-        provider.add_span_processor(
-            SimpleSpanProcessor(
-                ConsoleSpanExporter(
-                    out=traces, formatter=lambda span: span.to_json(indent=None) + "\n"
-                )
-            )
-        )
-        audit_logger = logging.getLogger(AUDIT_LOGGER_NAME)
-        handler = logging.FileHandler(log_path, mode="w", encoding="utf-8")
-        handler.setFormatter(JSONFormatter())
-        previous_level = audit_logger.level
-        audit_logger.addHandler(handler)
-        audit_logger.setLevel(logging.INFO)
-        instrumentor = VisionAuditInstrumentor()
-        instrumentor.instrument(
-            store=store,
-            tracer_provider=provider,
-            policy=load_policy(POLICY_PATH),
-            consent="store",
-        )
-        try:
-            yield
-            # The witness sees the log once the calls are made, and again once
-            # the reviewers have decided: the second time, only if it extends the
-            # first (a consistency proof).
-            store.sign_checkpoint()
-            _cosign(store, witness, run)
-            _review(store, provider, run)
-            store.sign_checkpoint()
-            _cosign(store, witness, run)
-        finally:
-            instrumentor.uninstrument()
-            audit_logger.removeHandler(handler)
-            audit_logger.setLevel(previous_level)
-            handler.close()
-            provider.shutdown()
-            run.event_counts = Counter(r.event.type for r in store.iter_events())
-            store.close()
+    provider = TracerProvider(resource=Resource.create({"service.name": "demo"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPJSONFileExporter(traces_path)))
+    audit_logger = logging.getLogger(AUDIT_LOGGER_NAME)
+    handler = logging.FileHandler(log_path, mode="w", encoding="utf-8")
+    handler.setFormatter(JSONFormatter())
+    previous_level = audit_logger.level
+    audit_logger.addHandler(handler)
+    audit_logger.setLevel(logging.INFO)
+    instrumentor = VisionAuditInstrumentor()
+    instrumentor.instrument(
+        store=store,
+        tracer_provider=provider,
+        policy=load_policy(POLICY_PATH),
+        consent="store",
+    )
+    try:
+        yield provider.get_tracer("vision_audit.demo")
+        # The witness sees the log once the calls are made, and again once
+        # the reviewers have decided: the second time, only if it extends the
+        # first (a consistency proof).
+        store.sign_checkpoint()
+        _cosign(store, witness, run)
+        _review(store, provider, run)
+        store.sign_checkpoint()
+        _cosign(store, witness, run)
+    finally:
+        instrumentor.uninstrument()
+        audit_logger.removeHandler(handler)
+        audit_logger.setLevel(previous_level)
+        handler.close()
+        provider.shutdown()
+        run.event_counts = Counter(r.event.type for r in store.iter_events())
+        store.close()
     run.outputs["audit store"] = store_path
     run.outputs["public key"] = output / "public-key.pem"
     run.outputs["witness key"] = output / "witness" / "witness.vkey"

@@ -4,9 +4,9 @@ Drop-in auditing of Azure AI Vision Image Analysis calls.
 Every call to ``ImageAnalysisClient.analyze`` or ``analyze_from_url``, sync or
 ``aio``, becomes evidence: an ``analysis.requested`` event recorded in the audit store
 *before* any byte is sent, then ``analysis.completed`` (before the application sees the
-result) or ``analysis.failed``; a ``vision_audit.analyze`` span (the parent of
-azure-core's own spans); and a structured log record per audit event. The application's
-calls and the SDK's return types do not change.
+result) or ``analysis.failed``; an ``image_analysis {model}`` span (the GenAI
+name; the parent of azure-core's own spans); and a structured log record per audit
+event. The application's calls and the SDK's return types do not change.
 
 Usage
 -----

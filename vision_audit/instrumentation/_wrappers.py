@@ -26,6 +26,10 @@ from vision_audit.instrumentation._extractors import (
     wire_lines,
     wire_values,
 )
+from vision_audit.instrumentation._openinference import (
+    input_attributes,
+    output_attributes,
+)
 from vision_audit.models import AnalysisCall, RecordedEvent
 from vision_audit.review._gate import open_review_gate
 from vision_audit.sinks import Recorder
@@ -281,9 +285,7 @@ class CallTracer:
             attrs.SERVER_ADDRESS: call.endpoint_host,
             attrs.API_VERSION: call.api_version,
             attrs.FEATURES: list(call.features),
-            attrs.GEN_AI_REQUEST_MODEL: str(
-                call.options.get("model_version", "latest")
-            ),
+            attrs.GEN_AI_REQUEST_MODEL: _requested_model(call),
         }
         if call.endpoint_port is not None:
             attributes[attrs.SERVER_PORT] = call.endpoint_port
@@ -298,6 +300,7 @@ class CallTracer:
         attributes.update(
             {attrs.LABEL_PREFIX + name: value for name, value in context.labels.items()}
         )
+        attributes.update(input_attributes(call, context, _requested_model(call)))
         return attributes
 
     @staticmethod
@@ -477,6 +480,14 @@ class CallTracer:
             if model_version:
                 span_attributes[attrs.GEN_AI_RESPONSE_MODEL] = model_version
             span_attributes.update(_content_attributes(content))
+            span_attributes.update(
+                output_attributes(
+                    model_version=model_version,
+                    results=results,
+                    content=content,
+                    outcome=outcome,
+                )
+            )
             if outcome is not None:
                 span_attributes.update(_outcome_attributes(outcome))
                 if outcome.withheld:
@@ -702,6 +713,10 @@ class CallTracer:
             span.set_attribute(attrs.ERROR_TYPE, _qualified_name(error))
 
 
+def _requested_model(call: AnalysisCall) -> str:
+    return str(call.options.get("model_version", "latest"))
+
+
 def _bypass(instance: Any, tracer: CallTracer) -> bool:
     # A client instrumented on its own is audited by its own tracer, once.
     own = getattr(instance, CLIENT_MARK, None)
@@ -721,7 +736,7 @@ def _span(
     if not is_instrumentation_enabled():
         return trace.use_span(trace.INVALID_SPAN, end_on_exit=False)
     return tracer.tracer.start_as_current_span(
-        attrs.SPAN_NAME_ANALYZE,
+        attrs.analyze_span_name(_requested_model(call)),
         kind=SpanKind.CLIENT,
         attributes=tracer.request_attributes(call, context),
         record_exception=False,
@@ -736,8 +751,8 @@ def make_sync_wrapper(
     Build the wrapt wrapper of a sync ``analyze`` or ``analyze_from_url``.
 
     The wrapper records ``analysis.requested`` before the call, and
-    ``analysis.completed`` or ``analysis.failed`` after it, in a
-    ``vision_audit.analyze`` span that is the parent of the SDK's own spans.
+    ``analysis.completed`` or ``analysis.failed`` after it, in an
+    ``image_analysis {model}`` span that is the parent of the SDK's own spans.
     """
 
     def traced(

@@ -333,6 +333,7 @@ def _decision_attributes(
     case: ReviewCase, data: dict[str, Any], reviewer: str
 ) -> dict[str, Any]:
     attributes: dict[str, Any] = {
+        attrs.OPENINFERENCE_SPAN_KIND: attrs.REVIEW_SPAN_KIND_VALUE,
         attrs.ANALYSIS_ID: case.analysis_id,
         attrs.REVIEW_DECISION: data["decision"],
         attrs.REVIEW_REVIEWER: reviewer,

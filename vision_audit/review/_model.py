@@ -324,7 +324,7 @@ class ReviewCase:
 
     @property
     def span_id(self) -> str | None:
-        """Id of the analysis span (``vision_audit.analyze``)."""
+        """Id of the analysis span (``image_analysis {model}``)."""
         return next((r.event.span_id for r in self.events if r.event.span_id), None)
 
     @property
