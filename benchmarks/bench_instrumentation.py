@@ -12,8 +12,8 @@ Then a floor: bare calls against calls wrapped in only what auditing of this des
 cannot do without (the image's SHA-256, two chained records committed to SQLite with
 the default durability, one span; no policy, context, log line or span event). It
 bounds from below what any wrapper can reach on this machine, measured in the same
-run; the target line compares the instrumented call and the floor with the 10 %
-budget.
+run; the target line compares what the instrumented call adds with what the floor
+adds (at most 1.5 times).
 
 Then, where the added time goes: a further run (default durability), interleaved with
 bare calls again, with timers around parts of the wrapper on the caller's thread only
@@ -64,7 +64,8 @@ if TYPE_CHECKING:
 
 FEATURES = ["tags", "caption", "objects", "people"]
 WARMUP = 20
-TARGET = 0.10
+TARGET = 1.5
+"""Added p50 per call at most this many times the floor's, measured in the same run."""
 
 
 class _Discard(SpanExporter):
@@ -281,6 +282,7 @@ def main() -> None:
     print(f"{'':34} {'p50 ms':>8} {'p95 ms':>8} {'added p50':>10}")
     with emulator_process(key) as endpoint, tempfile.TemporaryDirectory() as folder:
         added_by: dict[str, float] = {}
+        added_ms: dict[str, float] = {}
         for durability in ("process", "power"):
             bare, audited = _measure(
                 endpoint,
@@ -293,6 +295,7 @@ def main() -> None:
             bare_p50, audited_p50 = statistics.median(bare), statistics.median(audited)
             print(f"{'bare SDK call':34} {bare_p50:8.2f} {percentile(bare, 0.95):8.2f}")
             added = added_by[durability] = (audited_p50 - bare_p50) / bare_p50
+            added_ms[durability] = audited_p50 - bare_p50
             print(
                 f"{'instrumented, durability=' + durability:34} {audited_p50:8.2f} "
                 f"{percentile(audited, 0.95):8.2f} {added:+10.1%}"
@@ -310,12 +313,12 @@ def main() -> None:
             "floor: only what auditing cannot do without (SHA-256 of the image, two\n"
             "chained records committed to SQLite with the default durability, one span)"
         )
-        floor_added = (floor_p50 - bare_p50) / bare_p50
-        met = "met" if added_by["process"] <= TARGET else "not met"
+        ratio = added_ms["process"] / (floor_p50 - bare_p50)
+        met = "met" if ratio <= TARGET else "not met"
         print(
-            f"target: added p50 <= {TARGET:.0%} with durability=process: {met} "
-            f"({added_by['process']:+.1%}); the floor alone is "
-            f"{floor_added / TARGET:.0%} of that budget"
+            f"target: added p50 (durability=process) <= {TARGET}x the floor's added "
+            f"p50: {met} ({added_ms['process']:.2f} ms against "
+            f"{floor_p50 - bare_p50:.2f} ms: {ratio:.1f}x)"
         )
         _breakdown(endpoint, key, image, rounds=args.rounds, folder=Path(folder))
 
