@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from vision_audit.store import ChainHead, Checkpoint, Verification
     from vision_audit.store._checkpoints import Claim, Cosignature
     from vision_audit.store._note import NoteVerifier
+    from vision_audit.store._reviews import ReviewEntry
 
 __all__ = ["AuditStore", "ManagedAuditStore"]
 
@@ -67,6 +68,32 @@ class ManagedAuditStore(AuditStore, Protocol):
 
     def get_head(self) -> ChainHead | None:
         """The sequence and hash of the last recorded event, or None when empty."""
+        ...
+
+    def get_analysis_events(self, analysis_id: str) -> list[RecordedEvent]:
+        """Every event of one analysis, in sequence order, through an index."""
+        ...
+
+    def list_reviews(
+        self,
+        *,
+        open_only: bool = True,
+        purpose: str | None = None,
+        due_before: datetime | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[ReviewEntry]:
+        """Flagged analyses from the review index, oldest flag first."""
+        ...
+
+    def count_reviews(
+        self,
+        *,
+        open_only: bool = True,
+        purpose: str | None = None,
+        due_before: datetime | None = None,
+    ) -> int:
+        """How many flagged analyses :meth:`list_reviews` would give, all pages."""
         ...
 
     def get_consistency_proof(self, old: int, new: int) -> list[bytes]:

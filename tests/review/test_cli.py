@@ -7,6 +7,7 @@ import json
 import pytest
 from tests.review.conftest import ACTOR, INTAKE, REVIEWER
 from vision_audit.__main__ import main
+from vision_audit.models import AuditEvent
 from vision_audit.review import get_review
 
 
@@ -45,7 +46,7 @@ class TestList:
         code, out, _ = run("list")
 
         assert 0 == code
-        assert "1 analysis pending review (0 overdue)" in out
+        assert "1 analysis pending review (none overdue)" in out
         row = next(line for line in out.splitlines() if flagged in line)
         assert INTAKE in row
         assert ACTOR in row
@@ -84,6 +85,59 @@ class TestList:
 
         assert 2 == code
         assert "none.db" in err
+
+
+class TestListPages:
+    """A long queue: a screenful at a time, by purpose, and the next page."""
+
+    @pytest.fixture(name="queue")
+    def _queue(self, store) -> list[str]:
+        """Five flagged analyses, every other one for retail; their ids in order."""
+        ids = []
+        for number in range(5):
+            purpose = "retail" if number % 2 else INTAKE
+            recorded = store.append(
+                AuditEvent(
+                    type="review.required",
+                    analysis_id=f"analysis-{number}",
+                    purpose=purpose,
+                    data={"review": {"reasons": ["people"], "deadline_seconds": 60}},
+                )
+            )
+            ids.append(recorded.event.analysis_id)
+        store.close()
+        return ids
+
+    def test_limit_and_next_page(self, run, queue) -> None:
+        """--limit shows the oldest; the line it ends with reads the next page."""
+        code, out, _ = run("list", "--limit", "2")
+
+        assert 0 == code
+        assert "2 of 5 analyses pending review" in out
+        assert [q for q in queue if q in out] == queue[:2]
+        after = out.strip().splitlines()[-1].removeprefix("next page: --after ")
+        code, out, _ = run("list", "--limit", "2", "--after", after)
+        assert [q for q in queue if q in out] == queue[2:4]
+
+    def test_purpose_and_json_pages(self, run, queue) -> None:
+        """--purpose filters; --json items carry the sequence to page from."""
+        code, out, _ = run("list", "--purpose", "retail", "--json", "--limit", "1")
+
+        (item,) = json.loads(out)
+        assert (0, queue[1]) == (code, item["analysis_id"])
+        code, out, _ = run(
+            "list", "--purpose", "retail", "--json", "--after", str(item["sequence"])
+        )
+        assert [queue[3]] == [i["analysis_id"] for i in json.loads(out)]
+
+    @pytest.mark.parametrize("bad", ["-1", "ten"])
+    def test_bad_limit(self, run, capsys, bad) -> None:
+        """A negative or non-numeric limit is bad usage, named."""
+        with pytest.raises(SystemExit) as info:
+            run("list", "--limit", bad)
+
+        assert 2 == info.value.code
+        assert "--limit" in capsys.readouterr().err
 
 
 class TestShow:

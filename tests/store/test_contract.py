@@ -945,3 +945,97 @@ class TestProofs:
 
         with pytest.raises(ValueError, match="holds 1 event"):
             store.get_inclusion_proof(1, 2)
+
+
+def _flag(number: int, analysis: str, *, purpose: str = "claims", deadline=None):
+    review = {"reasons": ["people"]}
+    if deadline is not None:
+        review["deadline_seconds"] = deadline
+    return _event(
+        number,
+        type="review.required",
+        analysis_id=analysis,
+        purpose=purpose,
+        data={"review": review},
+    )
+
+
+def _decide(number: int, analysis: str, decision: str):
+    return _event(
+        number,
+        type="review.decided",
+        analysis_id=analysis,
+        data={"decision": decision, "reviewer": "r", "rationale": "seen"},
+    )
+
+
+class TestReviewIndex:
+    """One analysis' events and the review queue, read through the indexes."""
+
+    def test_events_of_one_analysis(self, backend):
+        """Its events in order, decisions included, no other analysis' events."""
+        store = backend.open()
+        store.append(_event(1, analysis_id="a"))
+        store.append(_event(2, analysis_id="b"))
+        store.append(_flag(3, "a"))
+        store.append(_decide(4, "a", "approve"))
+
+        found = store.get_analysis_events("a")
+
+        assert [1, 3, 4] == [r.sequence for r in found]
+        assert ["analysis.completed", "review.required", "review.decided"] == [
+            r.event.type for r in found
+        ]
+        assert [] == store.get_analysis_events("nobody")
+
+    def test_queue_states_filters_and_pages(self, backend):
+        """Pending and escalated stay, decided leave; purpose, deadline, paging."""
+        store = backend.open()
+        store.append(_flag(1, "a", deadline=3600))  # due T0 + 1 min + 1 h
+        store.append(_flag(2, "b"))
+        store.append(_flag(3, "c", purpose="retail", deadline=60))
+        store.append(_flag(4, "d"))
+        store.append(_flag(5, "a", deadline=1))  # a second flag: the first counts
+        store.append(_decide(6, "b", "escalate"))
+        store.append(_decide(7, "d", "reject"))
+        store.append(_decide(8, "d", "escalate"))  # a correction puts it back
+
+        entries = store.list_reviews()
+
+        assert [("a", "pending"), ("b", "escalated"), ("c", "pending"),
+                ("d", "escalated")] == [(e.analysis_id, e.state) for e in entries]
+        assert entries[0].required.sequence == 1
+        assert entries[0].latest is None
+        assert entries[3].latest.event.data["decision"] == "escalate"
+        first = store.list_reviews(limit=2)
+        rest = store.list_reviews(after=first[-1].required.sequence, limit=2)
+        assert ["a", "b", "c", "d"] == [e.analysis_id for e in first + rest]
+        assert ["c"] == [e.analysis_id for e in store.list_reviews(purpose="retail")]
+        due = store.list_reviews(due_before=T0 + timedelta(minutes=30))
+        assert ["c"] == [e.analysis_id for e in due]
+        assert 4 == store.count_reviews()
+        assert 1 == store.count_reviews(purpose="retail")
+        store.append(_decide(9, "a", "override"))
+        assert 3 == store.count_reviews()
+        everything = store.list_reviews(open_only=False)
+        assert {"a": "decided"} == {
+            e.analysis_id: e.state for e in everything if e.state == "decided"
+        }
+
+    def test_decision_recorded_before_its_flag(self, backend):
+        """A decision that reached the log first still takes the flag out."""
+        store = backend.open()
+        store.append(_decide(1, "x", "approve"))
+        store.append(_flag(2, "x"))
+
+        assert [] == store.list_reviews()
+        (entry,) = store.list_reviews(open_only=False)
+        assert ("decided", 1) == (entry.state, entry.latest.sequence)
+
+    def test_bad_arguments(self, backend):
+        """A naive deadline or a negative limit is refused, naming it."""
+        store = backend.open()
+        with pytest.raises(ValueError, match="timezone-aware"):
+            store.list_reviews(due_before=datetime(2026, 1, 1))  # noqa: DTZ001
+        with pytest.raises(ValueError, match="limit"):
+            store.list_reviews(limit=-1)

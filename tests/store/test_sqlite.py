@@ -660,11 +660,12 @@ class TestSubjectErasure:
     """No index of pseudonyms: erase_subject() scans, mostly before its transaction."""
 
     def test_no_subject_index(self, tmp_path):
-        """A new store indexes event ids and times, not pseudonyms."""
+        """A new store indexes event ids, times and analyses, not pseudonyms."""
         path = tmp_path / "audit.db"
         SQLiteAuditStore(path).close()
 
-        assert {"va_events_event_id", "va_events_time"} == _indexes(path)
+        expected = {"va_events_event_id", "va_events_time", "va_events_analysis"}
+        assert expected == _indexes(path)
 
     def test_store_with_subject_index(self, tmp_path):
         """A store made with the index of pseudonyms still appends and erases."""
@@ -773,3 +774,47 @@ class TestCreatedTogether:
                     failures.append(err.decode()[-300:])
 
         assert [] == failures
+
+
+class TestReviewIndexOfOlderStores:
+    """A store made before the review index: read by a scan, indexed when written."""
+
+    @staticmethod
+    def _without_index(path: Path) -> None:
+        with sqlite3.connect(path) as conn:
+            for name in ("va_reviews_required", "va_reviews_decided"):
+                conn.execute(f"DROP TRIGGER {name}")
+            conn.execute("DROP TABLE va_reviews")
+            conn.execute("DROP INDEX va_events_analysis")
+
+    def test_read_only_scans_then_writer_rebuilds(self, tmp_path):
+        """Same queue read-only (by scan) and after a writer rebuilt the index."""
+        path = tmp_path / "audit.db"
+        with SQLiteAuditStore(path) as store:
+            for number, kind in enumerate(("review.required", "review.required")):
+                store.append(
+                    AuditEvent(
+                        type=kind,
+                        analysis_id=f"a{number}",
+                        data={"review": {"deadline_seconds": 60}},
+                    )
+                )
+            store.append(
+                AuditEvent(
+                    type="review.decided",
+                    analysis_id="a0",
+                    data={"decision": "approve"},
+                )
+            )
+            expected = [(e.analysis_id, e.state) for e in store.list_reviews()]
+        self._without_index(path)
+
+        with SQLiteAuditStore(path, read_only=True) as store:
+            scanned = [(e.analysis_id, e.state) for e in store.list_reviews()]
+            counted = store.count_reviews()
+        with SQLiteAuditStore(path) as store:
+            rebuilt = [(e.analysis_id, e.state) for e in store.list_reviews()]
+
+        assert [("a1", "pending")] == expected == scanned == rebuilt
+        assert 1 == counted
+        assert "va_events_analysis" in _indexes(path)

@@ -159,29 +159,68 @@ def _join(values: Iterable[str]) -> str:
 # -- list ------------------------------------------------------------------------------
 
 
+DEFAULT_LIMIT: Final = 50
+"""Items `review list` shows unless told otherwise: a screenful, not the queue."""
+
+
+def _count(text: str) -> int:
+    import argparse  # noqa: PLC0415 - only its exception is needed
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        msg = f"expected a whole number of 0 or more, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _status(item: PendingReview) -> str:
     status = "escalated" if item.escalated else "pending"
     return f"{status}, OVERDUE" if item.overdue else status
 
 
 def _list(args: argparse.Namespace) -> int:
+    from vision_audit.models import utc_now  # noqa: PLC0415
     from vision_audit.review._queue import list_pending_reviews  # noqa: PLC0415
 
+    limit = None if args.limit == 0 else args.limit
+    now = utc_now()
     store = _open(_store_url(args), read_only=True)
     try:
-        items = list_pending_reviews(store, overdue_only=args.overdue)
+        items = list_pending_reviews(
+            store,
+            overdue_only=args.overdue,
+            now=now,
+            purpose=args.purpose,
+            limit=limit,
+            after=args.after,
+        )
+        total = store.count_reviews(
+            purpose=args.purpose, due_before=now if args.overdue else None
+        )
     finally:
         store.close()
     if args.json:
         _json([item.as_dict() for item in items])
         return EXIT_OK
     what = "overdue for review" if args.overdue else "pending review"
+    if args.purpose is not None:
+        what += f" for {one_line_text(args.purpose)}"
     if not items:
-        _out(f"no analysis {what}")
+        _out(f"no analysis {what}" + (" after that one" if args.after else ""))
         return EXIT_OK
     overdue = sum(item.overdue for item in items)
-    plural = "analysis" if len(items) == 1 else "analyses"
-    _out(f"{len(items)} {plural} {what} ({overdue} overdue); times in UTC")
+    plural = "analysis" if total == 1 else "analyses"
+    shown = (
+        f"{total:,} {plural}"
+        if len(items) == total
+        else f"{len(items):,} of {total:,} {plural}"
+    )
+    of_these = "" if len(items) == total else " of these"
+    late = f"{overdue}{of_these} overdue" if overdue else f"none{of_these} overdue"
+    _out(f"{shown} {what} ({late}); times in UTC")
     rows = [
         (
             item.analysis_id,
@@ -202,6 +241,8 @@ def _list(args: argparse.Namespace) -> int:
                 cell.ljust(width) for cell, width in zip(row, widths, strict=True)
             ).rstrip()
         )
+    if limit is not None and len(items) == limit:
+        _out(f"next page: --after {items[-1].sequence}")
     return EXIT_OK
 
 
@@ -429,6 +470,23 @@ def add_review_commands(
     )
     listing.add_argument(
         "--overdue", action="store_true", help="only those past their deadline"
+    )
+    listing.add_argument(
+        "--purpose", metavar="PURPOSE", help="only those of this purpose"
+    )
+    listing.add_argument(
+        "--limit",
+        type=_count,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"at most N, oldest first (default: {DEFAULT_LIMIT}; 0 for all)",
+    )
+    listing.add_argument(
+        "--after",
+        type=_count,
+        metavar="SEQUENCE",
+        help="the next page: those flagged after this one (the sequence that "
+        "`next page:` names, or the last item's `sequence` in --json)",
     )
     listing.add_argument("--store", metavar="URL", help=_STORE_HELP)
     listing.add_argument("--json", action="store_true", help="print JSON")

@@ -22,9 +22,10 @@ from vision_audit._text import MULTI_LINE, first_control, show_char
 from vision_audit.exceptions import AuditWriteError, ReviewError
 from vision_audit.models import AuditEvent, utc_now
 from vision_audit.review._model import DECISIONS, ReviewCase
-from vision_audit.review._queue import CLOCK_SLACK, get_review
+from vision_audit.review._queue import CLOCK_SLACK, analysis_events, get_review
 from vision_audit.sinks import Recorder
 from vision_audit.store._base import BaseAuditStore
+from vision_audit.store._reads import IndexedReads
 from vision_audit.version import __version__
 
 if TYPE_CHECKING:
@@ -126,7 +127,12 @@ def _unchanged(
     known = {decision.event_id for decision in case.decisions}
 
     def check() -> None:
-        for recorded in store.iter_events(since=read_at - CLOCK_SLACK):
+        found = (
+            analysis_events(store, case.analysis_id)
+            if isinstance(store, IndexedReads)
+            else store.iter_events(since=read_at - CLOCK_SLACK)
+        )
+        for recorded in found:
             event = recorded.event
             if (
                 event.type == attrs.EVENT_REVIEW_DECIDED

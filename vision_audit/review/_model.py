@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from vision_audit import attributes as attrs
+from vision_audit.store._reviews import FINAL_DECISIONS as _FINAL
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -36,7 +37,7 @@ Every decision, in the order the CLI lists them.
 someone else must decide; the analysis stays in the queue, marked escalated.
 """
 
-FINAL_DECISIONS: Final = frozenset({"approve", "reject", "override"})
+FINAL_DECISIONS: Final = frozenset(_FINAL)
 """Decisions that take an analysis out of the queue (all but ``escalate``)."""
 
 ANALYSIS_EVENT_TYPES: Final = frozenset(

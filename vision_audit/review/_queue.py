@@ -18,6 +18,7 @@ from vision_audit.review._model import (
     _review_flag,
     _strings,
 )
+from vision_audit.store._reads import IndexedReads
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLOCK_SLACK",
     "DEFAULT_POLL_INTERVAL",
+    "analysis_events",
     "decision_history",
     "get_review",
     "latest_decisions",
@@ -44,8 +46,8 @@ CLOCK_SLACK: Final = timedelta(minutes=10)
 """
 How far before an analysis' first event a wait still looks for its decisions.
 
-The store is read by event time (it has no query by analysis id yet); decisions are
-recorded after the analysis, but possibly by a host whose clock is a little behind.
+A store without an index of analyses is read by event time; decisions are recorded
+after the analysis, but possibly by a host whose clock is a little behind.
 """
 
 
@@ -126,8 +128,42 @@ def latest_decisions(
     return {decision.analysis_id: decision for decision in _decisions(events)}
 
 
+def _pending(
+    recorded: RecordedEvent, decision: ReviewDecision | None, now: datetime
+) -> PendingReview:
+    """The queue's item for a ``review.required`` event and its latest decision."""
+    event = recorded.event
+    deadline = _deadline(event.data)
+    due = None if deadline is None else event.time + deadline
+    review = event.data.get("review")
+    return PendingReview(
+        analysis_id=str(event.analysis_id),
+        event_id=event.event_id,
+        sequence=recorded.sequence,
+        required_at=event.time,
+        due_at=due,
+        overdue=due is not None and due < now,
+        escalated=decision is not None,
+        purpose=event.purpose,
+        actor=event.actor,
+        consent_ref=event.consent_ref,
+        policy_id=event.policy_id,
+        reasons=_strings(review.get("reasons")) if isinstance(review, dict) else (),
+        flags=_strings(event.data.get("flags")),
+        four_eyes=_review_flag(event.data, "four_eyes"),
+        gate=_review_flag(event.data, "gate"),
+        latest_decision=decision,
+    )
+
+
 def list_pending_reviews(
-    store: AuditStore, *, overdue_only: bool = False, now: datetime | None = None
+    store: AuditStore,
+    *,
+    overdue_only: bool = False,
+    now: datetime | None = None,
+    purpose: str | None = None,
+    limit: int | None = None,
+    after: int | None = None,
 ) -> list[PendingReview]:
     """
     The review queue: flagged analyses without a final decision, oldest first.
@@ -136,20 +172,52 @@ def list_pending_reviews(
     approve, reject or override; an escalation keeps it in, marked escalated. A
     correction that escalates a decided analysis puts it back.
 
+    The stores of :func:`~vision_audit.store.open_store` answer from their review
+    index, in time that does not grow with the log; another :class:`AuditStore` is
+    read whole.
+
     Args:
         store: The audit store.
         overdue_only: Only items whose deadline has passed.
         now: The time to judge deadlines by (timezone-aware); now by default.
+        purpose: Only items of this purpose.
+        limit: At most this many items.
+        after: Only items flagged after this sequence number: the last item's
+            ``sequence``, to read the next page.
 
     Returns:
         The pending items, in the order they were flagged.
 
     Raises:
-        ValueError: *now* is naive.
+        ValueError: *now* is naive, or *limit* is negative.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.3.0 *purpose*, *limit* and *after*; read from the index.
     """
     now = _check_now(now)
+    if isinstance(store, IndexedReads):
+        return [
+            _pending(
+                entry.required,
+                None
+                if entry.latest is None
+                else ReviewDecision.from_event(
+                    entry.latest.event, sequence=entry.latest.sequence
+                ),
+                now,
+            )
+            for entry in store.list_reviews(
+                purpose=purpose,
+                due_before=now if overdue_only else None,
+                after=after,
+                limit=limit,
+            )
+        ]
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+    ):
+        msg = f"limit must be a whole number of 0 or more, not {limit!r}"
+        raise ValueError(msg)
     required: dict[str, RecordedEvent] = {}
     latest: dict[str, ReviewDecision] = {}
     for recorded in store.iter_events():
@@ -167,41 +235,29 @@ def list_pending_reviews(
         decision = latest.get(analysis_id)
         if decision is not None and decision.final:
             continue
-        event = recorded.event
-        deadline = _deadline(event.data)
-        due = None if deadline is None else event.time + deadline
-        overdue = due is not None and due < now
-        if overdue_only and not overdue:
+        item = _pending(recorded, decision, now)
+        if (
+            (overdue_only and not item.overdue)
+            or (purpose is not None and item.purpose != purpose)
+            or (after is not None and item.sequence <= after)
+        ):
             continue
-        review = event.data.get("review")
-        pending.append(
-            PendingReview(
-                analysis_id=analysis_id,
-                event_id=event.event_id,
-                sequence=recorded.sequence,
-                required_at=event.time,
-                due_at=due,
-                overdue=overdue,
-                escalated=decision is not None,
-                purpose=event.purpose,
-                actor=event.actor,
-                consent_ref=event.consent_ref,
-                policy_id=event.policy_id,
-                reasons=_strings(review.get("reasons"))
-                if isinstance(review, dict)
-                else (),
-                flags=_strings(event.data.get("flags")),
-                four_eyes=_review_flag(event.data, "four_eyes"),
-                gate=_review_flag(event.data, "gate"),
-                latest_decision=decision,
-            )
-        )
-    return pending
+        pending.append(item)
+    return pending if limit is None else pending[:limit]
+
+
+def analysis_events(store: AuditStore, analysis_id: str) -> list[RecordedEvent]:
+    """Every event of one analysis: from the index when the store keeps one."""
+    if isinstance(store, IndexedReads):
+        return store.get_analysis_events(analysis_id)
+    return [r for r in store.iter_events() if r.event.analysis_id == analysis_id]
 
 
 def get_review(store: AuditStore, analysis_id: str) -> ReviewCase:
     """
     The case of one analysis: its facts, flags, tags, content and decision history.
+
+    Read through the store's index of analyses when it keeps one.
 
     Args:
         store: The audit store.
@@ -219,10 +275,8 @@ def get_review(store: AuditStore, analysis_id: str) -> ReviewCase:
     analysis_id = _check_analysis_id(analysis_id)
     events: list[RecordedEvent] = []
     decisions: list[ReviewDecision] = []
-    for recorded in store.iter_events():
+    for recorded in analysis_events(store, analysis_id):
         event = recorded.event
-        if event.analysis_id != analysis_id:
-            continue
         if event.type == attrs.EVENT_REVIEW_DECIDED:
             decisions.append(
                 ReviewDecision.from_event(event, sequence=recorded.sequence)
@@ -251,7 +305,13 @@ class _Watch:
     def look(self) -> ReviewDecision | None:
         """The decision in force, if it is final; learns where the analysis starts."""
         latest: ReviewDecision | None = None
-        for recorded in self.store.iter_events(since=self.since):
+        indexed = isinstance(self.store, IndexedReads)
+        found = (
+            analysis_events(self.store, self.analysis_id)
+            if indexed
+            else self.store.iter_events(since=self.since)
+        )
+        for recorded in found:
             event = recorded.event
             if event.analysis_id != self.analysis_id:
                 continue

@@ -78,6 +78,7 @@ from vision_audit.store._keys import (
     public_key_pem,
     signing_key_from_environment,
 )
+from vision_audit.store._reads import IndexedReads
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -210,7 +211,7 @@ class _Item:
     lead: bool = False
 
 
-class BaseAuditStore(ABC):
+class BaseAuditStore(IndexedReads, ABC):
     """
     The machinery shared by the audit stores; see the module docstring.
 
@@ -342,7 +343,7 @@ class BaseAuditStore(ABC):
         pseudonym is *subject*. Returns (events touched, records emptied).
         """
 
-    def _look_for_subject(self, pseudonym: str) -> None:  # noqa: B027 - optional
+    def _look_for_subject(self, pseudonym: str) -> None:
         """
         Find a subject's events before the write transaction, when that is slow.
 
@@ -502,7 +503,7 @@ class BaseAuditStore(ABC):
         if self._timer is not None:
             self._start_timer()
 
-    def _abandon_connections(self) -> None:  # noqa: B027 - a hook, empty for memory
+    def _abandon_connections(self) -> None:
         """Leave the parent's connections to it; open new ones when next needed."""
 
     def _sign_in_time(self) -> None:

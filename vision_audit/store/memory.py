@@ -20,6 +20,8 @@ from vision_audit.store._canonical import format_time, parse_json
 from vision_audit.store._chain import ChainHead, ContentRecord, StoredContent
 from vision_audit.store._checkpoints import Checkpoint, Cosignature, assemble
 from vision_audit.store._keys import generate_pseudonym_key
+from vision_audit.store._reads import scan_rows
+from vision_audit.store._reviews import ReviewQuery, ReviewRow, track
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -94,6 +96,8 @@ class InMemoryAuditStore(BaseAuditStore):
         self._events: list[EventRow] = []
         self._fields: list[dict[str, Any]] = []
         self._ids: set[str] = set()
+        self._by_analysis: dict[str, list[int]] = {}
+        self._reviews: dict[str, list[Any]] = {}
         self._content: dict[int, list[list[Any]]] = {}
         self._checkpoints: list[Checkpoint] = []
         self._cosignatures: list[Cosignature] = []
@@ -185,6 +189,11 @@ class InMemoryAuditStore(BaseAuditStore):
                 fields = json.loads(row[2])
                 self._fields.append(fields)
                 self._ids.add(fields["event_id"])
+                if fields.get("analysis_id"):
+                    self._by_analysis.setdefault(fields["analysis_id"], []).append(
+                        row[0]
+                    )
+                track(self._reviews, fields, row[0])
             for sequence, kind, name, digest, salt, value in txn.contents:
                 self._content.setdefault(sequence, []).append(
                     [kind, name, digest, salt, value]
@@ -266,6 +275,35 @@ class InMemoryAuditStore(BaseAuditStore):
                 if kind == "content" and value is not None
             }
             yield sequence, hash_, envelope, remaining or None
+
+    def _read_events_at(
+        self, sequences: list[int]
+    ) -> Iterator[tuple[int, str, str, dict[str, Any] | None]]:
+        with self._lock:
+            count = len(self._events)
+            rows = [self._events[s - 1] for s in sequences if 1 <= s <= count]
+            content = {
+                seq: [list(r) for r in self._content.get(seq, [])] for seq, *_ in rows
+            }
+        for sequence, hash_, envelope, _ in rows:
+            remaining = {
+                name: parse_json(value)
+                for kind, name, _, _, value in content[sequence]
+                if kind == "content" and value is not None
+            }
+            yield sequence, hash_, envelope, remaining or None
+
+    def _analysis_sequences(self, analysis_id: str) -> list[int]:
+        with self._lock:
+            return list(self._by_analysis.get(analysis_id, ()))
+
+    def _review_rows(self, query: ReviewQuery) -> list[ReviewRow] | None:
+        with self._lock:
+            return scan_rows(self._reviews, query)
+
+    def _count_reviews(self, query: ReviewQuery) -> int | None:
+        with self._lock:
+            return sum(1 for entry in self._reviews.values() if query.admits(entry))
 
     def _sequence_range(
         self, since: str | None, until: str | None

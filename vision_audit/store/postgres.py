@@ -23,7 +23,6 @@ Needs ``psycopg`` 3 (``pip install vision-audit[postgres]``).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -43,7 +42,7 @@ from vision_audit.store._base import (
     keep_inherited,
     old_schema_message,
 )
-from vision_audit.store._canonical import format_time, parse_json
+from vision_audit.store._canonical import format_time
 from vision_audit.store._chain import (
     ChainHead,
     ContentRecord,
@@ -53,6 +52,8 @@ from vision_audit.store._chain import (
 from vision_audit.store._checkpoints import Checkpoint, Cosignature, assemble
 from vision_audit.store._keys import Pseudonymizer, generate_pseudonym_key
 from vision_audit.store._open import redact_url
+from vision_audit.store._reads import decoded_content
+from vision_audit.store._reviews import POSTGRES_DDL, POSTGRES_REBUILD
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -200,6 +201,24 @@ SELECT 1
 _HEAD_MOVED: Final = ("va_events_pkey", "va_content_pkey")
 _TIME: Final = "(envelope::json ->> 'time')"
 _SUBJECT: Final = "(envelope::json ->> 'subject_ref')"
+
+
+def _has_review_index(conn: psycopg.Connection[Any]) -> bool:
+    return (
+        conn.execute(
+            "SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgname = 'va_events_track_review' "
+            "AND c.relnamespace = current_schema()::regnamespace"
+        ).fetchone()
+        is not None
+    )
+
+
+def _keep_review_index(conn: psycopg.Connection[Any]) -> None:
+    """Create the review index and its trigger; fill it once, from the events."""
+    if not _has_review_index(conn):
+        for statement in POSTGRES_DDL + POSTGRES_REBUILD:
+            conn.execute(statement)
 
 
 def _import_psycopg() -> Any:  # noqa: ANN401 - the module, typed where it is used
@@ -376,6 +395,7 @@ class PostgresAuditStore(BaseAuditStore):
                         )
                     self.origin = origin
                 if not self.read_only:
+                    _keep_review_index(conn)
                     try:
                         self._set_pseudonym_key(self._load_pseudonym_key(conn))
                     except PseudonymKeyMissingError:
@@ -813,15 +833,41 @@ class PostgresAuditStore(BaseAuditStore):
             cursor.itersize = 2000
             cursor.execute(query, params)
             for sequence, hash_, envelope, content in cursor:
-                values = content or {}
-                if isinstance(values, str):  # pragma: no cover - json as text
-                    values = json.loads(values)
-                yield (
-                    sequence,
-                    hash_,
-                    envelope,
-                    {name: parse_json(text) for name, text in values.items()} or None,
-                )
+                yield sequence, hash_, envelope, decoded_content(content)
+
+    def _read_events_at(
+        self, sequences: list[int]
+    ) -> Iterator[tuple[int, str, str, dict[str, Any] | None]]:
+        query = (
+            "SELECT e.sequence, e.hash, e.envelope, "
+            "(SELECT json_object_agg(c.name, c.value) FROM va_content c "
+            "WHERE c.sequence = e.sequence AND c.kind = 'content' "
+            "AND c.value IS NOT NULL) "
+            "FROM va_events e WHERE e.sequence = ANY(%s) ORDER BY e.sequence"
+        )
+        with self._quick() as conn:
+            rows = conn.execute(query, (sequences,)).fetchall()
+        for sequence, hash_, envelope, content in rows:
+            yield sequence, hash_, envelope, decoded_content(content)
+
+    def _analysis_sequences(self, analysis_id: str) -> list[int]:
+        with self._quick() as conn:
+            rows = conn.execute(
+                "SELECT sequence FROM va_events "
+                "WHERE (envelope::json ->> 'analysis_id') = %s ORDER BY sequence",
+                (analysis_id,),
+            ).fetchall()
+        return [int(row[0]) for row in rows]
+
+    _MARK = "%s"
+
+    def _select_reviews(
+        self, sql: str, params: list[object]
+    ) -> list[tuple[Any, ...]] | None:
+        with self._quick() as conn:
+            if not _has_review_index(conn):
+                return None
+            return conn.execute(sql, params).fetchall()
 
     @contextlib.contextmanager
     def _read_snapshot(

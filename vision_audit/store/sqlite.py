@@ -72,10 +72,11 @@ from vision_audit.store._base import (
     keep_inherited,
     old_schema_message,
 )
-from vision_audit.store._canonical import parse_json
 from vision_audit.store._chain import ChainHead, StoredContent, stored_content
 from vision_audit.store._checkpoints import Checkpoint, Cosignature, assemble
 from vision_audit.store._keys import Pseudonymizer, generate_pseudonym_key
+from vision_audit.store._reads import decoded_content
+from vision_audit.store._reviews import SQLITE_DDL, SQLITE_REBUILD
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -368,6 +369,16 @@ def _insert_statement(rows: int) -> str:
     return f"INSERT INTO temp.va_ingest VALUES {rows_sql}"  # noqa: S608 - placeholders
 
 
+def _has_review_index(conn: sqlite3.Connection) -> bool:
+    return (
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'trigger' "
+            "AND name = 'va_reviews_decided'"
+        ).fetchone()
+        is not None
+    )
+
+
 def _describe_sqlite(error: BaseException) -> str:
     text = str(error)
     for needle, meaning in _MESSAGES:
@@ -600,6 +611,7 @@ class SQLiteAuditStore(BaseAuditStore):
                 key = None  # a witness keeps cosignatures without the secret
             for statement in _INGEST:
                 conn.execute(statement)
+            self._keep_review_index(conn)
         except (StoreError, ValueError):
             conn.close()
             raise
@@ -639,6 +651,21 @@ class SQLiteAuditStore(BaseAuditStore):
                 "INSERT OR IGNORE INTO va_meta (key, value) VALUES (?, ?)",
                 [("format", FORMAT), ("schema_version", str(SCHEMA_VERSION))],
             )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _keep_review_index(conn: sqlite3.Connection) -> None:
+        """Create the review index and its triggers; fill it once, from the events."""
+        if _has_review_index(conn):
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if not _has_review_index(conn):  # another writer may have made it
+                for statement in SQLITE_DDL + SQLITE_REBUILD:
+                    conn.execute(statement)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -1061,14 +1088,38 @@ class SQLiteAuditStore(BaseAuditStore):
         with self._reading() as conn:
             conn.execute("BEGIN")
             for sequence, hash_, envelope, content in conn.execute(query, params):
-                values = json.loads(content) if content else {}
-                yield (
-                    sequence,
-                    hash_,
-                    envelope,
-                    {name: parse_json(text) for name, text in values.items()} or None,
-                )
+                yield sequence, hash_, envelope, decoded_content(content)
             conn.execute("COMMIT")
+
+    def _read_events_at(
+        self, sequences: list[int]
+    ) -> Iterator[tuple[int, str, str, dict[str, Any] | None]]:
+        query = (
+            f"SELECT e.sequence, e.hash, e.envelope, {_CONTENT_OF} "  # noqa: S608 - constants
+            "FROM va_events e WHERE e.sequence IN (SELECT value FROM json_each(?)) "
+            "ORDER BY e.sequence"
+        )
+        with self._reading() as conn:
+            rows = conn.execute(query, (_ENCODE(sequences),)).fetchall()
+        for sequence, hash_, envelope, content in rows:
+            yield sequence, hash_, envelope, decoded_content(content)
+
+    def _analysis_sequences(self, analysis_id: str) -> list[int]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT sequence FROM va_events WHERE analysis_id = ? "
+                "ORDER BY sequence",
+                (analysis_id,),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def _select_reviews(
+        self, sql: str, params: list[object]
+    ) -> list[tuple[Any, ...]] | None:
+        with self._reading() as conn:
+            if not _has_review_index(conn):
+                return None
+            return conn.execute(sql, params).fetchall()
 
     def _sequence_range(
         self, since: str | None, until: str | None
