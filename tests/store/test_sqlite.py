@@ -6,6 +6,7 @@ import os
 import random
 import re
 import selectors
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -818,3 +819,70 @@ class TestReviewIndexOfOlderStores:
         assert [("a1", "pending")] == expected == scanned == rebuilt
         assert 1 == counted
         assert "va_events_analysis" in _indexes(path)
+
+
+MAINTENANCE_CHILD = Path(__file__).with_name("maintenance_child.py")
+
+
+@pytest.fixture(name="filled", scope="module")
+def _filled(tmp_path_factory):
+    """A store of 12,000 events with content, five subjects; and its key."""
+    path = tmp_path_factory.mktemp("maintenance") / "audit.db"
+    key = generate_signing_key()
+    with SQLiteAuditStore(path, signing_key=key, checkpoint_every=5000) as store:
+        for number in range(12_000):
+            store.append(
+                AuditEvent(
+                    type="analysis.completed",
+                    subject_ref=f"subject-{number % 5}",
+                    content={"caption": f"caption {number}"},
+                    data={"number": number},
+                )
+            )
+    return path, key
+
+
+class TestMaintenanceKilled:
+    """kill -9 during purge or erase: done whole, with its event, or not at all."""
+
+    @pytest.mark.parametrize("operation", ["purge", "erase"])
+    def test_all_or_nothing(self, filled, tmp_path, operation):
+        """Killed at random moments: each store verifies, whole or untouched."""
+        source, key = filled
+        rng = random.Random(operation)  # noqa: S311 - kill times, not secrets
+        for round_ in range(6):
+            path = tmp_path / f"{operation}-{round_}.db"
+            shutil.copy(source, path)
+            process = subprocess.Popen(
+                [sys.executable, str(MAINTENANCE_CHILD), str(path), operation],
+                stdout=subprocess.PIPE,
+                env={
+                    **environment_without_keys(),
+                    "VISION_AUDIT_SIGNING_KEY": private_key_pem(key).decode("ascii"),
+                },
+            )
+            assert process.stdout.readline() == b"ready\n"
+            time.sleep(rng.uniform(0.0, 0.25))
+            process.send_signal(signal.SIGKILL)
+            finished = b"done" in process.stdout.read()
+            process.stdout.close()
+            process.wait()
+
+            with SQLiteAuditStore(path, signing_key=key) as store:
+                result = store.verify(public_keys=[key.public_key()])
+                events = list(store.iter_events())
+            kind = "content.purged" if operation == "purge" else "subject.erased"
+            recorded = [r for r in events if r.event.type == kind]
+            targeted = [
+                r
+                for r in events
+                if r.event.type == "analysis.completed"
+                and (operation == "purge" or r.event.data["number"] % 5 == 1)
+            ]
+            with_content = [r for r in targeted if r.event.content]
+            assert result.ok, result.message
+            if recorded:
+                assert [] == with_content
+            else:
+                assert not finished
+                assert len(targeted) == len(with_content)
