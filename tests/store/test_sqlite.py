@@ -886,3 +886,76 @@ class TestMaintenanceKilled:
             else:
                 assert not finished
                 assert len(targeted) == len(with_content)
+
+
+@pytest.fixture(name="small_disk")
+def _small_disk(tmp_path):
+    """A 1 MiB file system of its own (tmpfs), grown later with a remount."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mount = shutil.which("mount") or "/bin/mount"
+    made = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {made.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(
+            [shutil.which("umount") or "/bin/umount", "-l", str(folder)],
+            capture_output=True,
+            check=False,
+        )
+
+
+class TestFullDisk:
+    """The disk under the store fills up: fail closed, lose nothing, go on after."""
+
+    def test_fail_closed_then_recover(self, small_disk):
+        """Appends fail with AuditWriteError; acknowledged events survive; verifies."""
+        key = generate_signing_key()
+        path = small_disk / "audit.db"
+        store = SQLiteAuditStore(path, signing_key=key, checkpoint_every=25)
+        acknowledged: list[str] = []
+        refused: list[AuditWriteError] = []
+        for number in range(20_000):
+            try:
+                recorded = store.append(
+                    AuditEvent(
+                        type="analysis.completed",
+                        content={"caption": f"caption {number} " + "x" * 400},
+                        data={"number": number, "padding": "y" * 400},
+                    )
+                )
+            except AuditWriteError as err:
+                refused.append(err)
+                if len(refused) == 3:
+                    break
+            else:
+                acknowledged.append(recorded.event.event_id)
+
+        assert len(refused) == 3, "the small disk never filled"
+        assert "disk is full" in str(refused[0])
+        assert acknowledged
+        subprocess.run(
+            [
+                shutil.which("mount") or "/bin/mount",
+                "-o",
+                "remount,size=64m",
+                str(small_disk),
+            ],
+            check=True,
+        )
+        later = store.append(AuditEvent(type="analysis.completed", data={"n": -1}))
+        store.close()
+
+        with SQLiteAuditStore(path, signing_key=key) as reopened:
+            result = reopened.verify(public_keys=[key.public_key()])
+            recorded_ids = {r.event.event_id for r in reopened.iter_events()}
+        assert result.ok, result.message
+        assert set(acknowledged) <= recorded_ids
+        assert later.event.event_id in recorded_ids
