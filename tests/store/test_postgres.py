@@ -5,13 +5,15 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from datetime import timedelta
 
 import psycopg
 import pytest
 from tests.store.conftest import PostgresTamper, environment_without_keys
-from vision_audit.exceptions import StoreError
+from vision_audit.exceptions import AuditWriteError, StoreError
 from vision_audit.models import AuditEvent
 from vision_audit.store import open_store
 from vision_audit.store._keys import generate_signing_key, public_key_pem
@@ -228,3 +230,92 @@ class TestVacuum:
         assert 1 == purged.event.data["records"]
         assert pending
         assert "VACUUM va_content failed" in caplog.text
+
+
+@pytest.fixture(name="own_server")
+def _own_server():
+    """A PostgreSQL server of this test's own, to restart: (URL, its folder)."""
+    from tests.conftest import SETUP_POSTGRES, _in_ci
+
+    folder = tempfile.mkdtemp(prefix="vision-audit-pg-restart-")
+    completed = subprocess.run(
+        ["/bin/sh", str(SETUP_POSTGRES), "--dir", folder],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if completed.returncode != 0:
+        message = f"no PostgreSQL server of its own: {completed.stderr.strip()}"
+        if _in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield completed.stdout.strip().splitlines()[-1], folder
+    finally:
+        subprocess.run(
+            ["/bin/sh", str(SETUP_POSTGRES), "--stop", folder],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+
+
+class TestServerRestart:
+    """The server restarts under 8 appending threads: fail closed, then carry on."""
+
+    def test_writers_reconnect(self, own_server, signing_key):
+        """Appends fail during the outage, resume by themselves; nothing is lost."""
+        from tests.conftest import SETUP_POSTGRES
+
+        url, folder = own_server
+        store = PostgresAuditStore(url, signing_key=signing_key, checkpoint_every=50)
+        acknowledged: list[tuple[float, str]] = []
+        refused: list[tuple[float, str]] = []
+        stop = threading.Event()
+        lock = threading.Lock()
+
+        def write(worker: int) -> None:
+            number = 0
+            while not stop.is_set():
+                number += 1
+                try:
+                    recorded = store.append(_event(worker * 1_000_000 + number))
+                except AuditWriteError as err:
+                    with lock:
+                        refused.append((time.monotonic(), str(err)))
+                    time.sleep(0.05)
+                else:
+                    with lock:
+                        acknowledged.append((time.monotonic(), recorded.event.event_id))
+
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        subprocess.run(
+            ["/bin/sh", str(SETUP_POSTGRES), "--restart", folder],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        restarted = time.monotonic()
+        deadline = restarted + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            with lock:
+                resumed = sum(1 for when, _ in acknowledged if when > restarted + 0.5)
+            if resumed >= 100:
+                break
+        stop.set()
+        for thread in threads:
+            thread.join()
+        store.close()
+
+        with PostgresAuditStore(url, read_only=True) as reader:
+            result = reader.verify(public_keys=[signing_key.public_key()])
+            recorded_ids = {r.event.event_id for r in reader.iter_events()}
+        assert refused, "no append failed: the restart was not seen"
+        assert resumed >= 100, f"writers did not resume: {refused[-1][1]}"
+        assert result.ok, result.message
+        assert {event_id for _, event_id in acknowledged} <= recorded_ids

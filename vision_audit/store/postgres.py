@@ -488,6 +488,12 @@ class PostgresAuditStore(BaseAuditStore):
 
     @property
     def _writer_conn(self) -> psycopg.Connection[Any]:
+        if self._conn is not None and (self._conn.closed or self._conn.broken):
+            # The server went away (a restart, a failover, a network cut): the
+            # failed transaction was rolled back with it; the next one reconnects.
+            with contextlib.suppress(self._psycopg.Error):
+                self._conn.close()
+            self._conn = None
         if self._conn is None:
             if self.read_only:  # pragma: no cover - read-only stores never write
                 msg = "is open read-only"
@@ -752,7 +758,7 @@ class PostgresAuditStore(BaseAuditStore):
     def _quick(self) -> Iterator[psycopg.Connection[Any]]:
         """The shared reading connection, for short queries."""
         with self._reader_lock:
-            if self._reader is None or self._reader.closed:
+            if self._reader is None or self._reader.closed or self._reader.broken:
                 self._reader = self._connect(autocommit=True)
             try:
                 yield self._reader
