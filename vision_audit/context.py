@@ -56,6 +56,9 @@ class AuditContext:
         )
 
 
+_NO_CONTEXT: Final = AuditContext()
+"""No audit facts: what a call outside any block and without baggage runs in."""
+
 _current: contextvars.ContextVar[AuditContext | None] = contextvars.ContextVar(
     "vision_audit_context", default=None
 )
@@ -88,7 +91,7 @@ def _from_baggage() -> AuditContext:
     # values are taken, and a bounded number of labels.
     values = baggage.get_all()
     if not values:
-        return AuditContext()
+        return _NO_CONTEXT
     labels: dict[str, str] = {}
     for key in sorted(values):
         if len(labels) == BAGGAGE_MAX_LABELS:
@@ -124,9 +127,12 @@ def get_audit_context(*, baggage: bool = True) -> AuditContext:
     """
     local = _current.get()
     if not baggage:
-        return AuditContext() if local is None else local
+        return _NO_CONTEXT if local is None else local
     upstream = _from_baggage()
-    return upstream if local is None else upstream.merged(local)
+    if local is None:
+        return upstream
+    # Without baggage there is nothing to merge: the block's context is the answer.
+    return local if upstream is _NO_CONTEXT else upstream.merged(local)
 
 
 class audit_context:  # noqa: N801 - used like a function, as contextlib's are

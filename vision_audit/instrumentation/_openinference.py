@@ -11,7 +11,7 @@ span says so in ``vision_audit.content.captured`` so that a collector can drop i
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from vision_audit import attributes as attrs
 
@@ -23,8 +23,14 @@ if TYPE_CHECKING:
     from vision_audit.policy import PostOutcome
 
 
+# One encoder for every call: json.dumps() with options builds a new one each time.
+_ENCODER: Final = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=str
+)
+
+
 def _json(value: Mapping[str, Any]) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _ENCODER.encode(value)
 
 
 def input_attributes(

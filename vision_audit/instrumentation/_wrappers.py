@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import inspect
 import time
 import weakref
@@ -124,6 +125,37 @@ def _withhold(call: AnalysisCall, outcome: PostOutcome, *, recorded: bool) -> No
     )
 
 
+_OPTIONS: Final = (
+    "language",
+    "gender_neutral_caption",
+    "smart_crops_aspect_ratios",
+    "model_version",
+)
+"""The SDK's keyword options that the audit records, when given."""
+
+
+@functools.lru_cache(maxsize=64)
+def _host_and_port(endpoint: str) -> tuple[str, int | None]:
+    """Host and port of a client's endpoint; parsed once per endpoint."""
+    try:
+        split = urlsplit(endpoint)
+        host, port = split.hostname or "", split.port
+    except ValueError:
+        return "", None
+    return host, port
+
+
+def _model_version(result: object) -> str | None:
+    """The model that answered, read from the wire data where the result has it."""
+    # The SDK's model deserializes a property on each access; its dict is at hand.
+    version: str | None = (
+        result.get("modelVersion")
+        if isinstance(result, Mapping)
+        else getattr(result, "model_version", None)
+    )
+    return version
+
+
 def _feature_name(feature: object) -> str:
     return str(feature.value) if isinstance(feature, enum.Enum) else str(feature)
 
@@ -227,25 +259,13 @@ class CallTracer:
         """
         args, kwargs = _read_once(operation, args, kwargs)
         config = getattr(instance, "_config", None)
-        endpoint = str(getattr(config, "endpoint", "") or "")
-        try:
-            split = urlsplit(endpoint)
-            host, port = split.hostname or "", split.port
-        except ValueError:
-            host, port = "", None
+        host, port = _host_and_port(str(getattr(config, "endpoint", "") or ""))
         features = tuple(
             _feature_name(f)
             for f in (_argument(args, kwargs, 1, "visual_features") or ())
         )
         options = {
-            name: kwargs[name]
-            for name in (
-                "language",
-                "gender_neutral_caption",
-                "smart_crops_aspect_ratios",
-                "model_version",
-            )
-            if kwargs.get(name) is not None
+            name: kwargs[name] for name in _OPTIONS if kwargs.get(name) is not None
         }
         image = url = None
         if operation == "analyze":
@@ -273,9 +293,9 @@ class CallTracer:
         )
 
     def request_attributes(
-        self, call: AnalysisCall, context: AuditContext
+        self, call: AnalysisCall, context: AuditContext, model: str
     ) -> dict[str, Any]:
-        """The span's attributes known before the call."""
+        """The span's attributes known before the call; *model*: the one asked for."""
         attributes: dict[str, Any] = {
             attrs.GEN_AI_OPERATION_NAME: attrs.OPERATION_NAME_VALUE,
             attrs.GEN_AI_PROVIDER_NAME: attrs.PROVIDER_NAME_VALUE,
@@ -285,7 +305,7 @@ class CallTracer:
             attrs.SERVER_ADDRESS: call.endpoint_host,
             attrs.API_VERSION: call.api_version,
             attrs.FEATURES: list(call.features),
-            attrs.GEN_AI_REQUEST_MODEL: _requested_model(call),
+            attrs.GEN_AI_REQUEST_MODEL: model,
         }
         if call.endpoint_port is not None:
             attributes[attrs.SERVER_PORT] = call.endpoint_port
@@ -300,7 +320,7 @@ class CallTracer:
         attributes.update(
             {attrs.LABEL_PREFIX + name: value for name, value in context.labels.items()}
         )
-        attributes.update(input_attributes(call, context, _requested_model(call)))
+        attributes.update(input_attributes(call, context, model))
         return attributes
 
     @staticmethod
@@ -470,12 +490,13 @@ class CallTracer:
         capture = self.settings.capture_content and (
             outcome is None or outcome.capture_content
         )
+        recording = span.is_recording()
         results, content, span_attributes = self._read_result(
-            call, result, capture=capture
+            call, result, capture=capture, recording=recording
         )
-        model_version = getattr(result, "model_version", None)
+        model_version = _model_version(result)
         duration_ms = elapsed_s * 1000
-        if span.is_recording():
+        if recording:
             span_attributes[attrs.DURATION_MS] = duration_ms
             if model_version:
                 span_attributes[attrs.GEN_AI_RESPONSE_MODEL] = model_version
@@ -547,9 +568,9 @@ class CallTracer:
         return None if stated is None else stated.tags
 
     def _read_result(
-        self, call: AnalysisCall, result: Any, *, capture: bool
+        self, call: AnalysisCall, result: Any, *, capture: bool, recording: bool
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        """Facts, content (when captured) and span attributes of each feature."""
+        """Facts, content (when captured) and span attributes (when recording)."""
         results: dict[str, Any] = {}
         content: dict[str, Any] = {}
         span_attributes: dict[str, Any] = {}
@@ -565,7 +586,8 @@ class CallTracer:
             if extractor is None or facts is None:
                 continue
             results[feature] = facts
-            span_attributes.update(extractor.span_attributes(facts))
+            if recording:
+                span_attributes.update(extractor.span_attributes(facts))
             if capture:
                 content.update(extractor.content(result))
         return results, content, span_attributes
@@ -735,10 +757,11 @@ def _span(
     """
     if not is_instrumentation_enabled():
         return trace.use_span(trace.INVALID_SPAN, end_on_exit=False)
+    model = _requested_model(call)
     return tracer.tracer.start_as_current_span(
-        attrs.analyze_span_name(_requested_model(call)),
+        attrs.analyze_span_name(model),
         kind=SpanKind.CLIENT,
-        attributes=tracer.request_attributes(call, context),
+        attributes=tracer.request_attributes(call, context, model),
         record_exception=False,
         set_status_on_exception=False,
     )

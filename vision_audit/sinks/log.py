@@ -86,19 +86,26 @@ class LogSink:
     def __init__(self, *, capture_content: bool) -> None:
         """Build a private processor chain; the global structlog config is untouched."""
         self._capture_content = capture_content
-        self._logger = structlog.wrap_logger(
-            logging.getLogger(AUDIT_LOGGER_NAME),
-            processors=[
+        self._stdlib = logging.getLogger(AUDIT_LOGGER_NAME)
+        # A bound logger made once: wrap_logger()'s lazy proxy would bind a new one
+        # on every call. Its processors are its own; its context stays empty.
+        self._logger = structlog.stdlib.BoundLogger(
+            self._stdlib,
+            [
                 structlog.stdlib.filter_by_level,
                 structlog.stdlib.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
                 structlog.stdlib.render_to_log_kwargs,
             ],
-            wrapper_class=structlog.stdlib.BoundLogger,
+            {},
         )
 
     def emit(self, event: AuditEvent, recorded: RecordedEvent | None) -> None:
         """Log *event*; *recorded* supplies the sequence and the subject's pseudonym."""
+        failed = event.type.endswith(".failed")
+        # What filter_by_level would decide, before the fields are built for nothing.
+        if not self._stdlib.isEnabledFor(logging.WARNING if failed else logging.INFO):
+            return
         fields: dict[str, Any] = {
             "event_id": event.event_id,
             "analysis_id": event.analysis_id,
@@ -115,7 +122,7 @@ class LogSink:
             fields["subject_ref"] = recorded.event.subject_ref
         if self._capture_content and event.content:
             fields["content"] = dict(event.content)
-        if event.type.endswith(".failed"):
+        if failed:
             self._logger.warning(event.type, **fields)
         else:
             self._logger.info(event.type, **fields)

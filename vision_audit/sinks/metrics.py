@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from opentelemetry import metrics
 
@@ -88,7 +88,7 @@ class MetricsSink:
 
     def emit(self, event: AuditEvent) -> None:
         """Count *event*."""
-        data: dict[str, Any] = dict(event.data)
+        data = event.data
         purpose = {attrs.PURPOSE: _text(event.purpose)}
         outcome = _OUTCOMES.get(event.type)
         if outcome is not None:
