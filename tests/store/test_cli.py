@@ -392,7 +392,13 @@ class TestPurgeAndErase:
         completed = run("purge", "--store", store_url, "--older-than", "soon")
 
         assert 2 == completed.returncode
-        assert "not an age" in completed.stderr
+        assert "'soon' is not a duration" in completed.stderr
+
+    def test_purge_compound_age(self, run, store_url):
+        """A policy's retention (1d12h) is typed as it is written there."""
+        completed = run("purge", "--store", store_url, "--older-than", "1d12h")
+
+        assert 0 == completed.returncode, completed.stderr
 
     def test_erase_from_stdin(self, run, store_url, keys, tmp_path):
         """The reference can come from standard input, out of the shell history."""

@@ -1002,8 +1002,12 @@ class TestReviewIndex:
 
         entries = store.list_reviews()
 
-        assert [("a", "pending"), ("b", "escalated"), ("c", "pending"),
-                ("d", "escalated")] == [(e.analysis_id, e.state) for e in entries]
+        assert [
+            ("a", "pending"),
+            ("b", "escalated"),
+            ("c", "pending"),
+            ("d", "escalated"),
+        ] == [(e.analysis_id, e.state) for e in entries]
         assert entries[0].required.sequence == 1
         assert entries[0].latest is None
         assert entries[3].latest.event.data["decision"] == "escalate"

@@ -5,11 +5,21 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import unquote
 
 from vision_audit import environment_variables as env
+from vision_audit._commands import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    STORE_HELP,
+    UsageError,
+    error,
+    guarded,
+    open_existing_store,
+    out,
+    store_url,
+)
 from vision_audit.exceptions import PolicyError, VisionAuditError
 from vision_audit.models import utc_now
 from vision_audit.policy._load import PURPOSE_NAME_PATTERN, load_policy
@@ -32,20 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["add_policy_commands", "format_duration"]
 
-EXIT_OK: Final = 0
-EXIT_CHECK_FAILED: Final = 1
-EXIT_USAGE: Final = 2
 
 _UNITS: Final = (("y", 365 * 86400), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
-
-
-def _out(text: str = "") -> None:
-    # The store may hold control characters written through the Python API.
-    sys.stdout.write(f"{printable(text, keep=frozenset(chr(9)))}\n")
-
-
-def _err(command: str, text: str) -> None:
-    sys.stderr.write(f"vision-audit {command}: error: {printable(text)}\n")
 
 
 def _out_json(text: str) -> None:
@@ -85,14 +83,14 @@ def _check(args: argparse.Namespace) -> int:
     try:
         policy = load_policy(args.file)
     except PolicyError as err:
-        _err("policy check", str(err))
+        error("policy check", str(err))
         return EXIT_CHECK_FAILED
     count = len(policy.purposes)
-    _out(
+    out(
         f"{args.file}: ok: policy {policy.name!r} version {policy.version!r}, "
         f"mode {policy.mode}, {count} purpose{'s' if count != 1 else ''}"
     )
-    _out(f"policy id {policy.policy_id}")
+    out(f"policy id {policy.policy_id}")
     return EXIT_OK
 
 
@@ -173,7 +171,7 @@ def _describe(policy: Policy) -> list[str]:
 def _show(args: argparse.Namespace) -> int:
     path = _policy_path(args)
     if path is None:
-        _err(
+        error(
             "policy show",
             f"no policy file: name one, or set {env.VISION_AUDIT_POLICY}",
         )
@@ -181,7 +179,7 @@ def _show(args: argparse.Namespace) -> int:
     try:
         policy = load_policy(path)
     except PolicyError as err:
-        _err("policy show", str(err))
+        error("policy show", str(err))
         return EXIT_CHECK_FAILED
     if args.json:
         _out_json(
@@ -194,42 +192,30 @@ def _show(args: argparse.Namespace) -> int:
         )
     else:
         for line in _describe(policy):
-            _out(line)
+            out(line)
     return EXIT_OK
 
 
 # -- vision-audit consent ------------------------------------------------------------
 
 
-def _open(
-    args: argparse.Namespace, command: str, *, existing: bool
-) -> ManagedAuditStore | None:
+def _open(args: argparse.Namespace, *, existing: bool) -> ManagedAuditStore:
     """
-    The store the arguments name, or None after saying why it cannot be opened.
+    The store the arguments name.
 
     With *existing*, a SQLite file that does not exist is refused rather than
     created: a command that only reads or changes what is there must not leave an
-    empty store behind a typo.
+    empty store behind a typo. A grant may start a new store.
     """
-    from vision_audit._settings import DEFAULT_STORE_URL  # noqa: PLC0415
+    url = store_url(args)
+    if existing:
+        return open_existing_store(url, read_only=False)
     from vision_audit.store import open_store  # noqa: PLC0415 - heavy, lazy
 
-    url = args.store or os.environ.get(env.VISION_AUDIT_STORE) or DEFAULT_STORE_URL
-    scheme, _, rest = url.partition("://")
-    if existing and scheme.lower() == "sqlite" and rest.startswith("/"):
-        path = Path(unquote(rest[1:].partition("?")[0]))
-        if not path.exists():
-            _err(command, f"no store at {path} ({url}); give --store URL")
-            return None
     try:
         return open_store(url)
-    except (ValueError, VisionAuditError) as err:
-        _err(command, str(err))
-        return None
-
-
-class _UsageError(Exception):
-    """A command-line argument is wrong; the message says which and why."""
+    except ValueError as err:
+        raise UsageError(str(err)) from err
 
 
 def _grant_features(args: argparse.Namespace) -> set[str] | None:
@@ -243,7 +229,7 @@ def _grant_features(args: argparse.Namespace) -> set[str] | None:
                 f"--feature {item[:60]!r} is not a visual feature; accepted: "
                 f"{', '.join(FEATURES)}"
             )
-            raise _UsageError(msg)
+            raise UsageError(msg)
         features.add(feature)
     return features
 
@@ -254,10 +240,10 @@ def _grant_expiry(args: argparse.Namespace, now: dt.datetime) -> dt.datetime | N
     try:
         expires = parse_time(args.expires, name="--expires")
     except ValueError as err:
-        raise _UsageError(str(err)) from err
+        raise UsageError(str(err)) from err
     if expires <= now:
         msg = f"--expires {args.expires} is not in the future"
-        raise _UsageError(msg)
+        raise UsageError(msg)
     return expires
 
 
@@ -266,19 +252,19 @@ def _grant_record(args: argparse.Namespace) -> ConsentRecord:
     The record the arguments describe.
 
     Raises:
-        _UsageError: What is wrong with them.
+        UsageError: What is wrong with them.
     """
     for purpose in args.purpose:
         if not PURPOSE_NAME_PATTERN.fullmatch(purpose):
             msg = f"--purpose {purpose[:60]!r} is not a purpose name"
-            raise _UsageError(msg)
+            raise UsageError(msg)
     features = _grant_features(args)
     now = utc_now()
     expires = _grant_expiry(args, now)
     if args.policy or os.environ.get(env.VISION_AUDIT_POLICY):
         problem = _against_policy(args, features)
         if problem:
-            raise _UsageError(problem)
+            raise UsageError(problem)
     try:
         return ConsentRecord(
             ref=args.ref,
@@ -289,7 +275,7 @@ def _grant_record(args: argparse.Namespace) -> ConsentRecord:
             expires_at=expires,
         )
     except (TypeError, ValueError) as err:
-        raise _UsageError(str(err)) from err
+        raise UsageError(str(err)) from err
 
 
 def _against_policy(args: argparse.Namespace, features: set[str] | None) -> str | None:
@@ -313,18 +299,12 @@ def _against_policy(args: argparse.Namespace, features: set[str] | None) -> str 
 
 
 def _grant(args: argparse.Namespace) -> int:
-    try:
-        record = _grant_record(args)
-    except _UsageError as err:
-        _err("consent grant", str(err))
-        return EXIT_USAGE
-    store = _open(args, "consent grant", existing=False)
-    if store is None:
-        return EXIT_USAGE
+    record = _grant_record(args)
+    store = _open(args, existing=False)
     try:
         previous = StoreConsentProvider(store).get_consent(record.ref)
         if previous is not None and not args.replace:
-            _err(
+            error(
                 "consent grant",
                 f"consent {record.ref!r} already exists ({_terms(previous)}); "
                 "give --replace to replace it",
@@ -332,14 +312,14 @@ def _grant(args: argparse.Namespace) -> int:
             return EXIT_CHECK_FAILED
         recorded = grant_consent(store, record, actor=args.actor)
     except (ValueError, VisionAuditError) as err:
-        _err("consent grant", str(err))
+        error("consent grant", str(err))
         return EXIT_CHECK_FAILED
     finally:
         store.close()
     if previous is not None:
         _warn("consent grant", f"replaced consent {record.ref!r} ({_terms(previous)})")
     until = record.expires_at.isoformat() if record.expires_at else "no expiry"
-    _out(
+    out(
         f"granted consent {record.ref!r} for {', '.join(sorted(record.purposes))} "
         f"({until}); event {recorded.sequence}"
     )
@@ -361,30 +341,26 @@ def _terms(record: ConsentRecord) -> str:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    store = _open(args, "consent revoke", existing=True)
-    if store is None:
-        return EXIT_USAGE
+    store = _open(args, existing=True)
     try:
         recorded = revoke_consent(
             store, args.ref, actor=args.actor, reason=args.reason or None
         )
     except (ValueError, VisionAuditError) as err:
-        _err("consent revoke", str(err))
+        error("consent revoke", str(err))
         return EXIT_CHECK_FAILED
     finally:
         store.close()
-    _out(f"revoked consent {args.ref!r}; event {recorded.sequence}")
+    out(f"revoked consent {args.ref!r}; event {recorded.sequence}")
     return EXIT_OK
 
 
 def _list(args: argparse.Namespace) -> int:
-    store = _open(args, "consent list", existing=True)
-    if store is None:
-        return EXIT_USAGE
+    store = _open(args, existing=True)
     try:
         records = StoreConsentProvider(store).list_consents()
     except VisionAuditError as err:
-        _err("consent list", str(err))
+        error("consent list", str(err))
         return EXIT_CHECK_FAILED
     finally:
         store.close()
@@ -397,7 +373,7 @@ def _list(args: argparse.Namespace) -> int:
             _out_json(json.dumps(data, sort_keys=True, ensure_ascii=False))
         return EXIT_OK
     if not records:
-        _out("no consent recorded")
+        out("no consent recorded")
         return EXIT_OK
     for record in records:
         features = ", ".join(sorted(record.features)) if record.features else "any"
@@ -409,7 +385,7 @@ def _list(args: argparse.Namespace) -> int:
         )
         if record.revoked_at is not None:
             line += f"  revoked {record.revoked_at.isoformat()}"
-        _out(line)
+        out(line)
     return EXIT_OK
 
 
@@ -418,10 +394,7 @@ def _store_argument(parser: argparse.ArgumentParser) -> None:
         "--store",
         default=None,
         metavar="URL",
-        help=(
-            "audit store URL (sqlite:///path.db, postgresql://...); default "
-            f"${env.VISION_AUDIT_STORE}, else sqlite:///vision-audit.db"
-        ),
+        help=STORE_HELP,
     )
 
 
@@ -539,7 +512,7 @@ def add_policy_commands(
             f"(default: ${env.VISION_AUDIT_POLICY} when set)"
         ),
     )
-    grant.set_defaults(handler=_grant)
+    grant.set_defaults(handler=guarded("consent grant", _grant))
     revoke = consent_commands.add_parser(
         "revoke",
         help="revoke a consent",
@@ -562,7 +535,7 @@ def add_policy_commands(
         type=one_line_text,
         help="why (kept in the audit trail; no personal data)",
     )
-    revoke.set_defaults(handler=_revoke)
+    revoke.set_defaults(handler=guarded("consent revoke", _revoke))
     listing = consent_commands.add_parser(
         "list",
         help="list the consents in the audit store",
@@ -575,4 +548,4 @@ def add_policy_commands(
     listing.add_argument(
         "--json", action="store_true", help="one JSON object per consent"
     )
-    listing.set_defaults(handler=_list)
+    listing.set_defaults(handler=guarded("consent list", _list))

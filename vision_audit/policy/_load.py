@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from vision_audit import environment_variables as env
+from vision_audit._time import DURATION_HELP, parse_duration
 from vision_audit.exceptions import PolicyError
 from vision_audit.policy._model import (
     FEATURES,
@@ -57,21 +58,6 @@ PURPOSE_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 
 _BARE_KEY: Final = re.compile(r"[A-Za-z0-9_\-]+")
 _KEY_SHOWN: Final = 42
-_DURATION: Final = re.compile(r"(?:\d{1,9}\s*[ywdhms]\s*)+")
-_DURATION_PART: Final = re.compile(r"(\d{1,9})\s*([ywdhms])")
-_UNIT_SECONDS: Final = {
-    "y": 365 * 86400,
-    "w": 7 * 86400,
-    "d": 86400,
-    "h": 3600,
-    "m": 60,
-    "s": 1,
-}
-_MAX_DURATION: Final = dt.timedelta(days=1000 * 365)
-_DURATION_HELP: Final = (
-    'a duration such as "30d", "12h", "7y" or "1d12h" '
-    "(units y=365 days, w, d, h, m=minutes, s)"
-)
 _MODES: Final = ("enforce", "audit")
 _GATE_DEFAULTS: Final = ("withhold", "release")
 _TOP_KEYS: Final = ("policy", "purposes", "retention", "sensitive")
@@ -229,7 +215,7 @@ class _Reader:
 
     def duration(self, key: Key, value: object) -> dt.timedelta:
         if not isinstance(value, str):
-            self.expect(key, value, _DURATION_HELP)
+            self.expect(key, value, DURATION_HELP)
         try:
             return parse_duration(value)
         except ValueError as err:
@@ -251,35 +237,6 @@ class _Reader:
                 self.fail(where, "an empty tag name; a tag name has a character")
             terms.add(term)
         return frozenset(terms)
-
-
-def parse_duration(text: str) -> dt.timedelta:
-    """
-    A duration written as ``30d``, ``12h``, ``7y``, ``90m`` or ``1d12h``.
-
-    Units: ``y`` (365 days), ``w`` (weeks), ``d`` (days), ``h`` (hours), ``m``
-    (minutes), ``s`` (seconds). The result is positive and at most 1000 years.
-
-    Raises:
-        ValueError: *text* is not such a duration; the message says what is.
-
-    .. versionadded:: 0.1.0
-    """
-    stripped = text.strip()
-    if not _DURATION.fullmatch(stripped):
-        msg = f"{_show(text)} is not {_DURATION_HELP}"
-        raise ValueError(msg)
-    seconds = sum(
-        int(number) * _UNIT_SECONDS[unit]
-        for number, unit in _DURATION_PART.findall(stripped)
-    )
-    if seconds <= 0:
-        msg = f"{_show(text)} is not a positive duration"
-        raise ValueError(msg)
-    if seconds > _MAX_DURATION.total_seconds():
-        msg = f"{_show(text)} is longer than 1000 years"
-        raise ValueError(msg)
-    return dt.timedelta(seconds=seconds)
 
 
 def _version(reader: _Reader, key: Key, value: object) -> str:

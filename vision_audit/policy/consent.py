@@ -42,6 +42,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol, runtime_checkable
 
+from vision_audit import attributes as attrs
 from vision_audit._text import first_control, show_char
 from vision_audit.exceptions import PolicyError
 from vision_audit.models import AuditEvent, utc_now
@@ -77,9 +78,9 @@ __all__ = [
     "revoke_consent",
 ]
 
-EVENT_CONSENT_GRANTED: Final = "consent.granted"
+EVENT_CONSENT_GRANTED: Final = attrs.EVENT_CONSENT_GRANTED
 """Event recording a consent: its reference, purposes, features and period."""
-EVENT_CONSENT_REVOKED: Final = "consent.revoked"
+EVENT_CONSENT_REVOKED: Final = attrs.EVENT_CONSENT_REVOKED
 """Event recording the revocation of a consent, by reference."""
 CONSENT_STORE_SETTING: Final = "store"
 """``VISION_AUDIT_CONSENT`` value selecting the audit store's consent table."""

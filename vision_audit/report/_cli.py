@@ -8,8 +8,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vision_audit import environment_variables as env
-from vision_audit.exceptions import ReportRenderError, StoreError
+from vision_audit._commands import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    STORE_HELP,
+    UsageError,
+    error,
+    guarded,
+    open_existing_store,
+    store_url,
+)
 
 if TYPE_CHECKING:
     import argparse
@@ -21,18 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["add_report_commands"]
 
-_EXIT_OK = 0
-_EXIT_FAILED = 1
-_EXIT_USAGE = 2
-
-
-class _UsageError(Exception):
-    """Bad usage: exit 2 with the message."""
-
-
-def _error(text: str) -> None:
-    sys.stderr.write(f"vision-audit report: error: {text}\n")
-
 
 def _load_public_keys(paths: list[str] | None) -> list[Ed25519PublicKey] | None:
     """The keys of ``--public-key``, read as ``vision-audit verify`` reads them."""
@@ -42,7 +38,7 @@ def _load_public_keys(paths: list[str] | None) -> list[Ed25519PublicKey] | None:
         return read_public_key_files(paths)
     except ValueError as err:
         msg = f"--public-key: {err}"
-        raise _UsageError(msg) from err
+        raise UsageError(msg) from err
 
 
 def _output(value: str) -> Path:
@@ -53,7 +49,7 @@ def _output(value: str) -> Path:
             f"--out {value} is a folder; give a file name in it, such as "
             f"{target / 'report.pdf'}"
         )
-        raise _UsageError(msg)
+        raise UsageError(msg)
     return target
 
 
@@ -88,10 +84,8 @@ def _build(
 
 
 def _report(args: argparse.Namespace) -> int:
-    url = args.store or os.environ.get(env.VISION_AUDIT_STORE)
-    if not url:
-        _error(f"give --store URL or set {env.VISION_AUDIT_STORE}")
-        return _EXIT_USAGE
+    url = store_url(args)
+    open_existing_store(url, read_only=True).close()  # a missing store is named
     started = time.perf_counter()
 
     def progress(message: str) -> None:
@@ -99,15 +93,8 @@ def _report(args: argparse.Namespace) -> int:
             elapsed = time.perf_counter() - started
             sys.stderr.write(f"[{elapsed:6.1f} s] {message}\n")
 
-    try:
-        keys = _load_public_keys(args.public_key)
-        written, data = _build(args, url, keys, progress)
-    except (_UsageError, ReportRenderError) as err:
-        _error(str(err))
-        return _EXIT_USAGE
-    except StoreError as err:
-        _error(str(err))
-        return _EXIT_FAILED
+    keys = _load_public_keys(args.public_key)
+    written, data = _build(args, url, keys, progress)
     sys.stdout.write(f"{written}\n")
     integrity = data.integrity
     if not integrity.verified:
@@ -117,12 +104,13 @@ def _report(args: argparse.Namespace) -> int:
             if integrity.bad_sequence != "n/a"
             else ""
         )
-        _error(
+        error(
+            "report",
             f"the store did not verify{where}: {integrity.message}; the report was "
-            f"written and says NOT VERIFIED on its cover"
+            f"written and says NOT VERIFIED on its cover",
         )
-        return _EXIT_FAILED
-    return _EXIT_OK
+        return EXIT_CHECK_FAILED
+    return EXIT_OK
 
 
 def add_report_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg] # argparse's private generic
@@ -150,10 +138,7 @@ def add_report_commands(commands: argparse._SubParsersAction) -> None:  # type: 
         "--store",
         default=None,
         metavar="URL",
-        help=(
-            "store URL, sqlite:///path.db or postgresql://... "
-            f"(default: ${env.VISION_AUDIT_STORE})"
-        ),
+        help=STORE_HELP,
     )
     report.add_argument(
         "--since", required=True, metavar="DATE", help="first day (YYYY-MM-DD) or time"
@@ -199,4 +184,4 @@ def add_report_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     report.add_argument(
         "--quiet", action="store_true", help="no progress on standard error"
     )
-    report.set_defaults(handler=_report)
+    report.set_defaults(handler=guarded("report", _report))

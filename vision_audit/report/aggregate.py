@@ -757,10 +757,12 @@ def build_report_data(
             sequence=seq,
             event_id=event_id,
             time=_short_time(moment),
-            action="retention purge" if kind == "content.purged" else "subject erasure",
+            action="retention purge"
+            if kind == attrs.EVENT_CONTENT_PURGED
+            else "subject erasure",
             actor=actor or "(not stated)",
             scope=data_class
-            or ("all content" if kind == "content.purged" else "one subject"),
+            or ("all content" if kind == attrs.EVENT_CONTENT_PURGED else "one subject"),
             events=int(events),
             records=int(records),
         )

@@ -27,6 +27,7 @@ from urllib.parse import unquote
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from vision_audit import attributes as attrs
+from vision_audit._time import parse_moment
 from vision_audit.exceptions import ReportRenderError, StoreError
 from vision_audit.store._canonical import format_time
 from vision_audit.store._open import open_store, redact_url
@@ -56,10 +57,10 @@ DEFAULT_EXCEPTION_CAP: Final = 200
 TOP_TAGS: Final = 15
 """How many dropped tags the tag filtering section names."""
 
-EVENT_PURGED: Final = "content.purged"
-EVENT_ERASED: Final = "subject.erased"
-EVENT_CONSENT_GRANTED: Final = "consent.granted"
-EVENT_CONSENT_REVOKED: Final = "consent.revoked"
+EVENT_PURGED: Final = attrs.EVENT_CONTENT_PURGED
+EVENT_ERASED: Final = attrs.EVENT_SUBJECT_ERASED
+EVENT_CONSENT_GRANTED: Final = attrs.EVENT_CONSENT_GRANTED
+EVENT_CONSENT_REVOKED: Final = attrs.EVENT_CONSENT_REVOKED
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,17 +83,10 @@ def _parse_moment(value: str | date | datetime, *, end: bool) -> datetime:
         if end:
             moment += timedelta(days=1)
     else:
-        text = value.strip()
         try:
-            if len(text) == len("2026-01-31"):
-                return _parse_moment(date.fromisoformat(text), end=end)
-            moment = datetime.fromisoformat(text)
+            return parse_moment(value, end=end)
         except ValueError as err:
-            msg = (
-                f"{text!r} is not a date (YYYY-MM-DD) or an ISO-8601 time "
-                "(YYYY-MM-DDTHH:MM[:SS][+00:00])"
-            )
-            raise ReportRenderError(msg) from err
+            raise ReportRenderError(str(err)) from err
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)

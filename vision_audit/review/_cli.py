@@ -6,28 +6,26 @@ import json
 import os
 import re
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import unquote
 
 from vision_audit import environment_variables as env
-from vision_audit._settings import DEFAULT_STORE_URL
-from vision_audit._text import MULTI_LINE, first_control, printable, show_char
-from vision_audit.exceptions import (
-    AuditWriteError,
-    PolicyError,
-    ReviewError,
-    StoreError,
+from vision_audit._commands import (
+    EXIT_OK,
+    STORE_HELP,
+    guarded,
+    open_existing_store,
+    out,
+    store_url,
 )
+from vision_audit._text import MULTI_LINE, first_control, printable, show_char
 from vision_audit.review._model import DECISIONS
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Iterable
+    from collections.abc import Iterable
     from datetime import datetime
 
     from vision_audit.review._model import PendingReview, ReviewCase
-    from vision_audit.typing import ManagedAuditStore
 
 __all__ = [
     "add_review_commands",
@@ -36,20 +34,6 @@ __all__ = [
     "printable",
     "printable_json",
 ]
-
-EXIT_OK: Final = 0
-EXIT_CHECK_FAILED: Final = 1
-EXIT_USAGE: Final = 2
-
-_CHECK_FAILED_CODES: Final = frozenset(
-    {"four-eyes", "already-decided", "not-latest-decision"}
-)
-"""Refusals that are the rules at work, not a mistake in the command line."""
-
-_STORE_HELP: Final = (
-    "store URL: sqlite:///relative.db, sqlite:////absolute.db or postgresql://... "
-    f"(default: ${env.VISION_AUDIT_STORE}, then {DEFAULT_STORE_URL})"
-)
 
 
 # Bidirectional overrides, embeddings and isolates reorder what a terminal shows.
@@ -94,20 +78,6 @@ def multi_line_text(value: str) -> str:
     return value
 
 
-class _UsageError(Exception):
-    """Bad usage: exit 2 with the message."""
-
-
-def _out(text: str = "") -> None:
-    # Values come from the store, which other writers (the Python API, older
-    # versions) may have filled with control characters: never echo them raw.
-    sys.stdout.write(f"{printable(text, keep=frozenset(chr(9)))}\n")
-
-
-def _err(command: str, text: str) -> None:
-    sys.stderr.write(f"vision-audit review {command}: error: {printable(text)}\n")
-
-
 _JSON_UNSAFE: Final = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
@@ -124,28 +94,6 @@ def printable_json(text: str) -> str:
 def _json(value: object) -> None:
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
     sys.stdout.write(f"{printable_json(text)}\n")
-
-
-def _store_url(args: argparse.Namespace) -> str:
-    url: str = args.store or os.environ.get(env.VISION_AUDIT_STORE) or DEFAULT_STORE_URL
-    return url
-
-
-def _open(url: str, *, read_only: bool) -> ManagedAuditStore:
-    """Open the store at *url*; a missing SQLite file or a bad URL is bad usage."""
-    from vision_audit.store import open_store  # noqa: PLC0415 - heavy, lazy
-
-    scheme, _, rest = url.partition("://")
-    if scheme.lower() == "sqlite" and rest.startswith("/"):
-        path = Path(unquote(rest[1:].partition("?")[0]))
-        if not path.exists():
-            msg = f"no audit store at {path} ({url}); give --store URL"
-            raise _UsageError(msg)
-    options = {"read_only": True} if read_only else {}
-    try:
-        return open_store(url, **options)
-    except ValueError as err:
-        raise _UsageError(str(err)) from err
 
 
 def _when(moment: datetime | None) -> str:
@@ -187,7 +135,7 @@ def _list(args: argparse.Namespace) -> int:
 
     limit = None if args.limit == 0 else args.limit
     now = utc_now()
-    store = _open(_store_url(args), read_only=True)
+    store = open_existing_store(store_url(args), read_only=True)
     try:
         items = list_pending_reviews(
             store,
@@ -209,7 +157,7 @@ def _list(args: argparse.Namespace) -> int:
     if args.purpose is not None:
         what += f" for {one_line_text(args.purpose)}"
     if not items:
-        _out(f"no analysis {what}" + (" after that one" if args.after else ""))
+        out(f"no analysis {what}" + (" after that one" if args.after else ""))
         return EXIT_OK
     overdue = sum(item.overdue for item in items)
     plural = "analysis" if total == 1 else "analyses"
@@ -220,7 +168,7 @@ def _list(args: argparse.Namespace) -> int:
     )
     of_these = "" if len(items) == total else " of these"
     late = f"{overdue}{of_these} overdue" if overdue else f"none{of_these} overdue"
-    _out(f"{shown} {what} ({late}); times in UTC")
+    out(f"{shown} {what} ({late}); times in UTC")
     rows = [
         (
             item.analysis_id,
@@ -236,13 +184,13 @@ def _list(args: argparse.Namespace) -> int:
     header = ("ANALYSIS", "PURPOSE", "ACTOR", "FLAGGED", "DUE", "STATUS", "REASONS")
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
-        _out(
+        out(
             "  ".join(
                 cell.ljust(width) for cell, width in zip(row, widths, strict=True)
             ).rstrip()
         )
     if limit is not None and len(items) == limit:
-        _out(f"next page: --after {items[-1].sequence}")
+        out(f"next page: --after {items[-1].sequence}")
     return EXIT_OK
 
 
@@ -346,7 +294,7 @@ def _show(args: argparse.Namespace) -> int:
     from vision_audit.models import utc_now  # noqa: PLC0415
     from vision_audit.review._queue import get_review  # noqa: PLC0415
 
-    store = _open(_store_url(args), read_only=True)
+    store = open_existing_store(store_url(args), read_only=True)
     try:
         case = get_review(store, args.analysis_id)
     finally:
@@ -372,7 +320,7 @@ def _show(args: argparse.Namespace) -> int:
         *_decision_lines(case),
     ]
     for line in lines:
-        _out(line)
+        out(line)
     return EXIT_OK
 
 
@@ -383,7 +331,7 @@ def _decide(args: argparse.Namespace) -> int:
     from vision_audit.review._decide import record_review_decision  # noqa: PLC0415
 
     policy: str | None = args.policy or os.environ.get(env.VISION_AUDIT_POLICY) or None
-    store = _open(_store_url(args), read_only=False)
+    store = open_existing_store(store_url(args), read_only=False)
     try:
         recorded = record_review_decision(
             store,
@@ -401,39 +349,12 @@ def _decide(args: argparse.Namespace) -> int:
     event = recorded.event
     data: dict[str, Any] = dict(event.data)
     corrects = f", superseding {data['supersedes']}" if data.get("supersedes") else ""
-    _out(
+    out(
         f"recorded {data['decision']} of analysis {event.analysis_id} by "
         f"{data['reviewer']}: event {event.event_id}, sequence {recorded.sequence}"
         f"{corrects}"
     )
     return EXIT_OK
-
-
-def _guarded(
-    command: str, handler: Callable[[argparse.Namespace], int]
-) -> Callable[[argparse.Namespace], int]:
-    """Turn the errors a user can meet into messages and exit codes."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except ReviewError as err:
-            _err(command, str(err))
-            return EXIT_CHECK_FAILED if err.code in _CHECK_FAILED_CODES else EXIT_USAGE
-        except _UsageError as err:
-            _err(command, str(err))
-            return EXIT_USAGE
-        except PolicyError as err:
-            _err(command, f"--policy: {err}")
-            return EXIT_USAGE
-        except ValueError as err:
-            _err(command, str(err))
-            return EXIT_USAGE
-        except (StoreError, AuditWriteError, OSError) as err:
-            _err(command, str(err))
-            return EXIT_CHECK_FAILED
-
-    return run
 
 
 def add_review_commands(
@@ -488,9 +409,9 @@ def add_review_commands(
         help="the next page: those flagged after this one (the sequence that "
         "`next page:` names, or the last item's `sequence` in --json)",
     )
-    listing.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    listing.add_argument("--store", metavar="URL", help=STORE_HELP)
     listing.add_argument("--json", action="store_true", help="print JSON")
-    listing.set_defaults(handler=_guarded("list", _list))
+    listing.set_defaults(handler=guarded("review list", _list))
 
     show = actions.add_parser(
         "show",
@@ -502,9 +423,9 @@ def add_review_commands(
         ),
     )
     show.add_argument("analysis_id", metavar="ID", help="the analysis id")
-    show.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    show.add_argument("--store", metavar="URL", help=STORE_HELP)
     show.add_argument("--json", action="store_true", help="print JSON")
-    show.set_defaults(handler=_guarded("show", _show))
+    show.set_defaults(handler=guarded("review show", _show))
 
     decide = actions.add_parser(
         "decide",
@@ -559,7 +480,7 @@ def add_review_commands(
         type=one_line_text,
         help="the decision this one corrects (required once the analysis is decided)",
     )
-    decide.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    decide.add_argument("--store", metavar="URL", help=STORE_HELP)
     decide.add_argument(
         "--policy",
         metavar="FILE",
@@ -568,4 +489,4 @@ def add_review_commands(
             f"(default: ${env.VISION_AUDIT_POLICY})"
         ),
     )
-    decide.set_defaults(handler=_guarded("decide", _decide))
+    decide.set_defaults(handler=guarded("review decide", _decide))

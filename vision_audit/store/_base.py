@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Self
 
+from vision_audit import attributes as attrs
 from vision_audit._text import counted
 from vision_audit.exceptions import AuditWriteError, StoreError
 from vision_audit.models import AuditEvent, RecordedEvent
@@ -963,7 +964,7 @@ class BaseAuditStore(IndexedReads, ABC):
                 before=before, data_class=data_class, subject=None
             )
             event = AuditEvent(
-                type="content.purged",
+                type=attrs.EVENT_CONTENT_PURGED,
                 actor=actor,
                 data={
                     "older_than": before,
@@ -1009,7 +1010,7 @@ class BaseAuditStore(IndexedReads, ABC):
                 before=None, data_class=None, subject=pseudonym
             )
             event = AuditEvent(
-                type="subject.erased",
+                type=attrs.EVENT_SUBJECT_ERASED,
                 actor=actor,
                 data={"events": events, "records": records},
             )

@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Final, NamedTuple
 
+from vision_audit import attributes as attrs
 from vision_audit._text import counted
 from vision_audit.exceptions import ChainIntegrityError
 from vision_audit.store._canonical import canonical_bytes, parse_time
@@ -109,8 +110,8 @@ _PLAIN_NAME: Final = re.compile(r"[A-Za-z0-9_.\-]*")
 _KINDS: Final = frozenset({"content", "subject"})
 SUBJECT_NAME: Final = "subject_ref"
 """The one name of the record of kind ``subject``: the raw subject reference."""
-PURGED: Final = "content.purged"
-ERASED: Final = "subject.erased"
+PURGED: Final = attrs.EVENT_CONTENT_PURGED
+ERASED: Final = attrs.EVENT_SUBJECT_ERASED
 
 
 @dataclass(frozen=True, slots=True)

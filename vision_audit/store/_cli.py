@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import getpass
-import os
-import re
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
-from urllib.parse import unquote
 
 from vision_audit import environment_variables as env
+from vision_audit._commands import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    STORE_HELP,
+    UsageError,
+    guarded,
+    open_existing_store,
+    out,
+    say,
+    store_url,
+)
 from vision_audit._text import counted
-from vision_audit.exceptions import AuditWriteError, StoreError
+from vision_audit._time import parse_duration, parse_moment
 from vision_audit.models import utc_now
 
 if TYPE_CHECKING:
@@ -25,55 +33,21 @@ if TYPE_CHECKING:
 
 __all__ = ["add_store_commands", "parse_age", "parse_moment"]
 
-EXIT_OK: Final = 0
-EXIT_CHECK_FAILED: Final = 1
-EXIT_USAGE: Final = 2
 
-_AGE: Final = re.compile(r"^\s*(\d+)\s*([smhdwy])\s*$")
-_UNITS: Final = {
-    "s": 1,
-    "m": 60,
-    "h": 3600,
-    "d": 86400,
-    "w": 7 * 86400,
-    "y": 365 * 86400,
-}
 _PROGRESS_SECONDS: Final = 1.0
 _DATA_CLASSES: Final = ("caption", "dense_captions", "read_text", "subject_ref")
 """The content members the instrumentation records, and raw subject references."""
-_STORE_HELP: Final = (
-    "store URL: sqlite:///relative.db, sqlite:////absolute.db or postgresql://... "
-    f"(default: ${env.VISION_AUDIT_STORE})"
-)
-
-
-class _UsageError(Exception):
-    """Bad usage: exit 2 with the message."""
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(f"{text}\n")
-    sys.stdout.flush()
-
-
-def _err(command: str, text: str) -> None:
-    sys.stderr.write(f"vision-audit {command}: {text}\n")
-    sys.stderr.flush()
 
 
 def parse_age(text: str) -> timedelta:
     """
-    An age such as ``30d``, ``12h``, ``90m``, ``45s``, ``2w`` or ``1y`` (365 days).
+    An age such as ``30d``, ``12h`` or ``1d12h``, as a policy's retention reads.
 
     Raises:
-        ValueError: *text* is not one of those forms.
+        ValueError: *text* is not a duration, or reaches back before the year 1.
     """
-    match = _AGE.match(text)
-    if match is None:
-        msg = f"{text!r} is not an age such as 30d, 12h, 90m, 45s, 2w or 1y"
-        raise ValueError(msg)
+    age = parse_duration(text)
     try:
-        age = timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
         datetime.now(UTC) - age  # the cutoff must be a date too
     except OverflowError as err:
         msg = (
@@ -81,70 +55,6 @@ def parse_age(text: str) -> timedelta:
         )
         raise ValueError(msg) from err
     return age
-
-
-def parse_moment(text: str, *, end: bool = False) -> datetime:
-    """
-    A date (``2026-01-31``, midnight UTC) or an ISO-8601 time (UTC unless it says).
-
-    With *end*, a bare date means the end of that day (midnight after it), as an
-    exclusive upper bound does in ``vision-audit report``.
-
-    Raises:
-        ValueError: *text* is neither, or is out of the range of UTC times.
-    """
-    try:
-        if len(text) == len("2026-01-31"):
-            day = date.fromisoformat(text)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return moment + timedelta(days=1) if end else moment
-        moment = datetime.fromisoformat(text)
-    except ValueError as err:
-        msg = f"{text!r} is not a date (2026-01-31) or an ISO-8601 time"
-        raise ValueError(msg) from err
-    except OverflowError as err:
-        msg = f"{text!r} is past the last day of the year 9999"
-        raise ValueError(msg) from err
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        moment.astimezone(UTC)
-    except OverflowError as err:
-        msg = f"{text!r} is out of the range of UTC times (years 1 to 9999)"
-        raise ValueError(msg) from err
-    return moment
-
-
-def _store_url(args: argparse.Namespace) -> str:
-    url: str = args.store or os.environ.get(env.VISION_AUDIT_STORE, "")
-    if not url:
-        msg = f"no store: give --store URL or set {env.VISION_AUDIT_STORE}"
-        raise _UsageError(msg)
-    return url
-
-
-def _open(url: str, *, read_only: bool, cosign_only: bool = False) -> BaseAuditStore:
-    """Open the store at *url*; a missing SQLite file or a bad URL is bad usage."""
-    from vision_audit.store._open import open_store  # noqa: PLC0415
-
-    scheme, _, rest = url.partition("://")
-    if scheme.lower() == "sqlite" and rest.startswith("/"):
-        path = Path(unquote(rest[1:].partition("?")[0]))
-        if not path.exists():
-            msg = f"no store at {path} ({url})"
-            raise _UsageError(msg)
-        if not read_only:
-            # Never turn an empty file, or another file, into a store: it must be
-            # one already, as verify requires.
-            _open(url, read_only=True).close()
-    options = {"read_only": True} if read_only else {}
-    if cosign_only:
-        options["cosign_only"] = True
-    try:
-        store = open_store(url, **options)
-    except ValueError as err:
-        raise _UsageError(str(err)) from err
-    return store  # type: ignore[return-value] # every store we open is a BaseAuditStore
 
 
 def _progress(command: str, *, quiet: bool) -> Callable[[int], None] | None:
@@ -158,7 +68,7 @@ def _progress(command: str, *, quiet: bool) -> Callable[[int], None] | None:
         if now - last[0] >= _PROGRESS_SECONDS:
             last[0] = now
             rate = count / (now - started)
-            _err(command, f"{count:,} events checked ({rate:,.0f}/s)...")
+            say(command, f"{count:,} events checked ({rate:,.0f}/s)...")
 
     return report
 
@@ -193,8 +103,8 @@ def _export(args: argparse.Namespace) -> int:
         msg = (
             f"nothing to export: --until {args.until} is not after --since {args.since}"
         )
-        raise _UsageError(msg)
-    store = _open(_store_url(args), read_only=True)
+        raise UsageError(msg)
+    store = open_existing_store(store_url(args), read_only=True)
     try:
         # An export carries what the store holds; it says so when that does not
         # verify, rather than hand a damaged log on in silence.
@@ -212,9 +122,9 @@ def _export(args: argparse.Namespace) -> int:
     finally:
         store.close()
     where = "standard output" if args.output in {None, "-"} else args.output
-    _err("export", f"{counted(count, 'event')} of {store.name} written to {where}")
+    say("export", f"{counted(count, 'event')} of {store.name} written to {where}")
     if not checked.ok:
-        _err(
+        say(
             "export",
             f"error: the store does NOT verify (sequence {checked.sequence}: "
             f"{checked.kind}: {checked.message}); the export holds the log as "
@@ -226,7 +136,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _warn_lingering(command: str, store: BaseAuditStore) -> None:
     if store.wipe_pending:
-        _err(
+        say(
             command,
             "warning: the storage still keeps older copies of the removed content "
             "(a reader held an older snapshot, or VACUUM was not permitted); they "
@@ -245,7 +155,7 @@ def _actor(args: argparse.Namespace) -> str | None:
 
 def _purge(args: argparse.Namespace) -> int:
     age = parse_age(args.older_than)
-    store = _open(_store_url(args), read_only=False)
+    store = open_existing_store(store_url(args), read_only=False)
     try:
         if args.data_class is not None:
             accepted = {*_DATA_CLASSES, *store._recorded_data_classes()}  # noqa: SLF001 - this module is the store's
@@ -254,7 +164,7 @@ def _purge(args: argparse.Namespace) -> int:
                     f"unknown data class {args.data_class!r}: give one of "
                     f"{', '.join(sorted(accepted))}"
                 )
-                raise _UsageError(msg)
+                raise UsageError(msg)
         recorded = store.purge_content(
             older_than=age, data_class=args.data_class, actor=_actor(args)
         )
@@ -263,7 +173,7 @@ def _purge(args: argparse.Namespace) -> int:
     _warn_lingering("purge", store)
     data = recorded.event.data
     what = f"data class {args.data_class!r}" if args.data_class else "all data classes"
-    _out(
+    out(
         f"purged {counted(data['records'], 'content record')} of "
         f"{counted(data['events'], 'event')} "
         f"older than {data['older_than']} ({what}); recorded as sequence "
@@ -278,8 +188,8 @@ def _erase_subject(args: argparse.Namespace) -> int:
         ref = sys.stdin.readline().rstrip("\r\n")
     if not ref:
         msg = "the subject reference is empty"
-        raise _UsageError(msg)
-    store = _open(_store_url(args), read_only=False)
+        raise UsageError(msg)
+    store = open_existing_store(store_url(args), read_only=False)
     try:
         recorded = store.erase_subject(ref, actor=_actor(args))
     finally:
@@ -287,12 +197,12 @@ def _erase_subject(args: argparse.Namespace) -> int:
     _warn_lingering("erase-subject", store)
     data = recorded.event.data
     if not data["records"]:
-        _err(
+        say(
             "erase-subject",
             "warning: no personal content matched this subject reference (check how "
             "the application spelled it); the request is recorded all the same",
         )
-    _out(
+    out(
         f"erased {counted(data['records'], 'content record')} of "
         f"{counted(data['events'], 'event')} "
         f"of subject {recorded.event.subject_ref}; recorded as sequence "
@@ -315,36 +225,36 @@ def _keygen(args: argparse.Namespace) -> int:
         try:
             key = signing_key_from_environment()
         except ValueError as err:
-            raise _UsageError(str(err)) from err
+            raise UsageError(str(err)) from err
         if key is None:
             msg = (
                 f"no signing key configured: set {env.VISION_AUDIT_SIGNING_KEY_FILE} "
                 f"or {env.VISION_AUDIT_SIGNING_KEY}"
             )
-            raise _UsageError(msg)
+            raise UsageError(msg)
         pem = public_key_pem(key.public_key())
         if args.output in {None, "-"}:
             sys.stdout.write(pem.decode("ascii"))
         else:
             Path(args.output).write_bytes(pem)
-            _err(
+            say(
                 "keygen",
                 f"public key {key_id(key.public_key())} written to {args.output}",
             )
         return EXIT_OK
     if args.output in {None, "-"}:
         msg = "give --output FILE: a private key is never written to the terminal"
-        raise _UsageError(msg)
+        raise UsageError(msg)
     private = Path(args.output)
     public = Path(f"{args.output}.pub")
     for path in (private, public):
         if path.exists():
             msg = f"{path} exists; keys are never overwritten"
-            raise _UsageError(msg)
+            raise UsageError(msg)
     key = generate_signing_key()
     write_new_file(private, private_key_pem(key), mode=0o600)
     write_new_file(public, public_key_pem(key.public_key()), mode=0o644)
-    _out(
+    out(
         f"signing key {key_id(key.public_key())}\n"
         f"  private: {private} (mode 600): give it to the writers, e.g. "
         f"{env.VISION_AUDIT_SIGNING_KEY_FILE}={private}\n"
@@ -352,27 +262,6 @@ def _keygen(args: argparse.Namespace) -> int:
         f"vision-audit verify --public-key {public}"
     )
     return EXIT_OK
-
-
-def _guarded(
-    command: str, handler: Callable[[argparse.Namespace], int]
-) -> Callable[[argparse.Namespace], int]:
-    """Turn the errors a user can meet into messages and exit codes."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except _UsageError as err:
-            _err(command, f"error: {err}")
-            return EXIT_USAGE
-        except ValueError as err:
-            _err(command, f"error: {err}")
-            return EXIT_USAGE
-        except (StoreError, AuditWriteError, OSError) as err:
-            _err(command, f"error: {err}")
-            return EXIT_CHECK_FAILED
-
-    return run
 
 
 def add_store_commands(
@@ -401,7 +290,7 @@ def add_store_commands(
         ),
     )
     source = verify.add_mutually_exclusive_group()
-    source.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    source.add_argument("--store", metavar="URL", help=STORE_HELP)
     source.add_argument(
         "--file", metavar="EXPORT", help="verify a file made by vision-audit export"
     )
@@ -476,7 +365,7 @@ def add_store_commands(
         ),
     )
     verify.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    verify.set_defaults(handler=_guarded("verify", _verify))
+    verify.set_defaults(handler=guarded("verify", _verify))
 
     export = commands.add_parser(
         "export",
@@ -487,7 +376,7 @@ def add_store_commands(
             "vision-audit verify --file."
         ),
     )
-    export.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    export.add_argument("--store", metavar="URL", help=STORE_HELP)
     export.add_argument(
         "--format", choices=["jsonl"], default="jsonl", help="(default: jsonl)"
     )
@@ -504,7 +393,7 @@ def add_store_commands(
     export.add_argument(
         "--output", metavar="FILE", help="write here (default: standard output)"
     )
-    export.set_defaults(handler=_guarded("export", _export))
+    export.set_defaults(handler=guarded("export", _export))
 
     prove = commands.add_parser(
         "prove",
@@ -517,7 +406,7 @@ def add_store_commands(
         ),
     )
     prove.add_argument("id", metavar="ID", help="an event id or an analysis id")
-    prove.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    prove.add_argument("--store", metavar="URL", help=STORE_HELP)
     prove.add_argument(
         "--output", metavar="FILE", help="write here (default: standard output)"
     )
@@ -526,7 +415,7 @@ def add_store_commands(
         action="store_true",
         help="add the personal content that remains (caption, text), with its salts",
     )
-    prove.set_defaults(handler=_guarded("prove", _prove))
+    prove.set_defaults(handler=guarded("prove", _prove))
 
     checkpoint = commands.add_parser(
         "checkpoint",
@@ -538,7 +427,7 @@ def add_store_commands(
             "time-stamping authority and keep it with the checkpoint."
         ),
     )
-    checkpoint.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    checkpoint.add_argument("--store", metavar="URL", help=STORE_HELP)
     checkpoint.add_argument(
         "--tsa-url",
         metavar="URL",
@@ -553,7 +442,7 @@ def add_store_commands(
             "any C2SP tlog-witness); repeatable"
         ),
     )
-    checkpoint.set_defaults(handler=_guarded("checkpoint", _checkpoint))
+    checkpoint.set_defaults(handler=guarded("checkpoint", _checkpoint))
 
     purge = commands.add_parser(
         "purge",
@@ -564,12 +453,12 @@ def add_store_commands(
             "still verifies. Records a content.purged event with the counts."
         ),
     )
-    purge.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    purge.add_argument("--store", metavar="URL", help=STORE_HELP)
     purge.add_argument(
         "--older-than",
         required=True,
         metavar="AGE",
-        help="e.g. 30d, 12h, 2w, 1y",
+        help="e.g. 30d, 12h, 2w, 1y or 1d12h (as a policy's retention is written)",
     )
     purge.add_argument(
         "--data-class",
@@ -577,7 +466,7 @@ def add_store_commands(
         help="only this content member (e.g. caption, text, subject_ref)",
     )
     purge.add_argument("--actor", help="who asks (default: cli:<user>)")
-    purge.set_defaults(handler=_guarded("purge", _purge))
+    purge.set_defaults(handler=guarded("purge", _purge))
 
     erase = commands.add_parser(
         "erase-subject",
@@ -590,9 +479,9 @@ def add_store_commands(
         ),
     )
     erase.add_argument("ref", metavar="REF", help="the subject reference, or -")
-    erase.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    erase.add_argument("--store", metavar="URL", help=STORE_HELP)
     erase.add_argument("--actor", help="who asks (default: cli:<user>)")
-    erase.set_defaults(handler=_guarded("erase-subject", _erase_subject))
+    erase.set_defaults(handler=guarded("erase-subject", _erase_subject))
 
     keygen = commands.add_parser(
         "keygen",
@@ -611,4 +500,4 @@ def add_store_commands(
         action="store_true",
         help="export the public key of the configured signing key",
     )
-    keygen.set_defaults(handler=_guarded("keygen", _keygen))
+    keygen.set_defaults(handler=guarded("keygen", _keygen))

@@ -6,16 +6,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from vision_audit._text import counted, printable
-from vision_audit.store._cli import (
+from vision_audit._commands import (
     EXIT_CHECK_FAILED,
     EXIT_OK,
-    _err,
-    _open,
-    _out,
+    UsageError,
+    open_existing_store,
+    out,
+    say,
+    store_url,
+)
+from vision_audit._text import counted, printable
+from vision_audit.store._cli import (
     _progress,
-    _store_url,
-    _UsageError,
 )
 
 if TYPE_CHECKING:
@@ -53,10 +55,10 @@ def read_file(path: str, what: str) -> bytes:
         return Path(path).read_bytes()
     except FileNotFoundError as err:
         msg = f"no such {what} file: {path}"
-        raise _UsageError(msg) from err
+        raise UsageError(msg) from err
     except OSError as err:
         msg = f"cannot read the {what} file {path}: {err.strerror or err}"
-        raise _UsageError(msg) from err
+        raise UsageError(msg) from err
 
 
 def load_log_keys(paths: Sequence[str] | None) -> list[Ed25519PublicKey] | None:
@@ -64,7 +66,7 @@ def load_log_keys(paths: Sequence[str] | None) -> list[Ed25519PublicKey] | None:
     The log keys in *paths*: PEM public keys, or signed-note verifier keys.
 
     Raises:
-        _UsageError: A file cannot be read or holds no Ed25519 public key.
+        UsageError: A file cannot be read or holds no Ed25519 public key.
     """
     from vision_audit.store._keys import load_public_key  # noqa: PLC0415
     from vision_audit.store._note import (  # noqa: PLC0415
@@ -84,19 +86,19 @@ def load_log_keys(paths: Sequence[str] | None) -> list[Ed25519PublicKey] | None:
                 verifier = NoteVerifier.from_vkey(text)
             except NoteError as err:
                 msg = f"{path} holds no verifier key: {err}"
-                raise _UsageError(msg) from err
+                raise UsageError(msg) from err
             if verifier.alg != ED25519:
                 msg = (
                     f"{path} is a witness's cosignature key, not the log's key: give "
                     "it with --witness-key"
                 )
-                raise _UsageError(msg)
+                raise UsageError(msg)
             keys.append(verifier.public_key)
             continue
         try:
             keys.append(load_public_key(data, source=path))
         except ValueError as err:
-            raise _UsageError(str(err)) from err
+            raise UsageError(str(err)) from err
     return keys
 
 
@@ -105,7 +107,7 @@ def load_witness_keys(paths: Sequence[str] | None) -> list[NoteVerifier]:
     The witnesses' verifier keys (``name+hash+key``, cosignature/v1) in *paths*.
 
     Raises:
-        _UsageError: A file cannot be read or holds no cosignature verifier key.
+        UsageError: A file cannot be read or holds no cosignature verifier key.
     """
     from vision_audit.store._note import (  # noqa: PLC0415
         COSIGNATURE_V1,
@@ -123,10 +125,10 @@ def load_witness_keys(paths: Sequence[str] | None) -> list[NoteVerifier]:
                 f"{path} holds no witness key (expected the one line that "
                 f"`vision-audit witness keygen` prints: name+hash+key): {err}"
             )
-            raise _UsageError(msg) from err
+            raise UsageError(msg) from err
         if verifier.alg != COSIGNATURE_V1:
             msg = f"{path} is a signing key, not a witness's cosignature key"
-            raise _UsageError(msg)
+            raise UsageError(msg)
         verifiers.append(verifier)
     return verifiers
 
@@ -154,7 +156,7 @@ def _pinned(
             body = parse_checkpoint(note.body)
         except NoteError as err:
             msg = f"{path} is not a checkpoint note: {err}"
-            raise _UsageError(msg) from err
+            raise UsageError(msg) from err
         signers = [NoteVerifier.for_key(body.origin, key) for key in keys or ()]
         try:
             signed = open_note(note, signers) if signers else []
@@ -165,16 +167,16 @@ def _pinned(
             )
         except NoteError as err:
             msg = f"the trusted checkpoint {path} does not verify: {err}"
-            raise _UsageError(msg) from err
+            raise UsageError(msg) from err
         if keys and not signed:
             msg = f"the trusted checkpoint {path} is not signed by the given log key"
-            raise _UsageError(msg)
+            raise UsageError(msg)
         if witnesses and len(cosigned) < min_witnesses:
             msg = (
                 f"the trusted checkpoint {path} is not cosigned by {min_witnesses} of "
                 "the given witnesses"
             )
-            raise _UsageError(msg)
+            raise UsageError(msg)
         claims.append(
             Claim(
                 sequence=body.size,
@@ -208,7 +210,7 @@ def _check_timestamps(
                 read_file(path, "certificate"), source=path
             )
         except ValueError as err:
-            raise _UsageError(str(err)) from err
+            raise UsageError(str(err)) from err
     lines: list[str] = []
     for checkpoint in checkpoints:
         for token in checkpoint.timestamps:
@@ -236,9 +238,9 @@ def _report(name: str, result: Verification, *, trusted: bool, links_only: bool)
             continue
         if not trusted and "listed in the export itself" in warning:
             continue
-        _err("verify", f"warning: {warning}")
+        say("verify", f"warning: {warning}")
     if not result.ok:
-        _out(
+        out(
             f"FAILED: {name}: sequence {result.sequence}: {result.kind}: "
             f"{result.message}"
         )
@@ -252,15 +254,15 @@ def _report(name: str, result: Verification, *, trusted: bool, links_only: bool)
     if result.origin:
         name = f"{name} (log {printable(result.origin)})"
     if trusted:
-        _out(f"OK: {name}: {result.message}{head}{root}")
+        out(f"OK: {name}: {result.message}{head}{root}")
         return EXIT_OK
     if links_only:
-        _out(
+        out(
             f"OK (links only, authenticity not checked): {name}: {result.message}{head}"
         )
         return EXIT_OK
-    _out(f"NOT AUTHENTICATED: {name}: {result.message}{head}")
-    _err("verify", _NO_TRUST)
+    out(f"NOT AUTHENTICATED: {name}: {result.message}{head}")
+    say("verify", _NO_TRUST)
     return EXIT_CHECK_FAILED
 
 
@@ -273,26 +275,26 @@ def verify_command(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912, PLR
     min_witnesses = args.min_witnesses
     if min_witnesses is not None and not witnesses:
         msg = "--min-witnesses needs --witness-key"
-        raise _UsageError(msg)
+        raise UsageError(msg)
     min_witnesses = min_witnesses or 1
     if min_witnesses < 1 or min_witnesses > len(witnesses or [None]):
         msg = (
             f"--min-witnesses {min_witnesses}: give a number from 1 to the "
             f"{counted(len(witnesses), 'witness key')} given"
         )
-        raise _UsageError(msg)
+        raise UsageError(msg)
     pinned = _pinned(args.trusted_checkpoint, keys, witnesses, min_witnesses)
     trusted = bool(keys or witnesses or pinned)
     if args.links_only and trusted:
         msg = "--links-only checks no key: give it without keys or checkpoints"
-        raise _UsageError(msg)
+        raise UsageError(msg)
     if args.bundle is not None:
         if pinned:
             msg = (
                 "--trusted-checkpoint holds a log or an export, not a bundle: a "
                 "bundle carries no proof between its checkpoint and another"
             )
-            raise _UsageError(msg)
+            raise UsageError(msg)
         return _verify_bundle(args, keys, witnesses, min_witnesses)
     progress = _progress("verify", quiet=args.quiet)
     checkpoints: list[Checkpoint] = []
@@ -313,15 +315,15 @@ def verify_command(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912, PLR
                 )
         except FileNotFoundError as err:
             msg = f"no such file: {args.file}"
-            raise _UsageError(msg) from err
+            raise UsageError(msg) from err
         except IsADirectoryError as err:
             msg = f"{args.file} is a folder, not an export"
-            raise _UsageError(msg) from err
+            raise UsageError(msg) from err
         except (ExportError, UnicodeDecodeError) as err:
-            _out(f"FAILED: {args.file}: not a valid vision-audit export: {err}")
+            out(f"FAILED: {args.file}: not a valid vision-audit export: {err}")
             return EXIT_CHECK_FAILED
     else:
-        store = _open(_store_url(args), read_only=True)
+        store = open_existing_store(store_url(args), read_only=True)
         name = store.name
         try:
             result = store.verify(
@@ -337,7 +339,7 @@ def verify_command(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912, PLR
         finally:
             store.close()
     if result.ok and args.origin is not None and result.origin != args.origin:
-        _out(
+        out(
             f"FAILED: {name}: another-log: this is the log "
             f"{printable(str(result.origin))!r}, not {printable(args.origin)!r}"
         )
@@ -346,9 +348,9 @@ def verify_command(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912, PLR
     if result.ok and args.tsa_cert:
         lines, failure = _check_timestamps(checkpoints, args.tsa_cert)
         for line in lines:
-            _out(f"  {line}")
+            out(f"  {line}")
         if failure is not None:
-            _out(f"FAILED: {name}: {failure}")
+            out(f"FAILED: {name}: {failure}")
             return EXIT_CHECK_FAILED
     return status
 
@@ -370,13 +372,13 @@ def _verify_bundle(  # noqa: PLR0911 - one exit per outcome
             min_witnesses=min_witnesses,
         )
     except BundleError as err:
-        _out(f"FAILED: {args.bundle}: not a valid evidence bundle: {err}")
+        out(f"FAILED: {args.bundle}: not a valid evidence bundle: {err}")
         return EXIT_CHECK_FAILED
     if not result.ok:
-        _out(f"FAILED: {args.bundle}: {result.message}")
+        out(f"FAILED: {args.bundle}: {result.message}")
         return EXIT_CHECK_FAILED
     if args.origin is not None and result.origin != args.origin:
-        _out(
+        out(
             f"FAILED: {args.bundle}: another-log: the bundle proves events of "
             f"{printable(result.origin)!r}, not {printable(args.origin)!r}"
         )
@@ -384,21 +386,21 @@ def _verify_bundle(  # noqa: PLR0911 - one exit per outcome
     if args.tsa_cert:
         lines, failure = _check_timestamps([_bundle_checkpoint(data)], args.tsa_cert)
         for line in lines:
-            _out(f"  {line}")
+            out(f"  {line}")
         if failure is not None:
-            _out(f"FAILED: {args.bundle}: {failure}")
+            out(f"FAILED: {args.bundle}: {failure}")
             return EXIT_CHECK_FAILED
     if result.authenticated:
-        _out(f"OK: {args.bundle}: {printable(result.message)}")
+        out(f"OK: {args.bundle}: {printable(result.message)}")
         return EXIT_OK
     if args.links_only:
-        _out(
+        out(
             f"OK (proofs only, authenticity not checked): {args.bundle}: "
             f"{printable(result.message)}"
         )
         return EXIT_OK
-    _out(f"NOT AUTHENTICATED: {args.bundle}: {printable(result.message)}")
-    _err("verify", _NO_TRUST)
+    out(f"NOT AUTHENTICATED: {args.bundle}: {printable(result.message)}")
+    say("verify", _NO_TRUST)
     return EXIT_CHECK_FAILED
 
 
@@ -430,13 +432,13 @@ def prove_command(args: argparse.Namespace) -> int:
         msg = (
             "give --output FILE with --with-content: personal content is never printed"
         )
-        raise _UsageError(msg)
-    store = _open(_store_url(args), read_only=True)
+        raise UsageError(msg)
+    store = open_existing_store(store_url(args), read_only=True)
     try:
         try:
             bundle = make_bundle(store, args.id, content=args.with_content)
         except LookupError as err:
-            _err("prove", f"error: {err.args[0]}")
+            say("prove", f"error: {err.args[0]}")
             return EXIT_CHECK_FAILED
     finally:
         store.close()
@@ -454,7 +456,7 @@ def prove_command(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text, encoding="utf-8")
         where = args.output
     proof = events[0]["proof"]
-    _err(
+    say(
         "prove",
         f"{counted(len(events), 'event')} proven to the checkpoint at tree size "
         f"{bundle['checkpoint']['sequence']} ({len(proof)} hashes each, "
@@ -477,33 +479,33 @@ def checkpoint_command(args: argparse.Namespace) -> int:
         request_timestamp,
     )
 
-    store = _open(_store_url(args), read_only=False)
+    store = open_existing_store(store_url(args), read_only=False)
     try:
         if store._signing_key is None:  # noqa: SLF001 - the command is the store's
             msg = (
                 "no signing key configured: set VISION_AUDIT_SIGNING_KEY_FILE (the "
                 "writer's key; `vision-audit keygen` makes one)"
             )
-            raise _UsageError(msg)
+            raise UsageError(msg)
         store.sign_checkpoint()
         checkpoints = store.list_checkpoints()
         if not checkpoints:
-            _err("checkpoint", "the log is empty: nothing to sign")
+            say("checkpoint", "the log is empty: nothing to sign")
             return EXIT_OK
         latest = checkpoints[-1]
-        _out(latest.signed_note())
+        out(latest.signed_note())
         if args.tsa_url:
             try:
                 token = request_timestamp(args.tsa_url, latest.body.encode("utf-8"))
             except TimestampError as err:
-                _err(
+                say(
                     "checkpoint",
                     f"error: the checkpoint at {latest.sequence} is signed, but not "
                     f"time-stamped: {err}",
                 )
                 return EXIT_CHECK_FAILED
             store.record_timestamp(latest.sequence, token)
-            _err(
+            say(
                 "checkpoint",
                 f"checkpoint {latest.sequence} time-stamped ({len(token):,} bytes "
                 "of RFC 3161 time-stamp response kept with it)",
@@ -526,10 +528,10 @@ def _ask_witnesses(store: BaseAuditStore, urls: Sequence[str]) -> int:
         try:
             cosignature = submit_checkpoint(store, url)
         except (WitnessRefusedError, WitnessUnavailableError) as err:
-            _err("checkpoint", f"error: {err}")
+            say("checkpoint", f"error: {err}")
             status = EXIT_CHECK_FAILED
             continue
-        _err(
+        say(
             "checkpoint",
             f"cosigned by {cosignature.name} at tree size {cosignature.sequence}",
         )

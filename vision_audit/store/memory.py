@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from vision_audit import attributes as attrs
 from vision_audit.store._base import (
     DEFAULT_CHECKPOINT_EVERY,
     DEFAULT_CHECKPOINT_INTERVAL,
@@ -366,7 +367,8 @@ class InMemoryAuditStore(BaseAuditStore):
                 for seq, hash_, env, _ in self._events
                 if contents
                 and (
-                    '"type":"content.purged"' in env or '"type":"subject.erased"' in env
+                    f'"type":"{attrs.EVENT_CONTENT_PURGED}"' in env
+                    or f'"type":"{attrs.EVENT_SUBJECT_ERASED}"' in env
                 )
             ]
         yield links, records, checkpoints, keys, maintenance

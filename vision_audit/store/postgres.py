@@ -30,6 +30,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from vision_audit import attributes as attrs
 from vision_audit.exceptions import StoreError
 from vision_audit.store._base import (
     DEFAULT_CHECKPOINT_EVERY,
@@ -926,7 +927,10 @@ class PostgresAuditStore(BaseAuditStore):
                         "SELECT sequence, hash, convert_to(envelope, 'UTF8') "
                         "FROM va_events WHERE strpos(envelope, %s) > 0 "
                         "OR strpos(envelope, %s) > 0 ORDER BY sequence",
-                        ('"type":"content.purged"', '"type":"subject.erased"'),
+                        (
+                            f'"type":"{attrs.EVENT_CONTENT_PURGED}"',
+                            f'"type":"{attrs.EVENT_SUBJECT_ERASED}"',
+                        ),
                     ).fetchall()
                 ]
                 content_cursor = cursors.enter_context(conn.cursor(name="va_records"))

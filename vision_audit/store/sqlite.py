@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
+from vision_audit import attributes as attrs
 from vision_audit.exceptions import StoreError
 from vision_audit.store._base import (
     DEFAULT_CHECKPOINT_EVERY,
@@ -230,9 +231,9 @@ _CONTENT_RECORDS: Final = (
 # The purges and erasures, for verify_chain() to account for removed content; it
 # reads their types itself, so that a loose test here (no JSON parsed) is enough.
 _REMOVALS: Final = (
-    "SELECT sequence, hash, CAST(envelope AS BLOB) FROM va_events "
-    'WHERE instr(envelope, \'"type":"content.purged"\') '
-    'OR instr(envelope, \'"type":"subject.erased"\') ORDER BY sequence'
+    "SELECT sequence, hash, CAST(envelope AS BLOB) FROM va_events "  # noqa: S608 - constants
+    f'WHERE instr(envelope, \'"type":"{attrs.EVENT_CONTENT_PURGED}"\') '
+    f'OR instr(envelope, \'"type":"{attrs.EVENT_SUBJECT_ERASED}"\') ORDER BY sequence'
 )
 _CONTENT_OF: Final = (
     "(SELECT json_group_object(c.name, c.value) FROM va_content c "

@@ -7,23 +7,21 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from vision_audit._text import counted
-from vision_audit.exceptions import StoreError, VisionAuditError
-from vision_audit.store._cli import (
-    _STORE_HELP,
+from vision_audit._commands import (
     EXIT_CHECK_FAILED,
     EXIT_OK,
-    EXIT_USAGE,
-    _err,
-    _open,
-    _out,
-    _store_url,
-    _UsageError,
+    STORE_HELP,
+    UsageError,
+    guarded,
+    open_existing_store,
+    out,
+    say,
+    store_url,
 )
+from vision_audit._text import counted
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable
 
     from vision_audit.witness._witness import Witness
 
@@ -63,26 +61,26 @@ def _witness(args: argparse.Namespace) -> Witness:
                         "--log-key, in the same order (the log's name as its "
                         "checkpoints' first line says)"
                     )
-                    raise _UsageError(msg)
+                    raise UsageError(msg)
                 logs.append(NoteVerifier.for_key(origins[pem_keys - 1], public))
             else:
                 logs.append(NoteVerifier.from_vkey(text))
         except NoteError as err:
-            raise _UsageError(str(err)) from err
+            raise UsageError(str(err)) from err
     if pem_keys != len(origins):
         msg = (
             f"{counted(len(origins), '--origin')} for "
             f"{counted(pem_keys, 'PEM --log-key')}: give one origin for each PEM "
             "key, in the same order"
         )
-        raise _UsageError(msg)
+        raise UsageError(msg)
     if len({log.name for log in logs}) != len(logs):
         msg = "two --log-key options name the same log: one key for one log"
-        raise _UsageError(msg)
+        raise UsageError(msg)
     try:
         return Witness(name=args.name, key=key, state=args.state, logs=logs)
     except NoteError as err:
-        raise _UsageError(str(err)) from err
+        raise UsageError(str(err)) from err
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -95,21 +93,21 @@ def _keygen(args: argparse.Namespace) -> int:
 
     if args.output in {None, "-"}:
         msg = "give --output FILE: a private key is never written to the terminal"
-        raise _UsageError(msg)
+        raise UsageError(msg)
     private = Path(args.output)
     public = Path(f"{args.output}.vkey")
     for path in (private, public):
         if path.exists():
             msg = f"{path} exists; keys are never overwritten"
-            raise _UsageError(msg)
+            raise UsageError(msg)
     key = generate_signing_key()
     try:
         vkey = Cosigner(args.name, key).verifier.vkey()
     except NoteError as err:
-        raise _UsageError(str(err)) from err
+        raise UsageError(str(err)) from err
     write_new_file(private, private_key_pem(key), mode=0o600)
     write_new_file(public, f"{vkey}\n".encode(), mode=0o644)
-    _out(
+    out(
         f"witness key {args.name}\n"
         f"  private: {private} (mode 600): keep it with the witness, away from the "
         "log's operator\n"
@@ -128,24 +126,24 @@ def _cosign(args: argparse.Namespace) -> int:
 
     witness = _witness(args)
     # Without the service's secrets: the witness adds cosignatures, nothing else.
-    store = _open(_store_url(args), read_only=False, cosign_only=True)
+    store = open_existing_store(store_url(args), read_only=False, cosign_only=True)
     try:
         held, _ = witness.held(store.origin)
         if not store.list_checkpoints():
-            _err("witness", "the log has no checkpoint yet: nothing to cosign")
+            say("witness", "the log has no checkpoint yet: nothing to cosign")
             return EXIT_OK
         try:
             cosignature = cosign_latest(store, witness)
         except WitnessRefusedError as err:
-            _err("witness", f"REFUSED: {err}")
+            say("witness", f"REFUSED: {err}")
             return EXIT_CHECK_FAILED
     finally:
         store.close()
     if cosignature is None:
-        _out(f"already cosigned: {store.origin} at tree size {held}")
+        out(f"already cosigned: {store.origin} at tree size {held}")
         return EXIT_OK
     root = base64.b64decode(cosignature.body.split("\n")[2]).hex()
-    _out(
+    out(
         f"cosigned: {store.origin} at tree size {cosignature.sequence}, root "
         f"{root} (had tree size {held})"
     )
@@ -161,20 +159,20 @@ def _serve(args: argparse.Namespace) -> int:
             f"--host {args.host} serves beyond this machine: add --public to mean it "
             "(put TLS in front of it)"
         )
-        raise _UsageError(msg)
+        raise UsageError(msg)
     try:
         server = WitnessServer(
             witness,
             host=args.host,
             port=args.port,
-            on_cosign=lambda c: _out(
+            on_cosign=lambda c: out(
                 f"cosigned: {c.body.split(chr(10), 1)[0]} at tree size {c.sequence}"
             ),
         )
     except OSError as err:
         msg = f"cannot listen on {args.host}:{args.port}: {err.strerror or err}"
-        raise _UsageError(msg) from err
-    _out(f"witness {witness.name} at {server.url}/add-checkpoint (Ctrl-C stops it)")
+        raise UsageError(msg) from err
+    out(f"witness {witness.name} at {server.url}/add-checkpoint (Ctrl-C stops it)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -194,43 +192,24 @@ def _show(args: argparse.Namespace) -> int:
         state = json.loads(read_file(args.state, "witness state"))
     except ValueError as err:
         msg = f"{args.state} is not a witness state: {err}"
-        raise _UsageError(msg) from err
+        raise UsageError(msg) from err
     if not isinstance(state, dict) or state.get("type") != STATE_TYPE:
         msg = f"{args.state} is not a witness state"
-        raise _UsageError(msg)
+        raise UsageError(msg)
     logs = state.get("logs", {})
     if args.origin:
         entry = logs.get(args.origin)
         if entry is None:
             msg = f"the witness has cosigned nothing of {args.origin!r}"
-            raise _UsageError(msg)
+            raise UsageError(msg)
         sys.stdout.write(entry["note"])
         return EXIT_OK
-    _out(f"witness {state.get('witness')}")
+    out(f"witness {state.get('witness')}")
     for origin, entry in sorted(logs.items()):
-        _out(f"  {origin}: tree size {entry['size']}, cosigned at {entry['time']}")
+        out(f"  {origin}: tree size {entry['size']}, cosigned at {entry['time']}")
     for refusal in state.get("refusals", [])[-10:]:
-        _out(f"  refused at {refusal['time']}: {refusal['reason']}")
+        out(f"  refused at {refusal['time']}: {refusal['reason']}")
     return EXIT_OK
-
-
-def _guarded(
-    handler: Callable[[argparse.Namespace], int],
-) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except _UsageError as err:
-            _err("witness", f"error: {err}")
-            return EXIT_USAGE
-        except (StoreError, VisionAuditError, OSError) as err:
-            _err("witness", f"error: {err}")
-            return EXIT_CHECK_FAILED
-        except ValueError as err:
-            _err("witness", f"error: {err}")
-            return EXIT_USAGE
-
-    return run
 
 
 def add_witness_commands(
@@ -264,7 +243,7 @@ def add_witness_commands(
     )
     keygen.add_argument("--name", required=True, help=_NAME_HELP)
     keygen.add_argument("--output", metavar="FILE", help="where to write the key")
-    keygen.set_defaults(handler=_guarded(_keygen))
+    keygen.set_defaults(handler=guarded("witness keygen", _keygen))
 
     cosign = actions.add_parser(
         "cosign",
@@ -277,9 +256,9 @@ def add_witness_commands(
             "refuses, saying why; the refusal is recorded in the state."
         ),
     )
-    cosign.add_argument("--store", metavar="URL", help=_STORE_HELP)
+    cosign.add_argument("--store", metavar="URL", help=STORE_HELP)
     _witness_options(cosign)
-    cosign.set_defaults(handler=_guarded(_cosign))
+    cosign.set_defaults(handler=guarded("witness cosign", _cosign))
     _add_serve_and_show(actions)
 
 
@@ -329,7 +308,7 @@ def _add_serve_and_show(
     serve.add_argument(
         "--public", action="store_true", help="allow a --host beyond loopback"
     )
-    serve.set_defaults(handler=_guarded(_serve))
+    serve.set_defaults(handler=guarded("witness serve", _serve))
 
     show = actions.add_parser(
         "show",
@@ -343,4 +322,4 @@ def _add_serve_and_show(
     )
     show.add_argument("--state", required=True, metavar="FILE")
     show.add_argument("--origin", metavar="NAME", help="print this log's note")
-    show.set_defaults(handler=_guarded(_show))
+    show.set_defaults(handler=guarded("witness show", _show))
