@@ -137,3 +137,36 @@ class TestConvertBool:
     def test_spellings(self, text: str, expected: bool) -> None:
         """Case and surrounding spaces do not matter."""
         assert expected is convert_bool(text, name="X")
+
+
+class TestOnePeopleThreshold:
+    """The policy's people_threshold decides; a disagreeing keyword is refused."""
+
+    @staticmethod
+    def _policy(tmp_path, threshold):
+        path = tmp_path / "policy.toml"
+        path.write_text(
+            '[policy]\nname = "p"\nversion = "1"\n\n'
+            f"[sensitive]\npeople_threshold = {threshold}\n\n"
+            '[purposes.claims]\nfeatures = ["tags", "people"]\n'
+        )
+        return str(path)
+
+    def test_policy_decides(self, tmp_path) -> None:
+        """Without the keyword, the facts count people as the flag does."""
+        settings = _resolve({}, policy=self._policy(tmp_path, 0.8))
+
+        assert 0.8 == settings.people_threshold
+
+    def test_same_value_accepted(self, tmp_path) -> None:
+        """The keyword may repeat the policy's value."""
+        policy = self._policy(tmp_path, 0.8)
+
+        assert 0.8 == _resolve({}, policy=policy, people_threshold=0.8).people_threshold
+
+    def test_disagreement_refused(self, tmp_path) -> None:
+        """Another value is refused, naming both and the fix."""
+        policy = self._policy(tmp_path, 0.8)
+
+        with pytest.raises(ValueError, match=r"people_threshold=0.6 disagrees.*0.8"):
+            _resolve({}, policy=policy, people_threshold=0.6)

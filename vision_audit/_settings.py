@@ -205,6 +205,7 @@ def resolve_settings(
         text=convert_bool,
     )
     parsed_policy = _load_policy(policy, environ)
+    threshold = _one_people_threshold(parsed_policy, people_threshold, threshold)
     opened = store is None or isinstance(store, str)
     if store is None or isinstance(store, str):
         from vision_audit.store import open_store  # noqa: PLC0415 - heavy, lazy
@@ -271,6 +272,32 @@ def _fraction(value: object, *, name: str) -> float:
         msg = f"{name} must be a number between 0 and 1, got {value!r}"
         raise ValueError(msg)
     return number
+
+
+def _one_people_threshold(
+    policy: Policy | None, given: float | str | None, threshold: float
+) -> float:
+    """
+    The confidence from which a detected person counts: the policy's, when there is one.
+
+    The facts recorded (``people.count``) and the flag that routes a result to
+    review (``people``) must agree on one call, so a policy's ``[sensitive]
+    people_threshold`` is the one; the keyword only serves calls without a policy.
+
+    Raises:
+        ValueError: The keyword was given too, with another value.
+    """
+    if policy is None:
+        return threshold
+    stated = policy.sensitive.people_threshold
+    if given is not None and not math.isclose(threshold, stated):
+        msg = (
+            f"people_threshold={threshold:g} disagrees with the policy's [sensitive] "
+            f"people_threshold = {stated:g}; the policy's decides which detections "
+            "count: remove people_threshold= (or change the policy)"
+        )
+        raise ValueError(msg)
+    return stated
 
 
 def _load_policy(

@@ -44,7 +44,7 @@ keyword               environment variable              default
 ``store``             ``VISION_AUDIT_STORE``            ``sqlite:///vision-audit.db``
 ``audit_failure``     ``VISION_AUDIT_AUDIT_FAILURE``    ``raise`` (fail closed)
 ``capture_content``   ``VISION_AUDIT_CAPTURE_CONTENT``  ``false``
-``people_threshold``  (none)                            ``0.5``
+``people_threshold``  (none)                            the policy's, else ``0.5``
 ``baggage``           ``VISION_AUDIT_BAGGAGE``          ``true``: facts from baggage
 ``tracer_provider``   (none)                            the global provider
 ``logger_provider``   (none)                            none: no OTel log records
@@ -56,6 +56,10 @@ request is not sent and ``AuditWriteError`` is raised; if it cannot record
 ``analysis.completed``, the result is withheld and ``AuditWriteError`` raised.
 ``"log"``: the failure is logged on ``vision_audit.audit`` and marked on the span
 (``vision_audit.audit_write_failed``), and the call goes on.
+
+With a policy, its ``[sensitive] people_threshold`` decides which detected people
+count, both in the recorded facts and for the ``people`` flag; a ``people_threshold``
+keyword that disagrees with it is refused at start-up.
 
 Content (caption, dense captions, read text) is recorded only with
 ``capture_content=True``. Image bytes, keys, tokens and URL query strings are never
