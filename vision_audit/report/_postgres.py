@@ -294,6 +294,14 @@ class PostgresReader:
             self._conn.execute(
                 "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
             )
+            # The planner cannot know how many rows the materialized period holds,
+            # and joined an outcome to its request by a nested loop over it:
+            # quadratic, 9 s per statement at 20,000 events. Every aggregate here
+            # reads whole sets, which hash joins serve.
+            self._conn.execute("SET LOCAL enable_nestloop = off")
+            # Nor is JIT compilation worth it: it spent 4.6 s compiling a statement
+            # that runs in 0.4 s (the disabled nested loops make its cost look huge).
+            self._conn.execute("SET LOCAL jit = off")
         except module.Error as err:
             msg = f"cannot open {redact_url(url)} read-only: {err}"
             raise StoreError(msg) from err
