@@ -1,6 +1,8 @@
 """
-PostgreSQL as the store of a fleet: 4 processes of 4 threads append to one log while
-the report and the review commands read it.
+PostgreSQL as the store of a fleet: 4 processes append while the commands read.
+
+Four processes of 4 threads append to one log while the report and the review
+commands read it.
 
 1. Reads alone (the baseline, same run): ``review list --limit 50``, ``review show``
    of a random case and the report's figures for the last 30 days (``build_report``:
