@@ -44,9 +44,45 @@ _pools: dict[str, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
 
+_fork_hooks: set[str] = set()
+_fork_hooks_lock = threading.Lock()
+
+
+def at_fork_once(
+    name: str,
+    *,
+    before: Callable[[], object] | None = None,
+    after_in_parent: Callable[[], object] | None = None,
+    after_in_child: Callable[[], object] | None = None,
+) -> None:
+    """
+    Register fork handlers under *name*, once per process, when first needed.
+
+    Nothing is registered at import: a program that imports vision-audit and never
+    opens a store or a pool forks as it did without it.
+    """
+    if not hasattr(os, "register_at_fork"):  # pragma: no cover - Windows
+        return
+    with _fork_hooks_lock:
+        if name in _fork_hooks:
+            return
+        hooks = {
+            key: value
+            for key, value in (
+                ("before", before),
+                ("after_in_parent", after_in_parent),
+                ("after_in_child", after_in_child),
+            )
+            if value is not None
+        }
+        os.register_at_fork(**hooks)
+        _fork_hooks.add(name)
+
+
 def _pool(name: str) -> ThreadPoolExecutor:
     pool = _pools.get(name)
     if pool is None:
+        at_fork_once("vision-audit pools", after_in_child=_forget_pools)
         with _pools_lock:
             pool = _pools.get(name)
             if pool is None:  # one pool of each kind per process, made on first use
@@ -64,10 +100,6 @@ def _forget_pools() -> None:
     global _pools_lock  # noqa: PLW0603
     _pools.clear()
     _pools_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
-    os.register_at_fork(after_in_child=_forget_pools)
 
 
 class OffLoop(Generic[_T]):

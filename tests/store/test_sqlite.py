@@ -959,3 +959,39 @@ class TestFullDisk:
         assert result.ok, result.message
         assert set(acknowledged) <= recorded_ids
         assert later.event.event_id in recorded_ids
+
+
+class TestForkHook:
+    """The fork handler is registered by the first store opened, not by an import."""
+
+    def test_registered_on_first_open(self, tmp_path):
+        """Importing the package leaves os.register_at_fork alone."""
+        script = (
+            "import os, sys\n"
+            "calls = []\n"
+            "real = os.register_at_fork\n"
+            "def ours():\n"
+            "    return sum(\n"
+            "        (f.__module__ or '').startswith('vision_audit')\n"
+            "        for kw in calls for f in kw.values()\n"
+            "    )\n"
+            "os.register_at_fork = lambda **kw: (calls.append(kw), real(**kw))\n"
+            "import vision_audit, vision_audit.store\n"
+            "imported = ours()\n"
+            "from vision_audit.store import SQLiteAuditStore\n"
+            f"SQLiteAuditStore({str(tmp_path / 'a.db')!r}).close()\n"
+            f"SQLiteAuditStore({str(tmp_path / 'b.db')!r}).close()\n"
+            "print(imported, ours())\n"
+        )
+        completed = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environment_without_keys(),
+            check=False,
+        )
+
+        assert 0 == completed.returncode, completed.stderr
+        # The stores' handler, and the SQLite gate's before/after-in-parent/in-child.
+        assert "0 4" == completed.stdout.strip()

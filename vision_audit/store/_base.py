@@ -39,7 +39,6 @@ import atexit
 import contextlib
 import dataclasses
 import hashlib
-import os
 import re
 import secrets
 import threading
@@ -52,6 +51,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Self
 
 from vision_audit import attributes as attrs
 from vision_audit._text import counted
+from vision_audit._threads import at_fork_once
 from vision_audit.exceptions import AuditWriteError, StoreError
 from vision_audit.models import AuditEvent, RecordedEvent
 from vision_audit.store import _merkle, _tree
@@ -175,10 +175,6 @@ def keep_inherited(connection: object) -> None:
 def _after_fork_in_child() -> None:
     for store in list(_open_stores):
         store._forked()  # noqa: SLF001 - the store's own hook
-
-
-if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Unknown:
@@ -463,6 +459,7 @@ class BaseAuditStore(IndexedReads, ABC):
             self._register_key(self._key_id, pem)
             self._start_timer()
         self._started = True
+        at_fork_once("vision-audit stores", after_in_child=_after_fork_in_child)
         _open_stores.add(self)
         reference = weakref.ref(self)
 

@@ -289,11 +289,18 @@ POSTGRES_DDL: Final = (
                 )
                 ON CONFLICT (analysis_id) DO NOTHING;
                 IF FOUND THEN
-                    SELECT sequence, {_PG_STATE.format(envelope="envelope")} AS state
-                    INTO last FROM va_events
-                    WHERE envelope::json ->> 'analysis_id' = analysis
-                        AND envelope::json ->> 'type' = '{attrs.EVENT_REVIEW_DECIDED}'
-                    ORDER BY sequence DESC LIMIT 1;
+                    -- OFFSET 0 keeps the lookup on the index of analyses: flattened,
+                    -- the planner walks the whole log backwards by sequence instead.
+                    SELECT d.sequence, d.state INTO last FROM (
+                        SELECT sequence,
+                            {_PG_STATE.format(envelope="envelope")} AS state
+                        FROM va_events
+                        WHERE envelope::json ->> 'analysis_id' = analysis
+                            AND envelope::json ->> 'type'
+                                = '{attrs.EVENT_REVIEW_DECIDED}'
+                        OFFSET 0
+                    ) AS d
+                    ORDER BY d.sequence DESC LIMIT 1;
                     IF FOUND THEN
                         UPDATE va_reviews SET latest = last.sequence,
                             state = last.state, open = (last.state <> 'decided')::int

@@ -216,9 +216,18 @@ def _has_review_index(conn: psycopg.Connection[Any]) -> bool:
 
 
 def _keep_review_index(conn: psycopg.Connection[Any]) -> None:
-    """Create the review index and its trigger; fill it once, from the events."""
+    """
+    Create the review index and its trigger; fill it once, from the events.
+
+    The trigger's function is replaced on every writable open, so that a store
+    made by an earlier version gets this version's (faster) lookup.
+    """
     if not _has_review_index(conn):
         for statement in POSTGRES_DDL + POSTGRES_REBUILD:
+            conn.execute(statement)
+        return
+    for statement in POSTGRES_DDL:
+        if statement.startswith("CREATE OR REPLACE FUNCTION"):
             conn.execute(statement)
 
 

@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from vision_audit import attributes as attrs
+from vision_audit._threads import at_fork_once
 from vision_audit.exceptions import StoreError
 from vision_audit.store._base import (
     DEFAULT_CHECKPOINT_EVERY,
@@ -353,12 +354,16 @@ class _Gate:
 
 _GATE: Final = _Gate()
 
-if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
-    os.register_at_fork(
+
+def _hook_gate() -> None:
+    """Hold forks at the gate, from the first SQLite store this process opens."""
+    at_fork_once(
+        "vision-audit sqlite gate",
         before=_GATE.before_fork,
         after_in_parent=_GATE.after_fork_in_parent,
         after_in_child=_GATE.after_fork_in_child,
     )
+
 
 _ROWS_PER_INSERT: Final = 256
 _ENCODE: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -457,6 +462,7 @@ class SQLiteAuditStore(BaseAuditStore):
         self._wipe_wal = False
         self._wipe_tried = 0.0
         self._conn: sqlite3.Connection | None = None
+        _hook_gate()
         self._check_file(create=create and not read_only)
         if read_only:
             with _GATE.entered(), contextlib.closing(self._connect_reader()) as reader:
