@@ -1043,3 +1043,53 @@ class TestReviewIndex:
             store.list_reviews(due_before=datetime(2026, 1, 1))  # noqa: DTZ001
         with pytest.raises(ValueError, match="limit"):
             store.list_reviews(limit=-1)
+
+
+class TestConsentIndex:
+    """The consent events, read through their own index, in order, from a point."""
+
+    def test_only_consent_events_after(self, backend):
+        """Grants and revocations alone; *after* skips those already read."""
+        store = backend.open()
+        store.append(_event(1))
+        store.append(_event(2, type="consent.granted", data={"ref": "c-1"}))
+        store.append(_event(3))
+        store.append(_event(4, type="consent.revoked", data={"ref": "c-1"}))
+        store.append(_event(5, type="consent.granted", data={"ref": "c-2"}))
+
+        every = store.get_consent_events()
+        later = store.get_consent_events(after=every[0].sequence)
+
+        assert [2, 4, 5] == [r.sequence for r in every]
+        assert [4, 5] == [r.sequence for r in later]
+        assert [] == store.get_consent_events(after=5)
+
+    def test_provider_follows_the_log(self, backend):
+        """A consent provider over the store sees a revocation recorded after it."""
+        from vision_audit.policy.consent import (
+            ConsentRecord,
+            StoreConsentProvider,
+            grant_consent,
+            revoke_consent,
+        )
+
+        store = backend.open()
+        provider = StoreConsentProvider(store)
+        grant_consent(
+            store,
+            ConsentRecord(
+                ref="c-9",
+                subject_ref="alice",
+                purposes=frozenset({"claims"}),
+                granted_at=T0,
+            ),
+            actor="privacy",
+        )
+        first = provider.get_consent("c-9")
+        for number in range(10):
+            store.append(_event(100 + number))
+        revoke_consent(store, "c-9", actor="privacy")
+
+        assert first is not None
+        assert first.revoked_at is None
+        assert provider.get_consent("c-9").revoked_at is not None

@@ -656,9 +656,11 @@ class StoreConsentProvider:
     the pseudonym, and a call's subject is compared through the same keyed hash.
 
     Reads are cached. The table is brought up to date on each lookup: nothing to do
-    when the store's head has not moved; otherwise the events recorded since the
-    last look are read (by time, with *lookback* of slack for writers' clocks) and,
-    should their sequence numbers leave a gap, the whole store is read again. A
+    when the store's head has not moved; otherwise, from the stores of
+    :func:`~vision_audit.store.open_store`, the consent events recorded since the
+    last look, through their own index (the log's other events are never read).
+    Another store is read by time since the last look (with *lookback* of slack
+    for writers' clocks) and, should sequence numbers leave a gap, in full again; a
     store without ``get_head()`` is read in full on every lookup.
 
     Args:
@@ -686,6 +688,7 @@ class StoreConsentProvider:
         self._lock = threading.Lock()
         self._records: dict[str, ConsentRecord] = {}
         self._last_sequence = 0
+        self._last_consent = 0
         self._head: object = None
         self._scanned_at: dt.datetime | None = None
 
@@ -741,6 +744,18 @@ class StoreConsentProvider:
 
     def _refresh(self) -> None:
         get_head = getattr(self._store, "get_head", None)
+        indexed = getattr(self._store, "get_consent_events", None)
+        if callable(get_head) and callable(indexed):
+            # The stores of open_store() index their consent events: read those
+            # recorded since the last look, in order, and nothing else.
+            head = get_head()
+            if head is not None and head == self._head:
+                return
+            for recorded in indexed(after=self._last_consent):
+                self._apply(recorded)
+                self._last_consent = recorded.sequence
+            self._head = head
+            return
         started = utc_now()
         if not callable(get_head):
             self._full_scan(started)

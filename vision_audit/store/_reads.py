@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from vision_audit.store._canonical import parse_json
 from vision_audit.store._envelope import parse_envelope
 from vision_audit.store._reviews import (
+    CONSENT_TYPES,
     ReviewEntry,
     ReviewQuery,
     ReviewRow,
@@ -73,6 +74,28 @@ class IndexedReads(ABC):
 
     _MARK = "?"
     """The SQL placeholder of the backend's driver."""
+
+    @abstractmethod
+    def _consent_sequences(self, after: int) -> list[int] | None:
+        """Sequences of the consent events after *after*; None without the index."""
+
+    def get_consent_events(self, *, after: int = 0) -> list[RecordedEvent]:
+        """
+        The ``consent.granted`` and ``consent.revoked`` events after *after*, in order.
+
+        Read through their own index, so that a service's consent table is built
+        without reading the whole log; a store without the index is scanned.
+
+        .. versionadded:: 0.3.0
+        """
+        sequences = self._consent_sequences(after)
+        if sequences is None:
+            return [
+                recorded
+                for recorded in self.iter_events()
+                if recorded.sequence > after and recorded.event.type in CONSENT_TYPES
+            ]
+        return self.read_events(sequences)
 
     def _select_reviews(
         self, sql: str, params: list[object]

@@ -158,6 +158,30 @@ _STATE_SQL: Final = (
     + ") THEN 'decided' ELSE 'escalated' END"
 )
 
+_CONSENT_TYPES: Final = (
+    f"('{attrs.EVENT_CONSENT_GRANTED}', '{attrs.EVENT_CONSENT_REVOKED}')"
+)
+CONSENT_TYPES: Final = (attrs.EVENT_CONSENT_GRANTED, attrs.EVENT_CONSENT_REVOKED)
+"""The events the consent table is made of, found through their own index."""
+
+SQLITE_CONSENT_DDL: Final = (
+    "CREATE INDEX IF NOT EXISTS va_events_consent ON va_events (sequence) "
+    f"WHERE type IN {_CONSENT_TYPES}"
+)
+SQLITE_CONSENT_SELECT: Final = (
+    f"SELECT sequence FROM va_events WHERE type IN {_CONSENT_TYPES} "
+    "AND sequence > ? ORDER BY sequence"
+)
+POSTGRES_CONSENT_DDL: Final = (
+    "CREATE INDEX IF NOT EXISTS va_events_consent ON va_events (sequence) "
+    f"WHERE (envelope::json ->> 'type') IN {_CONSENT_TYPES}"
+)
+POSTGRES_CONSENT_SELECT: Final = (
+    "SELECT sequence FROM va_events "
+    f"WHERE (envelope::json ->> 'type') IN {_CONSENT_TYPES} "
+    "AND sequence > %s ORDER BY sequence"
+)
+
 SQLITE_DDL: Final = (
     # Every event of one analysis, in sequence order.
     (

@@ -22,7 +22,7 @@ from vision_audit.store._chain import ChainHead, ContentRecord, StoredContent
 from vision_audit.store._checkpoints import Checkpoint, Cosignature, assemble
 from vision_audit.store._keys import generate_pseudonym_key
 from vision_audit.store._reads import scan_rows
-from vision_audit.store._reviews import ReviewQuery, ReviewRow, track
+from vision_audit.store._reviews import CONSENT_TYPES, ReviewQuery, ReviewRow, track
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -98,6 +98,7 @@ class InMemoryAuditStore(BaseAuditStore):
         self._fields: list[dict[str, Any]] = []
         self._ids: set[str] = set()
         self._by_analysis: dict[str, list[int]] = {}
+        self._consents: list[int] = []
         self._reviews: dict[str, list[Any]] = {}
         self._content: dict[int, list[list[Any]]] = {}
         self._checkpoints: list[Checkpoint] = []
@@ -195,6 +196,8 @@ class InMemoryAuditStore(BaseAuditStore):
                         row[0]
                     )
                 track(self._reviews, fields, row[0])
+                if fields.get("type") in CONSENT_TYPES:
+                    self._consents.append(row[0])
             for sequence, kind, name, digest, salt, value in txn.contents:
                 self._content.setdefault(sequence, []).append(
                     [kind, name, digest, salt, value]
@@ -293,6 +296,10 @@ class InMemoryAuditStore(BaseAuditStore):
                 if kind == "content" and value is not None
             }
             yield sequence, hash_, envelope, remaining or None
+
+    def _consent_sequences(self, after: int) -> list[int] | None:
+        with self._lock:
+            return [sequence for sequence in self._consents if sequence > after]
 
     def _analysis_sequences(self, analysis_id: str) -> list[int]:
         with self._lock:

@@ -54,7 +54,12 @@ from vision_audit.store._checkpoints import Checkpoint, Cosignature, assemble
 from vision_audit.store._keys import Pseudonymizer, generate_pseudonym_key
 from vision_audit.store._open import redact_url
 from vision_audit.store._reads import decoded_content
-from vision_audit.store._reviews import POSTGRES_DDL, POSTGRES_REBUILD
+from vision_audit.store._reviews import (
+    POSTGRES_CONSENT_DDL,
+    POSTGRES_CONSENT_SELECT,
+    POSTGRES_DDL,
+    POSTGRES_REBUILD,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -222,6 +227,7 @@ def _keep_review_index(conn: psycopg.Connection[Any]) -> None:
     The trigger's function is replaced on every writable open, so that a store
     made by an earlier version gets this version's (faster) lookup.
     """
+    conn.execute(POSTGRES_CONSENT_DDL)
     if not _has_review_index(conn):
         for statement in POSTGRES_DDL + POSTGRES_REBUILD:
             conn.execute(statement)
@@ -876,6 +882,13 @@ class PostgresAuditStore(BaseAuditStore):
         return [int(row[0]) for row in rows]
 
     _MARK = "%s"
+
+    def _consent_sequences(self, after: int) -> list[int] | None:
+        with self._quick() as conn:
+            if not _has_review_index(conn):  # made with the consent index
+                return None
+            rows = conn.execute(POSTGRES_CONSENT_SELECT, (after,)).fetchall()
+        return [int(row[0]) for row in rows]
 
     def _select_reviews(
         self, sql: str, params: list[object]

@@ -78,7 +78,12 @@ from vision_audit.store._chain import ChainHead, StoredContent, stored_content
 from vision_audit.store._checkpoints import Checkpoint, Cosignature, assemble
 from vision_audit.store._keys import Pseudonymizer, generate_pseudonym_key
 from vision_audit.store._reads import decoded_content
-from vision_audit.store._reviews import SQLITE_DDL, SQLITE_REBUILD
+from vision_audit.store._reviews import (
+    SQLITE_CONSENT_DDL,
+    SQLITE_CONSENT_SELECT,
+    SQLITE_DDL,
+    SQLITE_REBUILD,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -375,6 +380,16 @@ def _insert_statement(rows: int) -> str:
     return f"INSERT INTO temp.va_ingest VALUES {rows_sql}"  # noqa: S608 - placeholders
 
 
+def _has_consent_index(conn: sqlite3.Connection) -> bool:
+    return (
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' "
+            "AND name = 'va_events_consent'"
+        ).fetchone()
+        is not None
+    )
+
+
 def _has_review_index(conn: sqlite3.Connection) -> bool:
     return (
         conn.execute(
@@ -665,14 +680,19 @@ class SQLiteAuditStore(BaseAuditStore):
 
     @staticmethod
     def _keep_review_index(conn: sqlite3.Connection) -> None:
-        """Create the review index and its triggers; fill it once, from the events."""
-        if _has_review_index(conn):
+        """
+        Create the read indexes (analyses, reviews, consents) and the triggers.
+
+        The review index is filled once, from the events; SQLite fills the others.
+        """
+        if _has_review_index(conn) and _has_consent_index(conn):
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
             if not _has_review_index(conn):  # another writer may have made it
                 for statement in SQLITE_DDL + SQLITE_REBUILD:
                     conn.execute(statement)
+            conn.execute(SQLITE_CONSENT_DDL)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -1119,6 +1139,12 @@ class SQLiteAuditStore(BaseAuditStore):
                 (analysis_id,),
             ).fetchall()
         return [row[0] for row in rows]
+
+    def _consent_sequences(self, after: int) -> list[int] | None:
+        with self._reading() as conn:
+            if not _has_consent_index(conn):
+                return None
+            return [row[0] for row in conn.execute(SQLITE_CONSENT_SELECT, (after,))]
 
     def _select_reviews(
         self, sql: str, params: list[object]
