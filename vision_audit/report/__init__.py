@@ -40,11 +40,13 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    from vision_audit.store.memory import InMemoryAuditStore
+
 __all__ = ["ReportData", "build_report", "generate_report", "write_report"]
 
 
 def build_report(
-    store_url: str,
+    store_url: str | InMemoryAuditStore,
     *,
     since: str | date | datetime,
     until: str | date | datetime,
@@ -59,7 +61,8 @@ def build_report(
     Verify the store and compute every figure of the report, without rendering.
 
     Args:
-        store_url: ``sqlite:///path/audit.db`` or ``postgresql://...``.
+        store_url: ``sqlite:///path/audit.db`` or ``postgresql://...``, or an
+            ``InMemoryAuditStore`` itself.
         since: First moment of the period (a date, or an ISO-8601 time; UTC when
             no zone is given).
         until: End of the period, excluded; a bare date means the end of that day.
@@ -93,7 +96,7 @@ def build_report(
 
 
 def generate_report(
-    store_url: str,
+    store_url: str | InMemoryAuditStore,
     *,
     since: str | date | datetime,
     until: str | date | datetime,
@@ -111,7 +114,8 @@ def generate_report(
     Write the compliance report of *store_url* over a period, as PDF or HTML.
 
     Args:
-        store_url: ``sqlite:///path/audit.db`` or ``postgresql://...``.
+        store_url: ``sqlite:///path/audit.db`` or ``postgresql://...``, or an
+            ``InMemoryAuditStore`` itself.
         since: First moment of the period (date or ISO-8601 time, UTC by default).
         until: End of the period, excluded; a bare date means the end of that day.
         out: The file to write.

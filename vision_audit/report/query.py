@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
     from vision_audit.store._base import BaseAuditStore
     from vision_audit.store._chain import Checkpoint, Verification
+    from vision_audit.store.memory import InMemoryAuditStore
 
 __all__ = [
     "DEFAULT_EXCEPTION_CAP",
@@ -712,7 +714,7 @@ def _is_postgres(url: str) -> bool:
 
 
 def query_store(
-    store_url: str,
+    store_url: str | InMemoryAuditStore,
     period: Period,
     *,
     exception_cap: int = DEFAULT_EXCEPTION_CAP,
@@ -724,7 +726,10 @@ def query_store(
     Verify the store, then aggregate its events in *period* with SQL.
 
     Args:
-        store_url: ``sqlite:///...`` or ``postgresql://...``.
+        store_url: ``sqlite:///...`` or ``postgresql://...``, or an
+            :class:`~vision_audit.store.InMemoryAuditStore` itself (a ``memory://``
+            URL would open a new, empty one): verified and aggregated from an
+            exact copy of its log in a temporary SQLite file.
         period: The report's period.
         exception_cap: How many exceptions to list; the rest are counted.
         progress: Called with a short message as each stage starts.
@@ -747,6 +752,15 @@ def query_store(
     .. versionadded:: 0.1.0
     """
     step = progress if progress is not None else (lambda _message: None)
+    if not isinstance(store_url, str):
+        return _query_memory(
+            store_url,
+            period,
+            exception_cap=exception_cap,
+            progress=step,
+            verify_content=verify_content,
+            public_keys=public_keys,
+        )
     if not _is_postgres(store_url):
         path = _sqlite_path(store_url)
         if path is None:
@@ -796,6 +810,30 @@ def query_store(
         exception_cap=exception_cap,
         **found,
     )
+
+
+def _query_memory(
+    store: InMemoryAuditStore,
+    period: Period,
+    *,
+    exception_cap: int,
+    progress: Callable[[str], None],
+    verify_content: bool,
+    public_keys: Iterable[Ed25519PublicKey] | None,
+) -> StoreFacts:
+    """The report's facts of a memory store, from an exact copy in SQLite."""
+    with tempfile.TemporaryDirectory(prefix="vision-audit-report-") as folder:
+        path = Path(folder) / "copy.db"
+        store.copy_to_sqlite(path)
+        facts = query_store(
+            f"sqlite:///{path}",
+            period,
+            exception_cap=exception_cap,
+            progress=progress,
+            verify_content=verify_content,
+            public_keys=public_keys,
+        )
+    return replace(facts, store=store.name)
 
 
 def _time(value: str) -> datetime:
