@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def _figures(store: Any) -> dict[str, Any]:  # noqa: ANN401 - a URL or a store
+def _figures(store: Any) -> dict[str, Any]:
     data = asdict(build_report(store, **PERIOD, organization="Contoso"))
     return {k: v for k, v in data.items() if k not in STORE_DETAILS}
 
