@@ -32,6 +32,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_report.py
 	$(BIN)/python benchmarks/bench_evidence.py
+	$(BIN)/python benchmarks/bench_review.py
+	$(BIN)/python benchmarks/bench_fleet.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check vision_audit tests benchmarks examples

@@ -164,21 +164,26 @@ _CONSENT_TYPES: Final = (
 CONSENT_TYPES: Final = (attrs.EVENT_CONSENT_GRANTED, attrs.EVENT_CONSENT_REVOKED)
 """The events the consent table is made of, found through their own index."""
 
+# A byte search first (instr), so that the JSON of most events is never parsed for
+# these indexes: the envelope is canonical JSON, so a consent event holds this text;
+# the few others that might (in their data) are left out by the type itself.
+_CONSENT_MARK: Final = 'instr(envelope, \'"type":"consent.\') > 0'
 SQLITE_CONSENT_DDL: Final = (
     "CREATE INDEX IF NOT EXISTS va_events_consent ON va_events (sequence) "
-    f"WHERE type IN {_CONSENT_TYPES}"
+    f"WHERE {_CONSENT_MARK}"
 )
 SQLITE_CONSENT_SELECT: Final = (
-    f"SELECT sequence FROM va_events WHERE type IN {_CONSENT_TYPES} "
-    "AND sequence > ? ORDER BY sequence"
+    f"SELECT sequence FROM va_events WHERE {_CONSENT_MARK} "
+    f"AND type IN {_CONSENT_TYPES} AND sequence > ? ORDER BY sequence"
 )
+_PG_CONSENT_MARK: Final = 'position(\'"type":"consent.\' IN envelope) > 0'
 POSTGRES_CONSENT_DDL: Final = (
     "CREATE INDEX IF NOT EXISTS va_events_consent ON va_events (sequence) "
-    f"WHERE (envelope::json ->> 'type') IN {_CONSENT_TYPES}"
+    f"WHERE {_PG_CONSENT_MARK}"
 )
 POSTGRES_CONSENT_SELECT: Final = (
-    "SELECT sequence FROM va_events "
-    f"WHERE (envelope::json ->> 'type') IN {_CONSENT_TYPES} "
+    f"SELECT sequence FROM va_events WHERE {_PG_CONSENT_MARK} "
+    f"AND (envelope::json ->> 'type') IN {_CONSENT_TYPES} "
     "AND sequence > %s ORDER BY sequence"
 )
 
@@ -204,7 +209,8 @@ SQLITE_DDL: Final = (
     ),
     # A decision recorded before its flag (two hosts) is found when the flag comes.
     f"""CREATE TRIGGER IF NOT EXISTS va_reviews_required AFTER INSERT ON va_events
-        WHEN NEW.type = '{attrs.EVENT_REVIEW_REQUIRED}'
+        WHEN instr(NEW.envelope, '"type":"{attrs.EVENT_REVIEW_REQUIRED}"')
+            AND NEW.type = '{attrs.EVENT_REVIEW_REQUIRED}'
             AND NEW.analysis_id IS NOT NULL
         BEGIN
             INSERT OR IGNORE INTO va_reviews
@@ -229,7 +235,8 @@ SQLITE_DDL: Final = (
                 AND va_reviews.required = NEW.sequence;
         END""",
     f"""CREATE TRIGGER IF NOT EXISTS va_reviews_decided AFTER INSERT ON va_events
-        WHEN NEW.type = '{attrs.EVENT_REVIEW_DECIDED}'
+        WHEN instr(NEW.envelope, '"type":"{attrs.EVENT_REVIEW_DECIDED}"')
+            AND NEW.type = '{attrs.EVENT_REVIEW_DECIDED}'
             AND NEW.analysis_id IS NOT NULL
         BEGIN
             UPDATE va_reviews SET
@@ -343,9 +350,12 @@ POSTGRES_DDL: Final = (
             END IF;
             RETURN NULL;
         END $$""",
+    # Only events whose text names a review type reach the function (which parses).
     """CREATE OR REPLACE TRIGGER va_events_track_review
         AFTER INSERT ON va_events
-        FOR EACH ROW EXECUTE FUNCTION va_track_review()""",
+        FOR EACH ROW
+        WHEN (position('"type":"review.' IN NEW.envelope) > 0)
+        EXECUTE FUNCTION va_track_review()""",
 )
 """The review index of a PostgreSQL store, and the trigger that keeps it."""
 

@@ -233,7 +233,9 @@ def _keep_review_index(conn: psycopg.Connection[Any]) -> None:
             conn.execute(statement)
         return
     for statement in POSTGRES_DDL:
-        if statement.startswith("CREATE OR REPLACE FUNCTION"):
+        if statement.startswith(
+            ("CREATE OR REPLACE FUNCTION", "CREATE OR REPLACE TRIGGER")
+        ):
             conn.execute(statement)
 
 
