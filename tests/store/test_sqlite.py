@@ -665,7 +665,12 @@ class TestSubjectErasure:
         path = tmp_path / "audit.db"
         SQLiteAuditStore(path).close()
 
-        expected = {"va_events_event_id", "va_events_time", "va_events_analysis"}
+        expected = {
+            "va_events_event_id",
+            "va_events_time",
+            "va_events_analysis",
+            "va_events_consent",
+        }
         assert expected == _indexes(path)
 
     def test_store_with_subject_index(self, tmp_path):
