@@ -586,7 +586,7 @@ def _narrate(run: DemoRun, inputs: int, stream: IO[str]) -> None:
     described = {
         "audit store": "the system of record (SQLite, hash-chained)",
         "audit log": "the same events as structlog JSON lines",
-        "traces": "one OpenTelemetry span per call, as JSON lines",
+        "traces": "the spans as OTLP/JSON, for a trace viewer to import",
         "images": f"{inputs} inputs, with the sidecar scripts the emulator obeys",
         "report": "the compliance report for legal review (PDF/A-3b)",
         "public key": "the log's key: who wrote the checkpoints",
