@@ -417,3 +417,24 @@ class TestHelp:
 
         assert 2 == info.value.code
         assert "required: COMMAND" in capsys.readouterr().err
+
+
+class TestLastPage:
+    """A page that ends the queue offers no next page."""
+
+    def test_no_next_page_at_the_end(self, run, store) -> None:
+        """Exactly --limit items left: no `next page:` line."""
+        for number in range(2):
+            store.append(
+                AuditEvent(
+                    type="review.required",
+                    analysis_id=f"last-{number}",
+                    data={"review": {"reasons": ["people"]}},
+                )
+            )
+        store.close()
+
+        code, out, _ = run("list", "--limit", "2")
+
+        assert 0 == code
+        assert "next page" not in out

@@ -394,6 +394,13 @@ class TestPurgeAndErase:
         assert 2 == completed.returncode
         assert "'soon' is not a duration" in completed.stderr
 
+    def test_purge_everything(self, run, store_url):
+        """--older-than 0d purges all content recorded until now."""
+        completed = run("purge", "--store", store_url, "--older-than", "0d")
+
+        assert 0 == completed.returncode, completed.stderr
+        assert "purged" in completed.stdout
+
     def test_purge_compound_age(self, run, store_url):
         """A policy's retention (1d12h) is typed as it is written there."""
         completed = run("purge", "--store", store_url, "--older-than", "1d12h")

@@ -1093,3 +1093,37 @@ class TestConsentIndex:
         assert first is not None
         assert first.revoked_at is None
         assert provider.get_consent("c-9").revoked_at is not None
+
+
+class TestReviewIndexOddValues:
+    """Values the envelope allows but the index cannot use: same answer everywhere."""
+
+    def test_deadline_not_a_number(self, backend):
+        """A deadline of text or true is no deadline; every append goes through."""
+        store = backend.open()
+        for number, deadline in enumerate(("soon", True, "1h", None, 60)):
+            review = {"reasons": ["people"]}
+            if deadline is not None:
+                review["deadline_seconds"] = deadline
+            store.append(
+                _event(
+                    number,
+                    type="review.required",
+                    analysis_id=f"odd-{number}",
+                    data={"review": review},
+                )
+            )
+
+        overdue = store.list_reviews(due_before=T0 + timedelta(days=365))
+
+        assert 5 == store.count_reviews()
+        assert ["odd-4"] == [e.analysis_id for e in overdue]
+
+    def test_empty_analysis_id_is_no_analysis(self, backend):
+        """A flag with an empty analysis id is not a case in the queue."""
+        store = backend.open()
+        store.append(_flag(1, ""))
+        store.append(_flag(2, "a"))
+
+        assert ["a"] == [e.analysis_id for e in store.list_reviews()]
+        assert 1 == store.count_reviews()

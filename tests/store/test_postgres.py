@@ -319,3 +319,43 @@ class TestServerRestart:
         assert resumed >= 100, f"writers did not resume: {refused[-1][1]}"
         assert result.ok, result.message
         assert {event_id for _, event_id in acknowledged} <= recorded_ids
+
+
+class TestWriterRole:
+    """A fleet's writer role appends to a store it does not own."""
+
+    def test_role_with_table_privileges_only(self, postgres_url, schema, signing_key):
+        """The owner sets the store up; a role that may only write then appends."""
+        owner = PostgresAuditStore(postgres_url, schema=schema, signing_key=signing_key)
+        owner.append(_event(1))
+        owner.close()
+        role = f"va_writer_{secrets.token_hex(4)}"
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE {role} LOGIN")
+            conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+            conn.execute(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "
+                f"{schema} TO {role}"
+            )
+        scheme, rest = postgres_url.split("://", 1)
+        as_writer = f"{scheme}://{role}@{rest.split('@', 1)[-1]}"
+        try:
+            writer = PostgresAuditStore(
+                as_writer, schema=schema, signing_key=signing_key
+            )
+            recorded = writer.append(
+                AuditEvent(
+                    type="review.required",
+                    analysis_id="a-1",
+                    data={"review": {"deadline_seconds": 60}},
+                )
+            )
+            queue = writer.list_reviews()
+            writer.close()
+        finally:
+            with psycopg.connect(postgres_url, autocommit=True) as conn:
+                conn.execute(f"DROP OWNED BY {role}")
+                conn.execute(f"DROP ROLE {role}")
+
+        assert 2 == recorded.sequence
+        assert ["a-1"] == [entry.analysis_id for entry in queue]

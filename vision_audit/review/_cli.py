@@ -137,14 +137,17 @@ def _list(args: argparse.Namespace) -> int:
     now = utc_now()
     store = open_existing_store(store_url(args), read_only=True)
     try:
+        # One more than shown: whether a next page exists.
         items = list_pending_reviews(
             store,
             overdue_only=args.overdue,
             now=now,
             purpose=args.purpose,
-            limit=limit,
+            limit=None if limit is None else limit + 1,
             after=args.after,
         )
+        more = limit is not None and len(items) > limit
+        items = items[:limit] if limit is not None else items
         total = store.count_reviews(
             purpose=args.purpose, due_before=now if args.overdue else None
         )
@@ -189,7 +192,7 @@ def _list(args: argparse.Namespace) -> int:
                 cell.ljust(width) for cell, width in zip(row, widths, strict=True)
             ).rstrip()
         )
-    if limit is not None and len(items) == limit:
+    if more:
         out(f"next page: --after {items[-1].sequence}")
     return EXIT_OK
 

@@ -81,7 +81,9 @@ def _names(verdicts: object) -> tuple[str, ...]:
 def _deadline(required: Mapping[str, Any] | None) -> timedelta | None:
     review = (required or {}).get("review")
     seconds = review.get("deadline_seconds") if isinstance(review, dict) else None
-    return timedelta(seconds=seconds) if isinstance(seconds, int | float) else None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None  # as the review index reads it: a number, or no deadline
+    return timedelta(seconds=seconds)
 
 
 def _review_flag(required: Mapping[str, Any] | None, name: str) -> bool:

@@ -43,9 +43,13 @@ def parse_age(text: str) -> timedelta:
     """
     An age such as ``30d``, ``12h`` or ``1d12h``, as a policy's retention reads.
 
+    ``0d`` (or ``0``) means all content recorded until now.
+
     Raises:
         ValueError: *text* is not a duration, or reaches back before the year 1.
     """
+    if text.strip() in {"0", "0s", "0m", "0h", "0d", "0w", "0y"}:
+        return timedelta(0)  # everything recorded until now
     age = parse_duration(text)
     try:
         datetime.now(UTC) - age  # the cutoff must be a date too

@@ -187,6 +187,14 @@ POSTGRES_CONSENT_SELECT: Final = (
     "AND sequence > %s ORDER BY sequence"
 )
 
+_SQLITE_DUE: Final = (
+    "CASE WHEN json_type({envelope}, '$.data.review.deadline_seconds') "
+    "IN ('integer', 'real') THEN (julianday({time}) - "
+    + str(_EPOCH_JULIAN)
+    + ") * 86400.0 + json_extract({envelope}, '$.data.review.deadline_seconds') END"
+)
+"""The deadline in seconds since the epoch; None unless the deadline is a number."""
+
 SQLITE_DDL: Final = (
     # Every event of one analysis, in sequence order.
     (
@@ -211,14 +219,13 @@ SQLITE_DDL: Final = (
     f"""CREATE TRIGGER IF NOT EXISTS va_reviews_required AFTER INSERT ON va_events
         WHEN instr(NEW.envelope, '"type":"{attrs.EVENT_REVIEW_REQUIRED}"')
             AND NEW.type = '{attrs.EVENT_REVIEW_REQUIRED}'
-            AND NEW.analysis_id IS NOT NULL
+            AND NEW.analysis_id <> ''
         BEGIN
             INSERT OR IGNORE INTO va_reviews
                 (analysis_id, required, latest, state, open, purpose, due)
             VALUES (
                 NEW.analysis_id, NEW.sequence, NULL, 'pending', 1, NEW.purpose,
-                (julianday(NEW.time) - {_EPOCH_JULIAN}) * 86400.0
-                    + json_extract(NEW.envelope, '$.data.review.deadline_seconds')
+                {_SQLITE_DUE.format(envelope="NEW.envelope", time="NEW.time")}
             );
             UPDATE va_reviews SET
                 latest = d.sequence,
@@ -237,7 +244,7 @@ SQLITE_DDL: Final = (
     f"""CREATE TRIGGER IF NOT EXISTS va_reviews_decided AFTER INSERT ON va_events
         WHEN instr(NEW.envelope, '"type":"{attrs.EVENT_REVIEW_DECIDED}"')
             AND NEW.type = '{attrs.EVENT_REVIEW_DECIDED}'
-            AND NEW.analysis_id IS NOT NULL
+            AND NEW.analysis_id <> ''
         BEGIN
             UPDATE va_reviews SET
                 latest = NEW.sequence,
@@ -253,10 +260,9 @@ SQLITE_REBUILD: Final = (
     f"""INSERT OR IGNORE INTO va_reviews
         (analysis_id, required, latest, state, open, purpose, due)
         SELECT analysis_id, sequence, NULL, 'pending', 1, purpose,
-            (julianday(time) - {_EPOCH_JULIAN}) * 86400.0
-                + json_extract(envelope, '$.data.review.deadline_seconds')
+            {_SQLITE_DUE.format(envelope="envelope", time="time")}
         FROM va_events
-        WHERE type = '{attrs.EVENT_REVIEW_REQUIRED}' AND analysis_id IS NOT NULL
+        WHERE type = '{attrs.EVENT_REVIEW_REQUIRED}' AND analysis_id <> ''
         ORDER BY sequence""",
     f"""UPDATE va_reviews SET latest = d.sequence, state = d.state,
             open = d.state != 'decided'
@@ -264,7 +270,7 @@ SQLITE_REBUILD: Final = (
             SELECT analysis_id, max(sequence) AS sequence,
                 {_STATE_SQL.format(envelope="envelope")} AS state
             FROM va_events
-            WHERE type = '{attrs.EVENT_REVIEW_DECIDED}' AND analysis_id IS NOT NULL
+            WHERE type = '{attrs.EVENT_REVIEW_DECIDED}' AND analysis_id <> ''
             GROUP BY analysis_id
         ) AS d
         WHERE va_reviews.analysis_id = d.analysis_id""",
@@ -277,9 +283,14 @@ _PG_STATE: Final = (
     + ") THEN 'decided' ELSE 'escalated' END"
 )
 _PG_DUE: Final = (
+    "CASE WHEN json_typeof({envelope}::json -> 'data' -> 'review' "
+    "-> 'deadline_seconds') = 'number' THEN "
     "extract(epoch FROM ({envelope}::json ->> 'time')::timestamptz) + "
-    "(({envelope}::json -> 'data' -> 'review' ->> 'deadline_seconds'))::float8"
+    "(({envelope}::json -> 'data' -> 'review' ->> 'deadline_seconds'))::float8 END"
 )
+
+REVIEW_INDEX_VERSION: Final = "2"
+"""The version of the PostgreSQL trigger and its function; va_meta holds the store's."""
 
 POSTGRES_DDL: Final = (
     (
@@ -301,13 +312,13 @@ POSTGRES_DDL: Final = (
         "ON va_reviews (open, purpose, required)"
     ),
     f"""CREATE OR REPLACE FUNCTION va_track_review() RETURNS trigger
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
         DECLARE
             kind text := NEW.envelope::json ->> 'type';
             analysis text := NEW.envelope::json ->> 'analysis_id';
             last record;
         BEGIN
-            IF analysis IS NULL THEN
+            IF analysis IS NULL OR analysis = '' THEN
                 RETURN NULL;
             END IF;
             IF kind = '{attrs.EVENT_REVIEW_REQUIRED}' THEN
@@ -368,7 +379,7 @@ POSTGRES_REBUILD: Final = (
             envelope::json ->> 'purpose', {_PG_DUE.format(envelope="envelope")}
         FROM va_events
         WHERE envelope::json ->> 'type' = '{attrs.EVENT_REVIEW_REQUIRED}'
-            AND envelope::json ->> 'analysis_id' IS NOT NULL
+            AND envelope::json ->> 'analysis_id' <> ''
         ORDER BY envelope::json ->> 'analysis_id', sequence""",
     f"""UPDATE va_reviews SET latest = d.sequence, state = d.state,
             open = (d.state <> 'decided')::int
@@ -378,7 +389,7 @@ POSTGRES_REBUILD: Final = (
                 {_PG_STATE.format(envelope="envelope")} AS state
             FROM va_events
             WHERE envelope::json ->> 'type' = '{attrs.EVENT_REVIEW_DECIDED}'
-                AND envelope::json ->> 'analysis_id' IS NOT NULL
+                AND envelope::json ->> 'analysis_id' <> ''
             ORDER BY envelope::json ->> 'analysis_id', sequence DESC
         ) AS d
         WHERE va_reviews.analysis_id = d.analysis_id""",

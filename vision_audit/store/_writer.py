@@ -197,7 +197,9 @@ class StoreWriter(StoreCore):
             self._head = _UNKNOWN
             with contextlib.suppress(Exception):
                 self._rollback()
-            if len(items) > 1 and self._is_conflict(err):
+            # A conflict, or one event the storage refuses: each event alone, so
+            # that the callers of the others are not refused for it.
+            if len(items) > 1 and isinstance(err, Exception):
                 for item in items:
                     self._try([item])
                 return

@@ -59,6 +59,7 @@ from vision_audit.store._reviews import (
     POSTGRES_CONSENT_SELECT,
     POSTGRES_DDL,
     POSTGRES_REBUILD,
+    REVIEW_INDEX_VERSION,
 )
 
 if TYPE_CHECKING:
@@ -220,23 +221,61 @@ def _has_review_index(conn: psycopg.Connection[Any]) -> bool:
     )
 
 
+def _schema_exists(conn: psycopg.Connection[Any], name: str) -> bool:
+    return (
+        conn.execute(
+            "SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)
+        ).fetchone()
+        is not None
+    )
+
+
 def _keep_review_index(conn: psycopg.Connection[Any]) -> None:
     """
-    Create the review index and its trigger; fill it once, from the events.
+    Create the read indexes and the review trigger when missing; fill them once.
 
-    The trigger's function is replaced on every writable open, so that a store
-    made by an earlier version gets this version's (faster) lookup.
+    Only what is missing or older than this version is (re)made: a writer role that
+    may append but does not own the tables opens a store its owner set up. When the
+    store's trigger is older and this role may not replace it, a warning says so
+    and the store opens with the trigger it has.
     """
-    conn.execute(POSTGRES_CONSENT_DDL)
     if not _has_review_index(conn):
-        for statement in POSTGRES_DDL + POSTGRES_REBUILD:
+        for statement in (POSTGRES_CONSENT_DDL, *POSTGRES_DDL, *POSTGRES_REBUILD):
             conn.execute(statement)
+        _set_review_version(conn)
         return
-    for statement in POSTGRES_DDL:
+    recorded = conn.execute(
+        "SELECT value FROM va_meta WHERE key = 'review_index'"
+    ).fetchone()
+    if recorded is not None and recorded[0] == REVIEW_INDEX_VERSION:
+        return
+    upgrade = [POSTGRES_CONSENT_DDL] + [
+        statement
+        for statement in POSTGRES_DDL
         if statement.startswith(
             ("CREATE OR REPLACE FUNCTION", "CREATE OR REPLACE TRIGGER")
-        ):
-            conn.execute(statement)
+        )
+    ]
+    import psycopg  # noqa: PLC0415 - present: conn is one of its connections
+
+    try:
+        with conn.transaction():
+            for statement in upgrade:
+                conn.execute(statement)
+            _set_review_version(conn)
+    except psycopg.errors.InsufficientPrivilege:
+        _internal.warning(
+            "the store's review trigger is older than this vision-audit's; open it "
+            "once as the tables' owner to update it"
+        )
+
+
+def _set_review_version(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(
+        "INSERT INTO va_meta (key, value) VALUES ('review_index', %s) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (REVIEW_INDEX_VERSION,),
+    )
 
 
 def _import_psycopg() -> Any:  # noqa: ANN401 - the module, typed where it is used
@@ -383,7 +422,13 @@ class PostgresAuditStore(BaseAuditStore):
         errors = self._psycopg.errors
         try:
             with conn.transaction():
-                if self._schema is not None and not self.read_only:
+                if (
+                    self._schema is not None
+                    and not self.read_only
+                    and not _schema_exists(conn, self._schema)
+                ):
+                    # Only when missing: a writer role may lack CREATE on the
+                    # database, and PostgreSQL checks it even with IF NOT EXISTS.
                     conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
                 # One creator at a time, across every process and machine.
                 conn.execute("SELECT pg_advisory_xact_lock(8150429718020339)")
