@@ -87,8 +87,9 @@ class TestFigures:
 
         assert data.integrity.verified
         assert (
-            "VERIFIED: every link and signature matches; personal content digests "
-            "were not checked"
+            "NOT AUTHENTICATED: every link (personal content digests were not "
+            "checked) matches, but no checkpoint is signed: nothing shows who wrote "
+            "the log"
         ) == data.integrity.status
 
     def test_period_bounds(self, store_url: str) -> None:
@@ -110,7 +111,9 @@ class TestPDF:
         assert len(reader.pages) >= 8
         assert f"Page 1 of {len(reader.pages)}" in text
         assert attached["report_id"] in reader.pages[1].extract_text()
-        assert "VERIFIED" in reader.pages[0].extract_text()
+        cover = " ".join(reader.pages[0].extract_text().split())
+        assert "NOT AUTHENTICATED" in cover
+        assert "no checkpoint is signed" in cover
         assert "4 calls were made: 2 completed, 1 failed" in " ".join(text.split())
         assert "because a block-listed tag came back: 1." in " ".join(text.split())
         assert 4 == attached["calls"]
@@ -394,6 +397,12 @@ class TestCommandExitCodes:
         stored = " ".join(_text(pypdf.PdfReader(tmp_path / "w.pdf")).split())
         assert "stored in the store itself" in stored
         assert "stored in the store itself" not in trusted
+        assert "VERIFIED against the key given to the report" in trusted
+        assert "signed through event" in trusted
+        assert "NOT AUTHENTICATED" not in trusted
+        assert "NOT AUTHENTICATED" in stored
+        assert "keys kept in the store itself" in stored
+        assert "VERIFIED against" not in stored
 
     def test_public_key_of_someone_else(
         self, signed_store, tmp_path: Path, capsys

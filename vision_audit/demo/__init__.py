@@ -340,14 +340,18 @@ def _run_workload(run: DemoRun, images: Path, tracer: Tracer) -> None:
 def _write_report(output: Path) -> Path:
     """The compliance report over the demo's month, from the closed store."""
     from vision_audit.report import generate_report  # noqa: PLC0415
+    from vision_audit.store._keys import read_public_key_files  # noqa: PLC0415
 
     today = utc_now().date()
+    # The writer's key as an auditor holds it, apart from the store: the cover
+    # can then say who signed, not only that the log is consistent.
     return generate_report(
         f"sqlite:///{output / 'audit.db'}",
         since=today.replace(day=1),
         until=today,
         out=output / "report.pdf",
         organization="vision-audit demo",
+        public_keys=read_public_key_files([str(output / "public-key.pem")]),
     )
 
 

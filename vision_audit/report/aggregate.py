@@ -548,14 +548,29 @@ def _integrity(facts: StoreFacts) -> Integrity:
     found = facts.integrity
     last = found.last_checkpoint
     span = facts.sequence_range
+    checked = (
+        "every link and personal content digest"
+        if found.content_checked
+        else "every link (personal content digests were not checked)"
+    )
     if found.head_sequence is None:
         status = "EMPTY STORE: nothing to verify"
-    elif found.ok and found.content_checked:
-        status = "VERIFIED: every link, content digest and signature matches"
+    elif found.ok and last is None:
+        status = (
+            f"NOT AUTHENTICATED: {checked} matches, but no checkpoint is signed: "
+            "nothing shows who wrote the log"
+        )
+    elif found.ok and found.keys_given and last is not None:
+        status = (
+            f"VERIFIED against the key given to the report: {checked} matches, and "
+            f"every signature; signed through event {last.sequence} of "
+            f"{found.head_sequence}"
+        )
     elif found.ok:
         status = (
-            "VERIFIED: every link and signature matches; personal content digests "
-            "were not checked"
+            f"NOT AUTHENTICATED: {checked} matches, and every signature, but only "
+            "against keys kept in the store itself, which whoever runs the store "
+            "could replace; give the report the writer's public key (--public-key)"
         )
     else:
         status = (

@@ -161,6 +161,10 @@ class IntegrityFacts:
         content_checked: Personal content was checked against its digests too.
         origin: The log's name, the first line of its checkpoints.
         root: The Merkle root of every event of the store, hex.
+        keys_given: The signatures were checked against keys given to the report
+            (``--public-key``), obtained apart from the store; False when only the
+            keys the store itself records were used, which proves consistency,
+            not who signed.
     """
 
     ok: bool
@@ -178,6 +182,7 @@ class IntegrityFacts:
     content_checked: bool = True
     origin: str = ""
     root: str | None = None
+    keys_given: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -785,6 +790,7 @@ def query_store(
         facts = replace(
             _integrity(store, verification, checkpoints, None),
             content_checked=verify_content,
+            keys_given=public_keys is not None,
         )
     finally:
         store.close()
