@@ -92,6 +92,17 @@ class TestFigures:
             "the log"
         ) == data.integrity.status
 
+    def test_every_day_of_the_period(self, store_url: str) -> None:
+        """Days without calls are in the daily figures, as zero."""
+        data = build_report(store_url, since="2026-03-01", until="2026-03-31")
+
+        days = [d.day for d in data.by_day]
+        assert days[0] == "2026-03-01"
+        assert days[-1] == "2026-03-31"
+        assert 31 == len(days)
+        assert sum(d.calls for d in data.by_day) == data.calls
+        assert any(d.calls == 0 for d in data.by_day)
+
     def test_period_bounds(self, store_url: str) -> None:
         """The start is included, until excluded; a bare until date covers that day."""
         data = build_report(store_url, since="2026-03-03", until="2026-03-03")

@@ -14,7 +14,7 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from vision_audit import attributes as attrs
@@ -472,6 +472,30 @@ def _short_time(value: str) -> str:
     return value.replace("T", " ")[:19] + " UTC" if value else "n/a"
 
 
+_MAX_DAYS_SHOWN: Final = 400
+"""Periods up to this many days show every day, those without calls as zero."""
+
+
+def _every_day(
+    facts: StoreFacts, by_day: dict[str, dict[str, int]]
+) -> list[tuple[str, dict[str, int]]]:
+    """
+    Each day of the period with its counts, days without calls included as zero.
+
+    A day without calls is a fact of the period too; leaving it out lets one day's
+    bar fill a week's chart. Longer periods than ``_MAX_DAYS_SHOWN`` list the days
+    that have calls only.
+    """
+    first = facts.period.since.date()
+    last = (facts.period.until - timedelta(microseconds=1)).date()
+    days = (last - first).days + 1
+    if days > _MAX_DAYS_SHOWN:
+        return sorted(by_day.items())
+    every = [(first + timedelta(days=n)).isoformat() for n in range(days)]
+    outside = sorted(day for day in by_day if day not in set(every))
+    return [(day, by_day.get(day, {})) for day in sorted({*every, *outside})]
+
+
 def _volumes(
     facts: StoreFacts,
 ) -> tuple[
@@ -813,7 +837,7 @@ def build_report_data(
                 failed=kinds.get(attrs.EVENT_FAILED, 0),
                 denied=kinds.get(attrs.EVENT_DENIED, 0),
             )
-            for day, kinds in sorted(by_day.items())
+            for day, kinds in _every_day(facts, by_day)
         ),
         "by_purpose": _volume_rows(by_purpose),
         "by_feature": _counts(facts.features),
