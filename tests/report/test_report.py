@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pypdf
@@ -29,7 +30,12 @@ def _store_url(tmp_path: Path) -> str:
     return url
 
 
+MADE = datetime(2026, 4, 1, tzinfo=UTC)
+"""When the tests' reports are made: after the period, for byte-identical PDFs."""
+
+
 def _pdf(store_url: str, out: Path, **options) -> pypdf.PdfReader:
+    options.setdefault("generated_at", MADE)
     generate_report(
         store_url,
         since="2026-03-01",
@@ -102,6 +108,29 @@ class TestFigures:
         assert 31 == len(days)
         assert sum(d.calls for d in data.by_day) == data.calls
         assert any(d.calls == 0 for d in data.by_day)
+
+    def test_generation_time(self, store_url: str, monkeypatch) -> None:
+        """Made when made: injected, else SOURCE_DATE_EPOCH; the id does not move."""
+        made = build_report(
+            store_url, since="2026-03-01", until="2026-03-31", generated_at=MADE
+        )
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", "1775001600")  # 2026-04-01 00:00
+        epoch = build_report(store_url, since="2026-03-01", until="2026-03-31")
+
+        assert "2026-04-01T00:00:00Z" == made.generated_iso == epoch.generated_iso
+        assert made.report_id == epoch.report_id
+        assert made.open_period is False
+
+    def test_open_period(self, store_url: str, tmp_path: Path) -> None:
+        """A report made before its period ends says so on its cover."""
+        early = datetime(2026, 3, 15, 12, tzinfo=UTC)
+
+        reader = _pdf(store_url, tmp_path / "open.pdf", generated_at=early)
+
+        cover = " ".join(reader.pages[0].extract_text().split())
+        assert "Open period: it had not ended when this report was made" in cover
+        assert "15 Mar 2026 12:00:00 UTC" in cover
+        assert "D:20260315120000Z" == reader.metadata["/CreationDate"]
 
     def test_period_bounds(self, store_url: str) -> None:
         """The start is included, until excluded; a bare until date covers that day."""

@@ -56,6 +56,7 @@ def build_report(
     progress: Callable[[str], None] | None = None,
     verify_content: bool = True,
     public_keys: Sequence[Ed25519PublicKey] | None = None,
+    generated_at: datetime | None = None,
 ) -> ReportData:
     """
     Verify the store and compute every figure of the report, without rendering.
@@ -74,6 +75,8 @@ def build_report(
             False, links and signatures only, and the cover says so.
         public_keys: Keys obtained apart from the store, which the checkpoints'
             signatures must verify under; None trusts the keys the store holds.
+        generated_at: When the report is made (its date on the cover and in
+            the PDF); ``SOURCE_DATE_EPOCH`` when set, else now.
 
     Returns:
         The report's figures.
@@ -92,7 +95,9 @@ def build_report(
         verify_content=verify_content,
         public_keys=public_keys,
     )
-    return build_report_data(facts, title=title, organization=organization)
+    return build_report_data(
+        facts, title=title, organization=organization, generated_at=generated_at
+    )
 
 
 def generate_report(
@@ -109,6 +114,7 @@ def generate_report(
     pdf_options: dict[str, Any] | None = None,
     verify_content: bool = True,
     public_keys: Sequence[Ed25519PublicKey] | None = None,
+    generated_at: datetime | None = None,
 ) -> Path:
     """
     Write the compliance report of *store_url* over a period, as PDF or HTML.
@@ -131,6 +137,8 @@ def generate_report(
             False, links and signatures only, and the cover says so.
         public_keys: Keys obtained apart from the store, which the checkpoints'
             signatures must verify under; None trusts the keys the store holds.
+        generated_at: When the report is made (its date on the cover and in
+            the PDF); ``SOURCE_DATE_EPOCH`` when set, else now.
 
     Returns:
         The path written.
@@ -152,6 +160,7 @@ def generate_report(
         progress=progress,
         verify_content=verify_content,
         public_keys=public_keys,
+        generated_at=generated_at,
     )
     return write_report(
         data,

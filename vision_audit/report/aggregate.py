@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -242,6 +243,12 @@ class ReportData:
     until_iso: str
     period_label: str
     as_of: str
+    generated_at: str
+    """When the report was made, for people: ``08 Dec 2026 01:15:07 UTC``."""
+    generated_iso: str
+    """The same, ISO 8601: the PDF's creation date."""
+    open_period: bool
+    """The period had not ended when the report was made."""
     empty: bool
     verified: bool
     # Volumes.
@@ -753,8 +760,30 @@ def _report_id(data: dict[str, Any]) -> str:
     return f"VAR-{digest[:12].upper()}"
 
 
+def generation_time(generated_at: datetime | None = None) -> datetime:
+    """
+    When a report is made: *generated_at*, else ``SOURCE_DATE_EPOCH``, else now.
+
+    ``SOURCE_DATE_EPOCH`` (seconds since the epoch) is the reproducible-builds
+    convention: set, the same store state gives the same bytes.
+    """
+    if generated_at is not None:
+        if generated_at.tzinfo is None:
+            msg = f"generated_at must be timezone-aware, got {generated_at!r}"
+            raise ValueError(msg)
+        return generated_at.astimezone(UTC)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), tz=UTC)
+    return datetime.now(UTC).replace(microsecond=0)
+
+
 def build_report_data(
-    facts: StoreFacts, *, title: str | None = None, organization: str | None = None
+    facts: StoreFacts,
+    *,
+    title: str | None = None,
+    organization: str | None = None,
+    generated_at: datetime | None = None,
 ) -> ReportData:
     """
     Compute every figure of the report from the store's aggregated facts.
@@ -766,6 +795,8 @@ def build_report_data(
         facts: What :func:`~vision_audit.report.query.query_store` found.
         title: The report's title; a default when None.
         organization: Who the report is for; ``(organization not stated)`` when None.
+        generated_at: When the report is made; ``SOURCE_DATE_EPOCH`` when set,
+            else now. Not part of the report id.
 
     Returns:
         The report's data.
@@ -925,4 +956,9 @@ def build_report_data(
         key: asdict(value) if hasattr(value, "__dataclass_fields__") else value
         for key, value in data.items()
     }
+    # The id names the figures, not the moment: the same state, the same id.
+    made = generation_time(generated_at)
+    data["generated_at"] = f"{made:%d %b %Y %H:%M:%S} UTC"
+    data["generated_iso"] = made.strftime("%Y-%m-%dT%H:%M:%SZ")
+    data["open_period"] = facts.period.until > made
     return ReportData(report_id=_report_id(identity), **data)

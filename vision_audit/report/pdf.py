@@ -161,4 +161,7 @@ def _source_date(moment: datetime) -> Iterator[None]:
 
 
 def _period_end(data: ReportData) -> datetime:
-    return datetime.strptime(data.until_iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    """When the report was made: its PDF's creation and modification date."""
+    return datetime.strptime(data.generated_iso, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=UTC
+    )
