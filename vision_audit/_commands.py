@@ -49,6 +49,7 @@ __all__ = [
     "UsageError",
     "error",
     "guarded",
+    "new_key_files",
     "open_existing_store",
     "out",
     "say",
@@ -87,6 +88,25 @@ def say(command: str, text: str) -> None:
 def error(command: str, text: str) -> None:
     """An error on standard error: ``vision-audit COMMAND: error: text``."""
     say(command, f"error: {text}")
+
+
+def new_key_files(output: str | None, public_suffix: str) -> tuple[Path, Path]:
+    """
+    Where ``keygen`` writes a private key and its public half: both new files.
+
+    Raises:
+        UsageError: No file named (a private key never goes to the terminal), or
+            either file exists (keys are never overwritten).
+    """
+    if output in {None, "-"}:
+        msg = "give --output FILE: a private key is never written to the terminal"
+        raise UsageError(msg)
+    private, public = Path(str(output)), Path(f"{output}{public_suffix}")
+    for path in (private, public):
+        if path.exists():
+            msg = f"{path} exists; keys are never overwritten"
+            raise UsageError(msg)
+    return private, public
 
 
 def store_url(args: argparse.Namespace) -> str:

@@ -16,6 +16,7 @@ from vision_audit._commands import (
     STORE_HELP,
     UsageError,
     guarded,
+    new_key_files,
     open_existing_store,
     out,
     say,
@@ -246,15 +247,7 @@ def _keygen(args: argparse.Namespace) -> int:
                 f"public key {key_id(key.public_key())} written to {args.output}",
             )
         return EXIT_OK
-    if args.output in {None, "-"}:
-        msg = "give --output FILE: a private key is never written to the terminal"
-        raise UsageError(msg)
-    private = Path(args.output)
-    public = Path(f"{args.output}.pub")
-    for path in (private, public):
-        if path.exists():
-            msg = f"{path} exists; keys are never overwritten"
-            raise UsageError(msg)
+    private, public = new_key_files(args.output, ".pub")
     key = generate_signing_key()
     write_new_file(private, private_key_pem(key), mode=0o600)
     write_new_file(public, public_key_pem(key.public_key()), mode=0o644)

@@ -13,6 +13,7 @@ from vision_audit._commands import (
     STORE_HELP,
     UsageError,
     guarded,
+    new_key_files,
     open_existing_store,
     out,
     say,
@@ -91,15 +92,7 @@ def _keygen(args: argparse.Namespace) -> int:
     )
     from vision_audit.store._note import Cosigner, NoteError  # noqa: PLC0415
 
-    if args.output in {None, "-"}:
-        msg = "give --output FILE: a private key is never written to the terminal"
-        raise UsageError(msg)
-    private = Path(args.output)
-    public = Path(f"{args.output}.vkey")
-    for path in (private, public):
-        if path.exists():
-            msg = f"{path} exists; keys are never overwritten"
-            raise UsageError(msg)
+    private, public = new_key_files(args.output, ".vkey")
     key = generate_signing_key()
     try:
         vkey = Cosigner(args.name, key).verifier.vkey()
