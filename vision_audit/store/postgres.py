@@ -32,6 +32,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from vision_audit import attributes as attrs
 from vision_audit.exceptions import StoreError
+from vision_audit.store._aggregate_postgres import POSTGRES_STATEMENTS, PostgresReader
+from vision_audit.store._aggregates import run_statements
 from vision_audit.store._base import (
     DEFAULT_CHECKPOINT_EVERY,
     DEFAULT_CHECKPOINT_INTERVAL,
@@ -63,10 +65,12 @@ from vision_audit.store._reviews import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     import psycopg
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from vision_audit.store._aggregates import PeriodAggregates
 
 __all__ = ["SCHEMA_VERSION", "PostgresAuditStore"]
 
@@ -816,6 +820,18 @@ class PostgresAuditStore(BaseAuditStore):
         self._reader = None
 
     # -- reading -----------------------------------------------------------------------
+
+    def _aggregate_period(
+        self,
+        bounds: dict[str, Any],
+        *,
+        cap: int,
+        step: Callable[[str], None],
+    ) -> PeriodAggregates:
+        reader = PostgresReader(_import_psycopg(), self._conninfo, self._schema, bounds)
+        return run_statements(
+            reader, POSTGRES_STATEMENTS, cap=cap, step=step, store=self.name
+        )
 
     @contextlib.contextmanager
     def _quick(self) -> Iterator[psycopg.Connection[Any]]:

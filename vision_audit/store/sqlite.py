@@ -63,6 +63,8 @@ from urllib.parse import quote
 from vision_audit import attributes as attrs
 from vision_audit._threads import at_fork_once
 from vision_audit.exceptions import StoreError
+from vision_audit.store._aggregate_sqlite import SQLITE_STATEMENTS, SQLiteReader
+from vision_audit.store._aggregates import run_statements
 from vision_audit.store._base import (
     DEFAULT_CHECKPOINT_EVERY,
     DEFAULT_CHECKPOINT_INTERVAL,
@@ -86,10 +88,11 @@ from vision_audit.store._reviews import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from vision_audit.store._aggregates import PeriodAggregates
     from vision_audit.store._base import _Item
 
 __all__ = ["SCHEMA_VERSION", "SQLiteAuditStore"]
@@ -1083,6 +1086,19 @@ class SQLiteAuditStore(BaseAuditStore):
                 raise self._fail(msg) from err
             finally:
                 conn.close()
+
+    def _aggregate_period(
+        self,
+        bounds: dict[str, Any],
+        *,
+        cap: int,
+        step: Callable[[str], None],
+    ) -> PeriodAggregates:
+        with _GATE.entered():
+            reader = SQLiteReader(self._absolute, bounds)
+            return run_statements(
+                reader, SQLITE_STATEMENTS, cap=cap, step=step, store=str(self.path)
+            )
 
     def _read_head(self) -> ChainHead | None:
         with self._reading() as conn:
