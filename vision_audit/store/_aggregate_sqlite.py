@@ -249,15 +249,12 @@ _EXCEPTIONS: Final = f"""
     {_EXCEPTIONS_WHERE} ORDER BY sequence LIMIT :cap"""
 
 
-
 SQLITE_STATEMENTS: Final[dict[str, str]] = {
     **_SQL,
     **{f"review_{name}": sql for name, sql in _REVIEW_SQL.items()},
     "exceptions": _EXCEPTIONS,
     "exceptions_total": "SELECT count(*) " + _EXCEPTIONS_WHERE,
 }
-
-
 
 
 class SQLiteReader:
@@ -299,5 +296,3 @@ class SQLiteReader:
     def close(self) -> None:
         self._conn.rollback()
         self._conn.close()
-
-
