@@ -255,9 +255,10 @@ class TestDemoCommand:
             json.loads(line)
             for line in (output / "audit-log.jsonl").read_text().splitlines()
         ]
-        assert {e.event_id for e in events if e.analysis_id} == {
-            line["event_id"] for line in log
+        logged = {e.event_id for e in events if e.analysis_id} | {
+            e.event_id for e in events if e.type == "policy.activated"
         }
+        assert logged == {line["event_id"] for line in log}
         assert str(output / "audit.db") in printed
         import pypdf
 

@@ -33,6 +33,21 @@ def _more_events() -> list[AuditEvent]:
     when = T0 + timedelta(days=3)
     common: dict[str, Any] = {"policy_id": POLICY, "time": when}
     return [
+        # Put in force before the period (named by its last activation before the
+        # period's end), and a second policy activated after it (not named).
+        *(
+            AuditEvent(
+                type="policy.activated",
+                policy_id=policy,
+                time=T0 + timedelta(days=offset),
+                data={"name": name, "version": version, "mode": "enforce"},
+            )
+            for policy, name, version, offset in (
+                (POLICY, "claims", "1", -20),
+                (POLICY, "claims", "1.1", -10),
+                ("sha256:" + "cd" * 32, "later", "2", 40),
+            )
+        ),
         AuditEvent(
             type="analysis.requested",
             purpose=None,
@@ -147,6 +162,9 @@ class TestPostgres:
         lite, pg = (replace(f, store="", integrity=None) for f in facts)  # type: ignore[arg-type]
 
         assert lite == pg
+        assert [(POLICY, "claims", "1.1", "enforce")] == [
+            row[:4] for row in facts[0].policy_names
+        ]
         assert [facts[0].integrity.ok, facts[1].integrity.ok] == [True, True]
         assert facts[0].integrity.events == facts[1].integrity.events
         assert facts[1].integrity.head_time == facts[0].integrity.head_time

@@ -11,10 +11,11 @@ import pypdf
 import pytest
 from tests.report.conftest import HOSTILE_TAG, POLICY, sample_events
 from vision_audit.__main__ import main
+from vision_audit.models import AuditEvent
 from vision_audit.report import build_report, generate_report
 from vision_audit.report.pdf import TemplateOnlyFetcher, URLRefusedError
 from vision_audit.report.render import find_templates
-from vision_audit.store import open_store
+from vision_audit.store import InMemoryAuditStore, open_store
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -84,6 +85,58 @@ class TestFigures:
         assert [POLICY] == [p.policy_id for p in data.policies]
         assert 2 == data.exceptions_total
         assert data.integrity.verified
+
+    def test_policies_by_name(self, tmp_path: Path) -> None:
+        """Each policy named as put in force; a change inside the period called out."""
+        store = InMemoryAuditStore()
+        newer = "sha256:" + "cd" * 32
+        for event in [
+            AuditEvent(
+                type="policy.activated",
+                policy_id=POLICY,
+                time=datetime(2026, 2, 20, tzinfo=UTC),
+                data={"name": "claims", "version": "3", "mode": "enforce"},
+            ),
+            *sample_events(),
+            AuditEvent(
+                type="policy.activated",
+                policy_id=newer,
+                time=datetime(2026, 3, 20, tzinfo=UTC),
+                data={"name": "claims", "version": "4", "mode": "audit"},
+            ),
+            AuditEvent(
+                type="analysis.requested",
+                policy_id=newer,
+                purpose="claims",
+                time=datetime(2026, 3, 21, tzinfo=UTC),
+            ),
+        ]:
+            store.append(event)
+        out = tmp_path / "policies.pdf"
+
+        data = build_report(store, since="2026-03-01", until="2026-03-31")
+        generate_report(store, since="2026-03-01", until="2026-03-31", out=out)
+        text = " ".join(_text(pypdf.PdfReader(out)).split())
+
+        assert ["claims 3 (enforce)", "claims 4 (audit)"] == [
+            p.label for p in data.policies
+        ]
+        assert ["2026-02-20 00:00:00 UTC", "2026-03-20 00:00:00 UTC"] == [
+            p.activated for p in data.policies
+        ]
+        assert any(
+            f.attention and f.text.startswith("The policy changed during the period")
+            for f in data.findings
+        )
+        assert "claims 4 (audit)" in text
+        assert "The policy changed during the period" in text
+
+    def test_policy_not_named(self, store_url: str) -> None:
+        """Events under a policy the log never named: said, not guessed."""
+        data = build_report(store_url, since="2026-03-01", until="2026-03-31")
+
+        assert ["not named in the log"] == [p.label for p in data.policies]
+        assert "" == data.policies[0].activated
 
     def test_without_content_digests(self, store_url: str) -> None:
         """Links and signatures only: still verified, and the cover says what not."""

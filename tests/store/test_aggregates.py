@@ -34,11 +34,14 @@ _KINDS = [
     attrs.EVENT_CONTENT_PURGED,
     attrs.EVENT_SUBJECT_ERASED,
     attrs.EVENT_CONSENT_GRANTED,
+    attrs.EVENT_POLICY_ACTIVATED,
     "something.else",
 ]
 _DATA = {
     "features": st.lists(_small, max_size=3) | _small,
     "mode": _maybe,
+    "name": _maybe,
+    "version": _maybe,
     "reason": _maybe | _numbers,
     "policy": st.fixed_dictionaries(
         {"mode": st.sampled_from(["audit", "enforce"]), "reason": _maybe}

@@ -129,12 +129,32 @@ class RetentionAction:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PolicyVersion:
-    """A policy in force during the period: its id, first and last use."""
+    """
+    A policy in force during the period: its id, name, first and last use.
+
+    The name, version and mode are those of the policy's last ``policy.activated``
+    event before the period's end; None when the log holds none (a writer older
+    than that event, or events recorded by hand).
+    """
 
     policy_id: str
     first_seen: str
     last_seen: str
     events: int
+    name: str | None = None
+    version: str | None = None
+    mode: str | None = None
+    activated: str = ""
+    """When it was (last) put in force, as the log says; empty when unknown."""
+
+    @property
+    def label(self) -> str:
+        """``name version (mode)``, or what the log does not say."""
+        if self.name is None:
+            return "not named in the log"
+        version = f" {self.version}" if self.version else ""
+        mode = f" ({self.mode})" if self.mode else ""
+        return f"{self.name}{version}{mode}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -744,13 +764,48 @@ def _findings(
             )
         )
     if len(data["policies"]) > 1:
+        found.append(_policy_change(data["policies"]))
+    return found
+
+
+def _text(value: object) -> str | None:
+    """A name read from the log as text; None when absent."""
+    return None if value is None else str(value)
+
+
+def _policies(facts: StoreFacts) -> tuple[PolicyVersion, ...]:
+    """The policies the period's events name, each with its recorded name."""
+    names = {row[0]: row for row in facts.policy_names}
+    found = []
+    for policy_id, first, last, n in facts.policies:
+        _, name, version, mode, activated = names.get(
+            policy_id, (policy_id, None, None, None, "")
+        )
         found.append(
-            Finding(
-                text=f"{len(data['policies'])} policy versions were in force.",
-                attention=False,
+            PolicyVersion(
+                policy_id=policy_id,
+                first_seen=_short_time(first),
+                last_seen=_short_time(last),
+                events=n,
+                name=_text(name),
+                version=_text(version),
+                mode=_text(mode),
+                activated=_short_time(activated) if activated else "",
             )
         )
-    return found
+    return tuple(found)
+
+
+def _policy_change(policies: tuple[PolicyVersion, ...]) -> Finding:
+    """The summary's line when more than one policy was in force."""
+    steps = "; then ".join(
+        f"{p.label} from {p.first_seen} to {p.last_seen}" for p in policies
+    )
+    return Finding(
+        text=f"The policy changed during the period: {len(policies)} policies "
+        f"were in force, {steps}. See Policy versions.",
+        attention=True,
+    )
 
 
 def _report_id(data: dict[str, Any]) -> str:
@@ -920,15 +975,7 @@ def build_report_data(
             1 for r in retention if r.action == "retention purge"
         ),
         "subjects_erased": sum(1 for r in retention if r.action == "subject erasure"),
-        "policies": tuple(
-            PolicyVersion(
-                policy_id=policy_id,
-                first_seen=_short_time(first),
-                last_seen=_short_time(last),
-                events=n,
-            )
-            for policy_id, first, last, n in facts.policies
-        ),
+        "policies": _policies(facts),
         "integrity": integrity,
         "exceptions": tuple(
             ExceptionEntry(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +111,7 @@ def aggregate_events(
     events: Iterable[tuple[int, dict[str, Any]]],
     bounds: dict[str, Any],
     *,
+    activations: Iterable[dict[str, Any]],
     cap: int,
     step: Callable[[str], None],
 ) -> PeriodAggregates:
@@ -117,7 +119,8 @@ def aggregate_events(
     The figures of the *events* (sequence and parsed envelope) inside *bounds*.
 
     *bounds* holds ``lo`` and ``hi``, the period as stored times; events outside it
-    are skipped, so the caller may give more.
+    are skipped, so the caller may give more. *activations* are the log's
+    ``policy.activated`` events, in order, wherever they are.
     """
     step("aggregating in memory")
     period = [
@@ -130,7 +133,20 @@ def aggregate_events(
         for _, fields in period
         if fields.get("type") == attrs.EVENT_REQUESTED
     } - {None}
-    return _Figures(period, requested, bounds["hi"], cap).build()
+    names: dict[Any, tuple[Any, ...]] = {}
+    for fields in activations:  # the last before the period's end wins
+        if (
+            fields.get("time", "") < bounds["hi"]
+            and fields.get("policy_id") is not None
+        ):
+            data = fields.get("data")
+            names[fields["policy_id"]] = (
+                fields["policy_id"],
+                *(_sql(data, key) for key in ("name", "version", "mode")),
+                fields["time"],
+            )
+    figures = _Figures(period, requested, bounds["hi"], cap).build()
+    return replace(figures, policy_names=tuple(names[key] for key in sorted(names)))
 
 
 class _Figures:
@@ -175,6 +191,7 @@ class _Figures:
                 for sequence, fields in exceptions[: self._cap]
             ),
             exceptions_total=len(exceptions),
+            policy_names=(),
         )
 
     def _volumes(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 from vision_audit import attributes as attrs
 from vision_audit.exceptions import StoreError
 from vision_audit.store._aggregates import RETENTION_TYPES, TOP_TAGS
+from vision_audit.store._reviews import POSTGRES_POLICY_EVENTS
 
 if TYPE_CHECKING:
     import psycopg
@@ -182,6 +183,18 @@ _SQL: Final[dict[str, str]] = {
         FROM {_EVENTS} AS ev
         WHERE type IN ('{EVENT_PURGED}', '{EVENT_ERASED}')
         ORDER BY sequence""",
+    "policy_names": f"""
+        SELECT policy_id COLLATE "C", name, version, mode, time FROM (
+            SELECT DISTINCT ON (e ->> 'policy_id') e ->> 'policy_id' AS policy_id,
+                nullif(e #> '{{data,name}}', 'null'::jsonb) AS name,
+                nullif(e #> '{{data,version}}', 'null'::jsonb) AS version,
+                nullif(e #> '{{data,mode}}', 'null'::jsonb) AS mode,
+                e ->> 'time' AS time
+            FROM ({POSTGRES_POLICY_EVENTS}) AS p
+            WHERE e ->> 'type' = '{attrs.EVENT_POLICY_ACTIVATED}'
+                AND e ->> 'time' < %(hi)s AND e ->> 'policy_id' IS NOT NULL
+            ORDER BY e ->> 'policy_id', sequence DESC) AS latest
+        ORDER BY 1""",
     "policies": f"""
         SELECT policy_id COLLATE "C", min(time COLLATE "C"), max(time COLLATE "C"),
             count(*)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from vision_audit import attributes as attrs
 from vision_audit.exceptions import StoreError
 from vision_audit.store._aggregates import RETENTION_TYPES, TOP_TAGS
+from vision_audit.store._reviews import SQLITE_POLICY_EVENTS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -178,6 +179,19 @@ _SQL: Final[dict[str, str]] = {
             coalesce(n_events, 0), coalesce(n_records, 0)
         FROM {_P} WHERE type IN ('{EVENT_PURGED}', '{EVENT_ERASED}')
         ORDER BY sequence""",
+    # The last activation of each policy before the period's end, wherever it is
+    # in the log: a policy put in force before the period still names its events.
+    "policy_names": f"""
+        SELECT policy_id, json_extract(envelope, '$.data.name'),
+            json_extract(envelope, '$.data.version'),
+            json_extract(envelope, '$.data.mode'), time
+        FROM main.va_events WHERE sequence IN (
+            SELECT max(sequence) FROM main.va_events
+            WHERE sequence IN ({SQLITE_POLICY_EVENTS})
+                AND type = '{attrs.EVENT_POLICY_ACTIVATED}'
+                AND time < :hi AND policy_id IS NOT NULL
+            GROUP BY policy_id)
+        ORDER BY policy_id""",
     "policies": f"""
         SELECT policy_id, min(time), max(time), count(*) FROM {_P}
         WHERE policy_id IS NOT NULL

@@ -111,6 +111,11 @@ class PeriodAggregates:
     """(sequence, event_id, time, type, actor, data_class, events, records)."""
     policies: tuple[tuple[str, str, str, int], ...]
     """(policy_id, first seen, last seen, events)."""
+    policy_names: tuple[tuple[str, Any, Any, Any, str], ...]
+    """
+    (policy_id, name, version, mode, time) of the last ``policy.activated`` of each
+    policy before the period's end, in or before the period, ordered by id.
+    """
     exceptions: tuple[ExceptionRow, ...]
     exceptions_total: int
 
@@ -223,6 +228,7 @@ def _figures(
     found["errors"] = tuple(reader.all(sql["errors"]))
     found["retention"] = tuple(reader.all(sql["retention"]))
     found["policies"] = tuple(reader.all(sql["policies"]))
+    found["policy_names"] = tuple(reader.all(sql["policy_names"]))
     found["exceptions"] = tuple(
         ExceptionRow(
             sequence=row[0],

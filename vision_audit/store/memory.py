@@ -275,7 +275,14 @@ class InMemoryAuditStore(BaseAuditStore):
             events = list(
                 zip(range(first, last + 1), self._fields[first - 1 : last], strict=True)
             )
-        return aggregate_events(events, bounds, cap=cap, step=step)
+            activations = [
+                fields
+                for fields in self._fields
+                if fields.get("type") == attrs.EVENT_POLICY_ACTIVATED
+            ]
+        return aggregate_events(
+            events, bounds, activations=activations, cap=cap, step=step
+        )
 
     def _read_events(
         self, since: str | None, until: str | None

@@ -60,6 +60,7 @@ from vision_audit.store._reviews import (
     POSTGRES_CONSENT_DDL,
     POSTGRES_CONSENT_SELECT,
     POSTGRES_DDL,
+    POSTGRES_POLICY_DDL,
     POSTGRES_REBUILD,
     REVIEW_INDEX_VERSION,
 )
@@ -244,7 +245,12 @@ def _keep_review_index(conn: psycopg.Connection[Any]) -> None:
     and the store opens with the trigger it has.
     """
     if not _has_review_index(conn):
-        for statement in (POSTGRES_CONSENT_DDL, *POSTGRES_DDL, *POSTGRES_REBUILD):
+        for statement in (
+            POSTGRES_CONSENT_DDL,
+            POSTGRES_POLICY_DDL,
+            *POSTGRES_DDL,
+            *POSTGRES_REBUILD,
+        ):
             conn.execute(statement)
         _set_review_version(conn)
         return
@@ -253,7 +259,7 @@ def _keep_review_index(conn: psycopg.Connection[Any]) -> None:
     ).fetchone()
     if recorded is not None and recorded[0] == REVIEW_INDEX_VERSION:
         return
-    upgrade = [POSTGRES_CONSENT_DDL] + [
+    upgrade = [POSTGRES_CONSENT_DDL, POSTGRES_POLICY_DDL] + [
         statement
         for statement in POSTGRES_DDL
         if statement.startswith(

@@ -84,6 +84,7 @@ from vision_audit.store._reviews import (
     SQLITE_CONSENT_DDL,
     SQLITE_CONSENT_SELECT,
     SQLITE_DDL,
+    SQLITE_POLICY_DDL,
     SQLITE_REBUILD,
 )
 
@@ -383,14 +384,17 @@ def _insert_statement(rows: int) -> str:
     return f"INSERT INTO temp.va_ingest VALUES {rows_sql}"  # noqa: S608 - placeholders
 
 
-def _has_consent_index(conn: sqlite3.Connection) -> bool:
+def _has_index(conn: sqlite3.Connection, name: str) -> bool:
     return (
         conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'index' "
-            "AND name = 'va_events_consent'"
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
         ).fetchone()
         is not None
     )
+
+
+def _has_consent_index(conn: sqlite3.Connection) -> bool:
+    return _has_index(conn, "va_events_consent")
 
 
 def _has_review_index(conn: sqlite3.Connection) -> bool:
@@ -684,11 +688,15 @@ class SQLiteAuditStore(BaseAuditStore):
     @staticmethod
     def _keep_review_index(conn: sqlite3.Connection) -> None:
         """
-        Create the read indexes (analyses, reviews, consents) and the triggers.
+        Create the read indexes (analyses, reviews, consents, policies), the triggers.
 
         The review index is filled once, from the events; SQLite fills the others.
         """
-        if _has_review_index(conn) and _has_consent_index(conn):
+        if (
+            _has_review_index(conn)
+            and _has_consent_index(conn)
+            and _has_index(conn, "va_events_policy")
+        ):
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -696,6 +704,7 @@ class SQLiteAuditStore(BaseAuditStore):
                 for statement in SQLITE_DDL + SQLITE_REBUILD:
                     conn.execute(statement)
             conn.execute(SQLITE_CONSENT_DDL)
+            conn.execute(SQLITE_POLICY_DDL)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
