@@ -236,16 +236,39 @@ class TestSignedReport:
         unsigned = pypdf.PdfReader(signed["unsigned"])
         reader = pypdf.PdfReader(signed["signed"])
         xmp = reader.xmp_metadata
+        root = reader.trailer["/Root"]
+        modified = reader.metadata["/ModDate"]
+        xmp_modified = datetime.fromisoformat(xmp.xmp_modify_date.isoformat())
 
         assert ("3", "B") == _pdfa_id(xmp.stream.get_data())
-        assert _pdfa_id(unsigned.xmp_metadata.stream.get_data()) == ("3", "B")
+        assert ("3", "B") == _pdfa_id(unsigned.xmp_metadata.stream.get_data())
         assert unsigned.attachments["report.json"] == reader.attachments["report.json"]
+        assert "/Data" == root["/AF"][0].get_object()["/AFRelationship"]
         assert xmp.pdf_producer == reader.metadata["/Producer"]
+        assert f"D:{xmp_modified.astimezone(UTC):%Y%m%d%H%M%S}Z" == modified
         assert unsigned.metadata["/CreationDate"] == reader.metadata["/CreationDate"]
-        assert b"/AFRelationship /Data" in signed["signed"].read_bytes() or (
-            "/AF" in reader.trailer["/Root"]
-        )
         assert len(unsigned.pages) == len(reader.pages)
+
+    def test_signature_field_keeps_pdfa(self, signed) -> None:
+        """
+        The signature's widget is what PDF/A-3 allows, and the file stays PDF 1.7.
+
+        An invisible widget (zero-size rectangle, so no appearance needed), printed
+        and not hidden; no NeedAppearances; no PDF 2.0 version in the catalog (an
+        RSA signature needs no ISO/TS 32002 extension).
+        """
+        reader = pypdf.PdfReader(signed["signed"])
+        root = reader.trailer["/Root"]
+        (field,) = [f.get_object() for f in root["/AcroForm"]["/Fields"]]
+        flags = field["/F"]
+
+        assert "/Sig" == field["/FT"]
+        assert [0, 0, 0, 0] == [float(v) for v in field["/Rect"]]
+        assert flags & 4  # Print
+        assert not flags & (1 | 2 | 32 | 256)  # Invisible, Hidden, NoView, ToggleNoView
+        assert "/NeedAppearances" not in root["/AcroForm"]
+        assert "/Version" not in root
+        assert signed["signed"].read_bytes().startswith(b"%PDF-1.7")
 
     def test_verify_pdf(self, signed, capsys) -> None:
         """verify-pdf: exit 0 and what it checked."""

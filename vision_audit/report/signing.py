@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
@@ -74,6 +74,11 @@ _PDFA_PART: Final = "3"
 _ATTACHMENT: Final = "report.json"  # pdf.ATTACHMENT_NAME; pdf imports WeasyPrint
 _PEM: Final = b"-----BEGIN"
 _INSTALL: Final = "pip install 'vision-audit[sign]'"
+_HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
 _HOW_TO_UNLOCK: Final = "on the command line: --sign-key-password-env VAR"
 
 
@@ -706,7 +711,7 @@ class _PyHanko:
         self.pdf_signer = signers.PdfSigner
         self.pades = SigSeedSubFilter.PADES
         self.entire_file = SignatureCoverageLevel.ENTIRE_FILE
-        self._signer = signers.SimpleSigner
+        self._signer = _loaded_key_signer(signers.SimpleSigner)
         self._store = SimpleCertificateStore
         self._key = translate_pyca_cryptography_key_to_asn1
         self._cert = translate_pyca_cryptography_cert_to_asn1
@@ -718,11 +723,13 @@ class _PyHanko:
         """The pyHanko signer of *signer*'s key, certificate and chain."""
         registry = self._store()  # type: ignore[no-untyped-call] # pyHanko
         registry.register_multiple([self._cert(c) for c in signer.chain])
-        return self._signer(
+        loaded = self._signer(
             signing_cert=self._cert(signer.certificate),
             signing_key=self._key(signer.key),
             cert_registry=registry,
         )
+        loaded.loaded_key = signer.key
+        return loaded
 
     def validate(self, signature: Any, trusted: Sequence[x509.Certificate]) -> Any:  # noqa: ANN401 - untyped
         """The pyHanko status of *signature*, trusting *trusted*, offline."""
@@ -738,6 +745,38 @@ class _PyHanko:
         return self._validate(
             signature, signer_validation_context=context, key_usage_settings=usage
         )
+
+
+def _loaded_key_signer(base: type[Any]) -> type[Any]:
+    """
+    The ``SimpleSigner`` of pyHanko, signing with the key already loaded.
+
+    ``SimpleSigner.sign_raw`` parses the key anew for each signature (two per PDF,
+    one to size the space it reserves), and cryptography checks an RSA key on every
+    load: 0.2 s each for RSA 3072. The signature is the same.
+    """
+
+    class LoadedKeySigner(base):  # type: ignore[misc] # pyHanko is untyped
+        loaded_key: PrivateKeyTypes
+
+        def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+            mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
+            try:
+                algorithm = mechanism.signature_algo
+            except ValueError:  # one asn1crypto cannot name: leave it to pyHanko
+                algorithm = None
+            digest = _HASHES.get(digest_algorithm)
+            key = self.loaded_key
+            if digest is not None:
+                if algorithm == "rsassa_pkcs1v15" and isinstance(
+                    key, rsa.RSAPrivateKey
+                ):
+                    return key.sign(data, padding.PKCS1v15(), digest())
+                if algorithm == "ecdsa" and isinstance(key, ec.EllipticCurvePrivateKey):
+                    return key.sign(data, ec.ECDSA(digest()))
+            return bytes(super().sign_raw(data, digest_algorithm))
+
+    return LoadedKeySigner
 
 
 @functools.cache
