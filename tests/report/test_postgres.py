@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 PERIOD = {"since": "2026-03-01", "until": "2026-03-31"}
+MADE = datetime(2026, 4, 1, tzinfo=UTC)
+"""When the compared reports are made: the same moment, not two readings of now."""
 # What legitimately differs between two stores holding the same events: their URL,
 # the verification of their own chain, and the report id that digests both.
 STORE_DETAILS = {"store", "report_id", "integrity"}
@@ -127,7 +129,9 @@ def _stores(tmp_path: Path, postgres_url: str) -> Iterator[tuple[str, str]]:
 
 def _figures(url: str) -> dict[str, Any]:
     """The report's figures over the period, without the store's own details."""
-    data = asdict(build_report(url, **PERIOD, organization="Contoso"))
+    data = asdict(
+        build_report(url, **PERIOD, organization="Contoso", generated_at=MADE)
+    )
     return {k: v for k, v in data.items() if k not in STORE_DETAILS}
 
 
