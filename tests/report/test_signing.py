@@ -307,6 +307,20 @@ class TestSignedReport:
         assert not check.whole_file
         assert "bytes were added after the signature" in check.problems
 
+    def test_not_a_pdf(self, signed, tmp_path: Path, capsys) -> None:
+        """A file that is no PDF: a finding (exit 1), not a traceback."""
+        junk = tmp_path / "junk.pdf"
+        junk.write_bytes(b"%PDF-1.7\n" + os.urandom(256))
+
+        check = verify_report_signature(junk, trusted=read_certificates(signed["cert"]))
+        code = main(["verify-pdf", str(junk), "--cert", str(signed["cert"])])
+
+        captured = capsys.readouterr()
+        assert not check.valid
+        assert check.problems[0].startswith("not a PDF that can be checked")
+        assert 1 == code
+        assert "Traceback" not in captured.err
+
     def test_unsigned_report(self, signed, capsys) -> None:
         """verify-pdf on an unsigned report: exit 1, not signed."""
         code = main(

@@ -81,9 +81,8 @@ def _load_signer(args: argparse.Namespace) -> ReportSigner | None:
             args.sign_key, args.sign_cert, password=password
         )
         signer.check_valid()
-    except ReportRenderError as err:
-        msg = f"--sign-key: {err}"
-        raise UsageError(msg) from err
+    except ReportRenderError as err:  # each message names the file at fault
+        raise UsageError(str(err)) from err
     return signer
 
 
