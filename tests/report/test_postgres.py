@@ -21,11 +21,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 PERIOD = {"since": "2026-03-01", "until": "2026-03-31"}
+MADE = datetime(2026, 4, 1, tzinfo=UTC)
+"""When the compared reports are made: the same moment, not two readings of now."""
 # What legitimately differs between two stores holding the same events: their URL,
 # the verification of their own chain, and the report id that digests both.
 STORE_DETAILS = {"store", "report_id", "integrity"}
-MADE = datetime(2026, 4, 1, tzinfo=UTC)
-"""When both reports are made: a build that crosses a second must not differ."""
 
 
 def _more_events() -> list[AuditEvent]:
