@@ -131,6 +131,52 @@ class TestFigures:
         assert "claims 4 (audit)" in text
         assert "The policy changed during the period" in text
 
+    def test_compared_with_the_previous_period(self, tmp_path: Path) -> None:
+        """Key figures beside those of the 30 days before, with the change."""
+        store = InMemoryAuditStore()
+        february = datetime(2026, 2, 10, tzinfo=UTC)
+        for n in range(5):
+            store.append(
+                AuditEvent(
+                    type="analysis.denied" if n < 4 else "analysis.requested",
+                    purpose="claims",
+                    analysis_id=f"feb-{n}",
+                    time=february,
+                    data={"reason": "consent-missing"},
+                )
+            )
+        for event in sample_events():
+            store.append(event)
+        out = tmp_path / "trend.pdf"
+
+        data = build_report(store, since="2026-03-01", until="2026-03-30")
+        generate_report(store, since="2026-03-01", until="2026-03-30", out=out)
+        alone = build_report(
+            store, since="2026-03-01", until="2026-03-30", compare=False
+        )
+        rows = {c.label: c for c in data.comparison}
+        text = " ".join(_text(pypdf.PdfReader(out)).split())
+
+        assert data.previous_period.startswith("30 Jan 2026 00:00 to 01 Mar 2026")
+        assert (4, 5, "-1 (-20.0 %)", "down") == (
+            rows["Calls"].current,
+            rows["Calls"].previous,
+            rows["Calls"].change,
+            rows["Calls"].direction,
+        )
+        assert (1, 4, "-3 (-75.0 %)") == (
+            rows["Denied by policy"].current,
+            rows["Denied by policy"].previous,
+            rows["Denied by policy"].change,
+        )
+        assert "+1 (none before)" == rows["Failed at the service"].change
+        assert "no change" == rows["Let through in audit mode"].change
+        assert "+66.7 points" == rows["Consent coverage (%)"].change
+        assert "Compared with the previous period" in text
+        assert "-75.0 %" in text
+        assert () == alone.comparison
+        assert "" == alone.previous_period
+
     def test_policy_not_named(self, store_url: str) -> None:
         """Events under a policy the log never named: said, not guessed."""
         data = build_report(store_url, since="2026-03-01", until="2026-03-31")

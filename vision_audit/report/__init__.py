@@ -67,6 +67,7 @@ def build_report(
     verify_content: bool = True,
     public_keys: Sequence[Ed25519PublicKey] | None = None,
     generated_at: datetime | None = None,
+    compare: bool = True,
 ) -> ReportData:
     """
     Verify the store and compute every figure of the report, without rendering.
@@ -87,6 +88,8 @@ def build_report(
             signatures must verify under; None trusts the keys the store holds.
         generated_at: When the report is made (its date on the cover and in
             the PDF); ``SOURCE_DATE_EPOCH`` when set, else now.
+        compare: Compare the key figures with the previous period of the same
+            length (aggregated too, from the same store).
 
     Returns:
         The report's figures.
@@ -104,6 +107,7 @@ def build_report(
         progress=progress,
         verify_content=verify_content,
         public_keys=public_keys,
+        compare=compare,
     )
     return build_report_data(
         facts, title=title, organization=organization, generated_at=generated_at
@@ -126,6 +130,7 @@ def generate_report(
     public_keys: Sequence[Ed25519PublicKey] | None = None,
     generated_at: datetime | None = None,
     signer: ReportSigner | None = None,
+    compare: bool = True,
 ) -> Path:
     """
     Write the compliance report of *store_url* over a period, as PDF or HTML.
@@ -151,6 +156,8 @@ def generate_report(
         generated_at: When the report is made (its date on the cover and in
             the PDF); ``SOURCE_DATE_EPOCH`` when set, else now.
         signer: Signs the PDF (PAdES B-B) when given; see :func:`write_report`.
+        compare: Compare the key figures with the previous period of the same
+            length.
 
     Returns:
         The path written.
@@ -174,6 +181,7 @@ def generate_report(
         verify_content=verify_content,
         public_keys=public_keys,
         generated_at=generated_at,
+        compare=compare,
     )
     return write_report(
         data,

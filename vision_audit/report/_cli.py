@@ -118,6 +118,7 @@ def _build(
         progress=progress,
         verify_content=not args.skip_content_digests,
         public_keys=keys,
+        compare=not args.no_comparison,
     )
     written = write_report(
         data,
@@ -275,6 +276,14 @@ def add_report_commands(commands: argparse._SubParsersAction) -> None:  # type: 
         help=(
             "verify links and signatures but not personal content against its "
             "digests (faster on large stores; the cover says so)"
+        ),
+    )
+    report.add_argument(
+        "--no-comparison",
+        action="store_true",
+        help=(
+            "leave out the comparison with the previous period of the same length "
+            "(which is aggregated too)"
         ),
     )
     report.add_argument(

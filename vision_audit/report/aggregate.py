@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from vision_audit import attributes as attrs
 from vision_audit._text import counted
+from vision_audit.report._compare import Change, compare
 from vision_audit.report.query import EVENT_CONSENT_GRANTED, EVENT_CONSENT_REVOKED
 
 if TYPE_CHECKING:
@@ -321,6 +322,10 @@ class ReportData:
     findings: tuple[Finding, ...]
     guidance: tuple[GuidanceRow, ...]
     not_recorded: tuple[str, ...] = field(default=())
+    previous_period: str = ""
+    """The period compared with: the same length, just before; empty when none."""
+    comparison: tuple[Change, ...] = field(default=())
+    """The key figures beside the previous period's."""
 
     @property
     def table_rows(self) -> int:
@@ -808,6 +813,10 @@ def _policy_change(policies: tuple[PolicyVersion, ...]) -> Finding:
     )
 
 
+def _period_label(since: datetime, until: datetime) -> str:
+    return f"{since:%d %b %Y %H:%M} to {until:%d %b %Y %H:%M} UTC (end excluded)"
+
+
 def _report_id(data: dict[str, Any]) -> str:
     digest = hashlib.sha256(
         json.dumps(data, sort_keys=True, default=str).encode("utf-8")
@@ -903,8 +912,7 @@ def build_report_data(
         "since": _stamp(facts.period.since),
         "until": _stamp(facts.period.until),
         "until_iso": facts.period.until.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "period_label": f"{facts.period.since:%d %b %Y %H:%M} to "
-        f"{facts.period.until:%d %b %Y %H:%M} UTC (end excluded)",
+        "period_label": _period_label(facts.period.since, facts.period.until),
         "as_of": integrity.head_time,
         "empty": sum(by_type.values()) == 0,
         "verified": integrity.verified,
@@ -999,6 +1007,12 @@ def build_report_data(
         "not_recorded": _NOT_RECORDED,
     }
     data["findings"] = tuple(_findings(data, review, integrity))
+    if facts.previous is not None:
+        length = facts.period.until - facts.period.since
+        data["previous_period"] = _period_label(
+            facts.period.since - length, facts.period.since
+        )
+        data["comparison"] = compare(facts, facts.previous)
     identity = {
         key: asdict(value) if hasattr(value, "__dataclass_fields__") else value
         for key, value in data.items()

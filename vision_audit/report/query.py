@@ -189,6 +189,8 @@ class StoreFacts(PeriodAggregates):
     integrity: IntegrityFacts
     sequence_range: tuple[int, int] | None
     exception_cap: int = field(default=DEFAULT_EXCEPTION_CAP)
+    previous: PeriodAggregates | None = None
+    """The figures of the period of the same length just before, to compare."""
 
 
 def _fingerprint(store: BaseAuditStore) -> tuple[tuple[str, str], ...]:
@@ -274,6 +276,7 @@ def query_store(
     progress: Callable[[str], None] | None = None,
     verify_content: bool = True,
     public_keys: Iterable[Ed25519PublicKey] | None = None,
+    compare: bool = True,
 ) -> StoreFacts:
     """
     Verify the store, then have it aggregate its events in *period*.
@@ -297,6 +300,8 @@ def query_store(
         public_keys: The checkpoint signing keys to trust, obtained other than
             from the store; when None, the keys the store records are used and the
             verification warns that this proves consistency, not who signed.
+        compare: Also aggregate the period of the same length just before, for
+            the report's comparison (a second aggregation; no second verify).
 
     Returns:
         The aggregated facts and the verification result.
@@ -324,6 +329,7 @@ def query_store(
             step=step,
             verify_content=verify_content,
             public_keys=public_keys,
+            compare=compare,
         )
     finally:
         if isinstance(store_url, str):
@@ -339,6 +345,7 @@ def _facts(
     step: Callable[[str], None],
     verify_content: bool,
     public_keys: Iterable[Ed25519PublicKey] | None,
+    compare: bool,
 ) -> StoreFacts:
     step("verifying the hash chain")
     verification = store.verify(
@@ -357,12 +364,20 @@ def _facts(
     figures = store.aggregate_period(
         period.since, period.until, exception_cap=exception_cap, progress=step
     )
+    previous = None
+    if compare:
+        step("the previous period, to compare")
+        length = period.until - period.since
+        previous = store.aggregate_period(
+            period.since - length, period.since, exception_cap=0
+        )
     return StoreFacts(
         store=name,
         period=period,
         integrity=integrity,
         sequence_range=span,
         exception_cap=exception_cap,
+        previous=previous,
         **{f.name: getattr(figures, f.name) for f in fields(figures)},
     )
 
