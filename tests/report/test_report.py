@@ -302,6 +302,77 @@ class TestSafety:
         assert HOSTILE_TAG in "".join(_text(reader).split("\n"))
 
     @pytest.mark.parametrize(
+        "hostile",
+        [
+            '<img src="http://127.0.0.1:1/x.png"><script>alert(1)</script>',
+            "x{background:url(http://127.0.0.1:1/y.png)}",
+            "{{ 7 * 191 }}{% raw %}",
+            "W" * 10_000,
+            "\u202eabc\u0301\u0301\u0301 \u05e9\u05dc\u05d5\u05dd",
+        ],
+        ids=["html", "css-url", "jinja", "10000-chars", "rtl-combining"],
+    )
+    def test_every_recorded_value_is_text(self, hostile: str, tmp_path: Path) -> None:
+        """Purposes, actors, tags, policy names, codes: text, nothing fetched."""
+        store = InMemoryAuditStore()
+        when = datetime(2026, 3, 3, tzinfo=UTC)
+        common = {"purpose": hostile, "actor": hostile, "time": when}
+        for event in (
+            AuditEvent(
+                type="policy.activated",
+                policy_id=POLICY,
+                time=when,
+                data={"name": hostile, "version": hostile, "mode": hostile},
+            ),
+            AuditEvent(
+                type="analysis.requested",
+                analysis_id="h1",
+                policy_id=POLICY,
+                data={
+                    "features": [hostile],
+                    "policy": {"mode": "audit", "reason": hostile},
+                },
+                **common,
+            ),
+            AuditEvent(
+                type="tags.filtered",
+                analysis_id="h1",
+                data={"tags": {"dropped": [{"name": hostile, "rule": hostile}]}},
+                **common,
+            ),
+            AuditEvent(
+                type="analysis.failed",
+                analysis_id="h1",
+                data={"status_code": 500, "error_code": hostile},
+                **common,
+            ),
+            AuditEvent(type="analysis.denied", data={"reason": hostile}, **common),
+        ):
+            store.append(event)
+        out = tmp_path / "hostile.pdf"
+
+        generate_report(
+            store, since="2026-03-01", until="2026-03-31", out=out, generated_at=MADE
+        )
+        generate_report(
+            store,
+            since="2026-03-01",
+            until="2026-03-31",
+            out=tmp_path / "hostile.html",
+            format="html",
+            generated_at=MADE,
+        )
+        text = " ".join(_text(pypdf.PdfReader(out)).split())
+        html = (tmp_path / "hostile.html").read_text()
+
+        assert "1337" not in text
+        assert "<script>" not in html
+        assert "<img src=" not in html
+        assert len(pypdf.PdfReader(out).pages) <= 14
+        assert "W" * 10_000 not in text
+        assert ("{{ 7 * 191 }}" in text) == hostile.startswith("{{")
+
+    @pytest.mark.parametrize(
         "url",
         [
             "http://127.0.0.1:1/x.css",
