@@ -263,9 +263,11 @@ def policy_activated_event(policy: Policy) -> AuditEvent:
     """
     ``policy.activated``: *policy* is in force from now on, for this writer.
 
-    Holds the policy's name, version and mode, and its whole document (what its id
-    digests), so that a reader of the log can name the policy behind any event's
-    ``policy_id`` and check that the id is the document's.
+    Holds the policy's name, version and mode, and its whole document as its
+    canonical JSON text (what its id digests: a string, so that the log's own
+    canonical form cannot respell its numbers), so that a reader of the log can name
+    the policy behind any event's ``policy_id`` and check that the id is the
+    document's SHA-256.
     """
     return AuditEvent(
         type=attrs.EVENT_POLICY_ACTIVATED,
@@ -274,6 +276,6 @@ def policy_activated_event(policy: Policy) -> AuditEvent:
             "name": policy.name,
             "version": policy.version,
             "mode": policy.mode,
-            "document": policy.as_dict(),
+            "document": policy.canonical_json(),
         },
     )

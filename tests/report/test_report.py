@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,10 @@ import pypdf
 import pytest
 from tests.report.conftest import HOSTILE_TAG, POLICY, sample_events
 from vision_audit.__main__ import main
+from vision_audit._policy_id import canonical_text, policy_id_of
+from vision_audit.events import policy_activated_event
 from vision_audit.models import AuditEvent
+from vision_audit.policy import parse_policy
 from vision_audit.report import build_report, generate_report
 from vision_audit.report.pdf import TemplateOnlyFetcher, URLRefusedError
 from vision_audit.report.render import find_templates
@@ -89,24 +93,24 @@ class TestFigures:
     def test_policies_by_name(self, tmp_path: Path) -> None:
         """Each policy named as put in force; a change inside the period called out."""
         store = InMemoryAuditStore()
-        newer = "sha256:" + "cd" * 32
+        older, newer = (
+            parse_policy(
+                f'[policy]\nname = "claims"\nversion = "{version}"\nmode = "{mode}"\n'
+                '[purposes.claims]\nrequire_consent = false\nfeatures = ["tags"]\n'
+            )
+            for version, mode in (("3", "enforce"), ("4", "audit"))
+        )
         for event in [
-            AuditEvent(
-                type="policy.activated",
-                policy_id=POLICY,
-                time=datetime(2026, 2, 20, tzinfo=UTC),
-                data={"name": "claims", "version": "3", "mode": "enforce"},
+            replace(
+                policy_activated_event(older), time=datetime(2026, 2, 20, tzinfo=UTC)
             ),
-            *sample_events(),
-            AuditEvent(
-                type="policy.activated",
-                policy_id=newer,
-                time=datetime(2026, 3, 20, tzinfo=UTC),
-                data={"name": "claims", "version": "4", "mode": "audit"},
+            *(replace(e, policy_id=older.policy_id) for e in sample_events()),
+            replace(
+                policy_activated_event(newer), time=datetime(2026, 3, 20, tzinfo=UTC)
             ),
             AuditEvent(
                 type="analysis.requested",
-                policy_id=newer,
+                policy_id=newer.policy_id,
                 purpose="claims",
                 time=datetime(2026, 3, 21, tzinfo=UTC),
             ),
@@ -130,6 +134,29 @@ class TestFigures:
         )
         assert "claims 4 (audit)" in text
         assert "The policy changed during the period" in text
+
+    def test_policy_name_not_bound(self) -> None:
+        """A name whose recorded document is another policy is not believed."""
+        store = InMemoryAuditStore()
+        real = parse_policy(
+            '[policy]\nname = "claims"\nversion = "1"\n'
+            '[purposes.claims]\nrequire_consent = false\nfeatures = ["tags"]\n'
+        )
+        forged = policy_activated_event(real)
+        forged = replace(
+            forged,
+            policy_id=POLICY,
+            time=datetime(2026, 3, 1, tzinfo=UTC),
+            data={**forged.data, "name": "strict-claims"},
+        )
+        for event in (forged, *sample_events()):
+            store.append(event)
+
+        data = build_report(store, since="2026-03-01", until="2026-03-31")
+
+        assert [True] == [p.mismatch for p in data.policies]
+        assert "strict-claims" not in data.policies[0].label
+        assert any(f.attention and "cannot be named" in f.text for f in data.findings)
 
     def test_compared_with_the_previous_period(self, tmp_path: Path) -> None:
         """Key figures beside those of the 30 days before, with the change."""
@@ -320,9 +347,14 @@ class TestSafety:
         for event in (
             AuditEvent(
                 type="policy.activated",
-                policy_id=POLICY,
+                policy_id=policy_id_of({"policy": {"name": hostile}}),
                 time=when,
-                data={"name": hostile, "version": hostile, "mode": hostile},
+                data={
+                    "name": hostile,
+                    "version": hostile,
+                    "mode": hostile,
+                    "document": canonical_text({"policy": {"name": hostile}}),
+                },
             ),
             AuditEvent(
                 type="analysis.requested",

@@ -147,10 +147,17 @@ class PolicyVersion:
     mode: str | None = None
     activated: str = ""
     """When it was (last) put in force, as the log says; empty when unknown."""
+    mismatch: bool = False
+    """The log names it, but the document recorded with the name is another policy."""
 
     @property
     def label(self) -> str:
         """``name version (mode)``, or what the log does not say."""
+        if self.mismatch:
+            return (
+                "not named: the policy document recorded under this id "
+                "digests to another id"
+            )
         if self.name is None:
             return "not named in the log"
         version = f" {self.version}" if self.version else ""
@@ -770,6 +777,15 @@ def _findings(
         )
     if len(data["policies"]) > 1:
         found.append(_policy_change(data["policies"]))
+    if forged := [p for p in data["policies"] if p.mismatch]:
+        found.append(
+            Finding(
+                text=f"{counted(len(forged), 'policy', 'policies')} of this period "
+                "cannot be named: the policy document recorded under its id is "
+                "another policy. See Policy versions.",
+                attention=True,
+            )
+        )
     return found
 
 
@@ -783,9 +799,11 @@ def _policies(facts: StoreFacts) -> tuple[PolicyVersion, ...]:
     names = {row[0]: row for row in facts.policy_names}
     found = []
     for policy_id, first, last, n in facts.policies:
-        _, name, version, mode, activated = names.get(
-            policy_id, (policy_id, None, None, None, "")
+        _, name, version, mode, activated, bound = names.get(
+            policy_id, (policy_id, None, None, None, "", True)
         )
+        if not bound:
+            name = version = mode = None
         found.append(
             PolicyVersion(
                 policy_id=policy_id,
@@ -796,6 +814,7 @@ def _policies(facts: StoreFacts) -> tuple[PolicyVersion, ...]:
                 version=_text(version),
                 mode=_text(mode),
                 activated=_short_time(activated) if activated else "",
+                mismatch=not bound,
             )
         )
     return tuple(found)
@@ -804,7 +823,9 @@ def _policies(facts: StoreFacts) -> tuple[PolicyVersion, ...]:
 def _policy_change(policies: tuple[PolicyVersion, ...]) -> Finding:
     """The summary's line when more than one policy was in force."""
     steps = "; then ".join(
-        f"{p.label} from {p.first_seen} to {p.last_seen}" for p in policies
+        # A name is a recorded value: clipped here, as findings are shown whole.
+        f"{_clip(p.label)} from {p.first_seen} to {p.last_seen}"
+        for p in policies
     )
     return Finding(
         text=f"The policy changed during the period: {len(policies)} policies "

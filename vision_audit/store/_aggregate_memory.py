@@ -24,6 +24,7 @@ from vision_audit.store._aggregates import (
     TOP_TAGS,
     ExceptionRow,
     PeriodAggregates,
+    bind_policy_name,
     exception_detail,
 )
 
@@ -140,10 +141,13 @@ def aggregate_events(
             and fields.get("policy_id") is not None
         ):
             data = fields.get("data")
-            names[fields["policy_id"]] = (
-                fields["policy_id"],
-                *(_sql(data, key) for key in ("name", "version", "mode")),
-                fields["time"],
+            names[fields["policy_id"]] = bind_policy_name(
+                (
+                    fields["policy_id"],
+                    *(_sql(data, key) for key in ("name", "version", "mode")),
+                    fields["time"],
+                    _sql(data, "document"),
+                )
             )
     figures = _Figures(period, requested, bounds["hi"], cap).build()
     return replace(figures, policy_names=tuple(names[key] for key in sorted(names)))

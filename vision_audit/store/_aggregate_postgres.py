@@ -184,12 +184,12 @@ _SQL: Final[dict[str, str]] = {
         WHERE type IN ('{EVENT_PURGED}', '{EVENT_ERASED}')
         ORDER BY sequence""",
     "policy_names": f"""
-        SELECT policy_id COLLATE "C", name, version, mode, time FROM (
+        SELECT policy_id COLLATE "C", name, version, mode, time, document FROM (
             SELECT DISTINCT ON (e ->> 'policy_id') e ->> 'policy_id' AS policy_id,
                 nullif(e #> '{{data,name}}', 'null'::jsonb) AS name,
                 nullif(e #> '{{data,version}}', 'null'::jsonb) AS version,
                 nullif(e #> '{{data,mode}}', 'null'::jsonb) AS mode,
-                e ->> 'time' AS time
+                e ->> 'time' AS time, e #> '{{data,document}}' AS document
             FROM ({POSTGRES_POLICY_EVENTS}) AS p
             WHERE e ->> 'type' = '{attrs.EVENT_POLICY_ACTIVATED}'
                 AND e ->> 'time' < %(hi)s AND e ->> 'policy_id' IS NOT NULL

@@ -184,7 +184,8 @@ _SQL: Final[dict[str, str]] = {
     "policy_names": f"""
         SELECT policy_id, json_extract(envelope, '$.data.name'),
             json_extract(envelope, '$.data.version'),
-            json_extract(envelope, '$.data.mode'), time
+            json_extract(envelope, '$.data.mode'), time,
+            json_extract(envelope, '$.data.document')
         FROM main.va_events WHERE sequence IN (
             SELECT max(sequence) FROM main.va_events
             WHERE sequence IN ({SQLITE_POLICY_EVENTS})

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from vision_audit import attributes as attrs
+from vision_audit._policy_id import policy_id_of
 from vision_audit.exceptions import StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 __all__ = [
     "DEFAULT_EXCEPTION_CAP",
@@ -111,10 +112,12 @@ class PeriodAggregates:
     """(sequence, event_id, time, type, actor, data_class, events, records)."""
     policies: tuple[tuple[str, str, str, int], ...]
     """(policy_id, first seen, last seen, events)."""
-    policy_names: tuple[tuple[str, Any, Any, Any, str], ...]
+    policy_names: tuple[tuple[str, Any, Any, Any, str, bool], ...]
     """
-    (policy_id, name, version, mode, time) of the last ``policy.activated`` of each
-    policy before the period's end, in or before the period, ordered by id.
+    (policy_id, name, version, mode, time, bound) of the last ``policy.activated``
+    of each policy before the period's end, in or before the period, ordered by id;
+    *bound* is True when the document it records digests to the policy id, so that
+    the name is the one of the policy the events ran under.
     """
     exceptions: tuple[ExceptionRow, ...]
     exceptions_total: int
@@ -136,6 +139,17 @@ def exception_detail(kind: str, fields: tuple[object, ...]) -> str:
     if kind == attrs.EVENT_REQUESTED:
         return f"let through in audit mode: {audit_reason or 'unknown'}"
     return "review gate timed out"
+
+
+def bind_policy_name(row: Sequence[Any]) -> tuple[str, Any, Any, Any, str, bool]:
+    """
+    A ``policy.activated`` row with its document replaced by whether it is bound.
+
+    *row* is (policy_id, name, version, mode, time, document); the document, as a
+    store gives it back (JSON text or a parsed object), must digest to the id.
+    """
+    policy_id, name, version, mode, moment, document = row
+    return (policy_id, name, version, mode, moment, policy_id_of(document) == policy_id)
 
 
 class Reader(Protocol):
@@ -228,7 +242,9 @@ def _figures(
     found["errors"] = tuple(reader.all(sql["errors"]))
     found["retention"] = tuple(reader.all(sql["retention"]))
     found["policies"] = tuple(reader.all(sql["policies"]))
-    found["policy_names"] = tuple(reader.all(sql["policy_names"]))
+    found["policy_names"] = tuple(
+        bind_policy_name(row) for row in reader.all(sql["policy_names"])
+    )
     found["exceptions"] = tuple(
         ExceptionRow(
             sequence=row[0],
