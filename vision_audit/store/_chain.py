@@ -572,7 +572,8 @@ def _envelope_problem(envelope: bytes, seq: int) -> str | None:
     hash and link hold.
     """
     try:
-        fields = json.loads(envelope)
+        # Decoded first: json.loads would guess the encoding of bytes each time.
+        fields = json.loads(envelope.decode("utf-8"))
         canonical = canonical_bytes(fields) == envelope
     except (ValueError, RecursionError):
         return f"the envelope of sequence {seq} is not JSON"
@@ -610,7 +611,7 @@ def envelope_shape(fields: object) -> str | None:
     canonical text is the top-level member, which is what the chain's fast check
     reads.
     """
-    if not isinstance(fields, dict) or set(fields) != ENVELOPE_MEMBERS:
+    if not isinstance(fields, dict) or fields.keys() != ENVELOPE_MEMBERS:
         return "lacks or adds a member"
     if not isinstance(fields["data"], dict):
         return "has data that is not an object"
