@@ -93,3 +93,9 @@ VISION_AUDIT_CONSOLE_IMAGE_SAS = "VISION_AUDIT_CONSOLE_IMAGE_SAS"
 The query string (e.g. a blob container's SAS token) that the reviewer console puts
 in place of ``{sas}`` in its ``--image-url-template``; never logged, never shown.
 """
+
+VISION_AUDIT_TEST_SCREENSHOTS = "VISION_AUDIT_TEST_SCREENSHOTS"
+"""
+Tests only: a folder where the console's browser tests leave their screenshots (a
+temporary folder otherwise), to be looked at after the run.
+"""
