@@ -258,6 +258,17 @@ class TestDecide:
         assert decision.event_id in page.text
         assert store.verify(content=True).ok
 
+    def test_rationale_lines_from_a_browser(self, signed_in, store, flagged) -> None:
+        """A textarea's CR LF new lines are new lines; a lone CR is still refused."""
+        client = signed_in()
+
+        refused = decide(client, flagged[0], decision="approve", rationale="a\rb")
+        answer = decide(client, flagged[0], decision="approve", rationale="a\r\nb")
+
+        assert (400, 303) == (refused.status_code, answer.status_code)
+        (decision,) = decisions_of(store, flagged[0])
+        assert "a\nb" == decision.rationale
+
     def test_override_tags(self, signed_in, store, flagged) -> None:
         """An override removes ticked tags and adds typed ones."""
         client = signed_in()
@@ -488,6 +499,16 @@ HOSTILE = {
 }
 
 
+def hostile_scene() -> dict:
+    """What the emulator answers: every hostile value as a tag, one as an object."""
+    return {
+        "tags": dict.fromkeys(HOSTILE.values(), 0.9),
+        "objects": [
+            {"name": HOSTILE["script"], "confidence": 0.9, "box": [5, 5, 200, 120]}
+        ],
+    }
+
+
 class TestHostileValues:
     """Values from the store and from reviewers are escaped, wherever shown."""
 
@@ -496,12 +517,7 @@ class TestHostileValues:
     ) -> None:
         """HTML, script, right-to-left and very long values come out as text."""
         instrument(intake_policy)
-        scene = {
-            "tags": dict.fromkeys(HOSTILE.values(), 0.9),
-            "objects": [
-                {"name": HOSTILE["script"], "confidence": 0.9, "box": [1, 2, 30, 40]}
-            ],
-        }
+        scene = hostile_scene()
         analysis_id, image = analyze(seed=31, scene=scene, actor=HOSTILE["attribute"])
         client = signed_in(resolver=lambda _ref: image)
         rationale = "\n".join(HOSTILE.values())
@@ -514,7 +530,8 @@ class TestHostileValues:
             assert "<script>alert" not in text
             assert "<img src=x" not in text
         assert html.escape(HOSTILE["script"]) in page
-        assert HOSTILE["rtl"] in page
+        assert "\u202e" not in page
+        assert "\\u202eFDP.exe\\u202c \u05e9\u05dc\u05d5\u05dd" in page
         assert HOSTILE["long"] in page
         assert "<bdi" in page
 
@@ -594,3 +611,29 @@ class TestQueue:
         assert 2 == sum(i in by_reason for i in ids)
         assert 'rel="next"' in by_reason
         assert "No open case matches" in client.get("/?reason=nothing-like-it").text
+
+    def test_rare_reason_a_stretch_at_a_time(
+        self, instrument, intake_policy, analyze, signed_in, monkeypatch
+    ) -> None:
+        """A reason no case has: each page reads a bounded stretch, then offers more."""
+        from vision_audit.console import _views
+
+        instrument(intake_policy)
+        for n in range(5):
+            analyze(seed=200 + n)
+        monkeypatch.setattr(_views, "REASON_BATCH", 2)
+        monkeypatch.setattr(_views, "REASON_BATCHES", 1)
+        client = signed_in()
+        link, stretches = "/?reason=nothing-like-it", 0
+        while link:
+            page = client.get(link).text
+            stretches += 1
+            assert "No open case matches these filters" in page
+            link = (
+                html.unescape(page.split('" rel="next"')[0].rsplit('href="', 1)[1])
+                if 'rel="next"' in page
+                else ""
+            )
+            assert not link or "Look further" in page
+
+        assert 3 == stretches

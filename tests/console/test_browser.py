@@ -267,3 +267,57 @@ class TestInTheBrowser:
 
         assert overflow <= 0
         assert page.get_by_role("button", name="Record decision").is_visible()
+
+    def test_hostile_values(
+        self,
+        browser,
+        served,
+        secret,
+        store,
+        instrument,
+        intake_policy,
+        analyze,
+        shots,
+    ) -> None:
+        """Script, markup, right-to-left and very long values: text, layout intact."""
+        from tests.console.test_app import HOSTILE, hostile_scene
+
+        instrument(intake_policy)
+        scene = hostile_scene()
+        analysis_id, image = analyze(seed=32, scene=scene, actor=HOSTILE["attribute"])
+        base = served(resolver=lambda _ref: image)
+        page = _sign_in(browser, base, secret, REVIEWER)
+        dialogs: list[str] = []
+        page.on(
+            "dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss())
+        )
+        page.goto(f"{base}/cases/{analysis_id}")
+        # Bidi overrides are refused in a rationale (as by review decide); plain
+        # right-to-left text is not.
+        rationale = "\n".join(
+            [
+                HOSTILE["script"],
+                HOSTILE["attribute"],
+                "\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627",
+                HOSTILE["long"],
+            ]
+        )
+        page.keyboard.press("e")
+        page.get_by_label("Rationale").fill(rationale)
+        page.get_by_role("button", name="Record decision").click()
+        page.wait_for_url("**decided=*")
+        page.screenshot(path=shots / "7-hostile-case.png", full_page=True)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth"
+            " - document.documentElement.clientWidth"
+        )
+        shown = page.locator("body").inner_text()
+        page.goto(f"{base}/")
+        page.screenshot(path=shots / "8-hostile-queue.png", full_page=True)
+
+        assert [] == dialogs
+        assert overflow <= 0
+        assert HOSTILE["script"] in shown
+        assert HOSTILE["attribute"] in page.locator("body").inner_text()
+        (decision,) = get_review(store, analysis_id).decisions
+        assert rationale == decision.rationale

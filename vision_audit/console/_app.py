@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import jinja2
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -17,6 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from vision_audit._commands import REVIEW_RULES
+from vision_audit._text import MULTI_LINE, printable
 from vision_audit.console._auth import (
     SESSION_SECONDS,
     ConsoleSecret,
@@ -130,11 +132,25 @@ class ConsoleConfig:
     purposes: tuple[str, ...] = field(default=())
 
 
+def _shown(value: object) -> object:
+    """
+    A value as a page shows it: control characters and bidi overrides escaped.
+
+    An override in a tag (``\u202eFDP.exe``) would show a reviewer another name
+    than the one recorded; ``review show`` escapes them alike. Markup (the
+    templates' own macros) is left alone.
+    """
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return printable(value, keep=MULTI_LINE)
+    return value
+
+
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(_ROOT / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        finalize=_shown,
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -490,7 +506,9 @@ class _Console:
             return self.refused(refusal, session)
         values = {
             "decision": _field(form, "decision"),
-            "rationale": _field(form, "rationale"),
+            # Browsers send a textarea's new lines as CR LF (HTML's form encoding):
+            # the transport's, not the reviewer's; a lone CR is still refused.
+            "rationale": _field(form, "rationale").replace("\r\n", "\n"),
             "add_tags": _field(form, "add_tags"),
             "remove_tags": [
                 v for v in form.getlist("remove_tag") if isinstance(v, str)

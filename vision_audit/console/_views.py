@@ -35,8 +35,13 @@ PAGE_SIZE: Final = 25
 
 DUE_CHOICES: Final = {"": "any deadline", "overdue": "overdue only"}
 
-_REASON_SCAN_PAGES: Final = 40
-"""Index pages a reason filter reads at most for one page of the queue."""
+REASON_BATCH: Final = 100
+REASON_BATCHES: Final = 4
+"""
+Batches of open cases a reason filter reads at most for one page of the queue:
+reasons are not in the review index, so a rare reason is looked for among the next
+400 open cases, and the page offers to look further.
+"""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +94,8 @@ class QueuePage:
     next_after: int | None
     overdue_first: list[PendingReview] = field(default_factory=list)
     """On the first unfiltered page: the overdue cases, before the rest."""
+    scanned: int = 0
+    """How many open cases were read for this page (more than shown: a reason)."""
 
 
 def _matches(item: PendingReview, reason: str | None) -> bool:
@@ -112,9 +119,10 @@ def queue_page(
     due_before = query.due_before(now)
     items: list[PendingReview] = []
     after = query.after
-    limit = size * 4 if query.reason else size + 1
+    limit = REASON_BATCH if query.reason else size + 1
     exhausted = False
-    for _ in range(_REASON_SCAN_PAGES if query.reason else 1):
+    scanned = 0
+    for _ in range(REASON_BATCHES if query.reason else 1):
         batch = list_pending_reviews(
             store,
             now=now,
@@ -123,13 +131,18 @@ def queue_page(
             after=after,
             overdue_only=due_before is not None,
         )
+        scanned += len(batch)
         items.extend(item for item in batch if _matches(item, query.reason))
         exhausted = len(batch) < limit
+        if batch:
+            after = batch[-1].sequence
         if exhausted or len(items) > size:
             break
-        after = batch[-1].sequence
-    more = len(items) > size or not exhausted
-    items = items[:size]
+    if len(items) > size:
+        items = items[:size]
+        next_after: int | None = items[-1].sequence
+    else:  # a reason not found in full: the next stretch starts after the last read
+        next_after = None if exhausted else after
     overdue_first: list[PendingReview] = []
     if query.after is None and not query.due and not query.reason:
         overdue_first = list_pending_reviews(
@@ -142,8 +155,9 @@ def queue_page(
         matching=None
         if query.reason
         else store.count_reviews(purpose=query.purpose, due_before=due_before),
-        next_after=items[-1].sequence if more and items else None,
+        next_after=next_after,
         overdue_first=overdue_first,
+        scanned=scanned,
     )
 
 
