@@ -8,8 +8,9 @@ its pages are fetched in process through Starlette's TestClient: the time is the
 server's, with no network. "Rare reason" is a reason no case has: the worst case, where
 the page reads its bounded share of the index and finds nothing. Each figure is the
 median of ``--rounds`` runs, case pages on random analyses. The CLI's ``review show``
-(store opened per command) is measured in the same run, for comparison. Target: each
-page under 100 ms.
+(store opened per command) is measured in the same run, for comparison, and so is the
+queue's count, which the console makes in the background (every 30 s), never while a
+page waits. Target: each page under 100 ms.
 
 Run: ``.venv/bin/python benchmarks/bench_console.py [--events N] [--rounds R]``.
 """
@@ -37,8 +38,9 @@ def measure(path: Path, ids: list[str], rounds: int) -> None:
     cases = iter(random.Random(12).sample(ids, rounds))
     secret = ConsoleSecret.load(path.parent / "console.key", create=True)
     store = SQLiteAuditStore(path)
-    app = create_app(ConsoleConfig(store=store, secret=secret), verify=False)
+    app = create_app(ConsoleConfig(store=store, secret=secret), background=False)
     app.state.console.watch.check()
+    counts = app.state.console.counts
     with TestClient(app, base_url="http://127.0.0.1") as client:
         page = client.get("/login").text
         csrf = page.split('name="csrf" value="')[1].split('"')[0]
@@ -59,6 +61,7 @@ def measure(path: Path, ids: list[str], rounds: int) -> None:
 
         rows = [
             ("review show (CLI)", _median_ms(show, rounds)),
+            ("queue count (background)", _median_ms(counts.refresh, rounds)),
             ("console queue page", _median_ms(lambda: fetch("/"), rounds)),
             (
                 "console queue, by purpose",
@@ -80,8 +83,9 @@ def measure(path: Path, ids: list[str], rounds: int) -> None:
     store.close()
     print(f"\n{'':28} {'median ms':>10} target")
     for label, ms in rows:
-        target = "" if "CLI" in label else f"< {TARGET_MS:.0f} ms: "
-        met = "" if "CLI" in label else ("met" if ms < TARGET_MS else "NOT met")
+        page = label.startswith("console")
+        target = f"< {TARGET_MS:.0f} ms: " if page else ""
+        met = ("met" if ms < TARGET_MS else "NOT met") if page else ""
         print(f"{label:28} {ms:10.1f} {target}{met}")
 
 

@@ -120,10 +120,11 @@ def _make_console(store, secret) -> Iterator:
         config.setdefault("policy", None)
         app = create_app(
             ConsoleConfig(store=config.pop("store", store), secret=secret, **config),
-            verify=False,
+            background=False,
         )
         if verified:
             app.state.console.watch.check()
+        app.state.console.counts.refresh()
         client = TestClient(app, base_url=base_url, follow_redirects=False)
         clients.append(client)
         return client

@@ -637,3 +637,35 @@ class TestQueue:
             assert not link or "Look further" in page
 
         assert 3 == stretches
+
+
+class TestCounts:
+    """The queue is counted in the background: no page waits for a count."""
+
+    def test_counted_in_the_background(self, store, secret, flagged) -> None:
+        """Before the first count the page says so; a decision gets a fresh count."""
+        from starlette.testclient import TestClient
+        from vision_audit.console._app import ConsoleConfig, create_app
+
+        app = create_app(ConsoleConfig(store=store, secret=secret), background=False)
+        console = app.state.console
+        console.watch.check()
+        with TestClient(
+            app, base_url="http://127.0.0.1", follow_redirects=False
+        ) as client:
+            before = sign_in(client, secret).text
+            console.counts.start()
+            ends = time.monotonic() + 10
+            while console.counts.current is None and time.monotonic() < ends:
+                time.sleep(0.02)
+            counted = client.get("/").text
+            decide(client, flagged[0], decision="approve", rationale="fine")
+            ends = time.monotonic() + 10
+            while console.counts.current.open and time.monotonic() < ends:
+                time.sleep(0.02)
+            after = client.get("/").text
+            console.counts.stop()
+
+        assert "counting the queue" in before
+        assert "<strong>1</strong> open" in counted
+        assert "<strong>0</strong> open" in after

@@ -89,9 +89,10 @@ def _served(store, secret, intake_policy) -> Iterator:
                 purposes=("patient-intake", "insurance-claims"),
                 **config,
             ),
-            verify=False,
+            background=False,
         )
         app.state.console.watch.check()
+        app.state.console.counts.refresh()
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))

@@ -37,6 +37,7 @@ from vision_audit.console._integrity import IntegrityWatch
 from vision_audit.console._views import (
     DUE_CHOICES,
     QueueQuery,
+    QueueWatch,
     boxes_of,
     findings_of,
     output_of,
@@ -199,6 +200,7 @@ class _Console:
         self.config = config
         self.templates = _environment()
         self.watch = IntegrityWatch(config.store, every=config.verify_every)
+        self.counts = QueueWatch(config.store)
 
     # -- identity ----------------------------------------------------------------------
 
@@ -415,7 +417,11 @@ class _Console:
         reviewer, session = who
         query = QueueQuery.from_params(request.query_params)
         page = await run_in_threadpool(
-            queue_page, self.config.store, query, now=utc_now()
+            queue_page,
+            self.config.store,
+            query,
+            now=utc_now(),
+            counts=self.counts.current,
         )
         return self.page(
             "queue.html.j2",
@@ -586,6 +592,7 @@ class _Console:
                 error=f"Not recorded: the audit store could not record it ({err}).",
                 form=values,
             )
+        self.counts.poke()
         _log.info(
             "console: %s recorded %s of %s (event %s)",
             reviewer,
@@ -611,14 +618,16 @@ def _client(request: Request) -> str:
     return request.client.host if request.client is not None else "?"
 
 
-def create_app(config: ConsoleConfig, *, verify: bool = True) -> Starlette:
+def create_app(config: ConsoleConfig, *, background: bool = True) -> Starlette:
     """
     The console as an ASGI application.
 
     Args:
         config: How it runs.
-        verify: Verify the store in the background at start-up and every
-            ``config.verify_every`` seconds; tests may run :meth:`check` instead.
+        background: Verify the store in the background at start-up and every
+            ``config.verify_every`` seconds, and count the queue every 30 s; tests
+            may call ``app.state.console.watch.check()`` and
+            ``app.state.console.counts.refresh()`` instead.
 
     .. versionadded:: 0.3.0
     """
@@ -648,6 +657,7 @@ def create_app(config: ConsoleConfig, *, verify: bool = True) -> Starlette:
     )
     app.add_middleware(_SecurityHeaders)
     app.state.console = console
-    if verify:
+    if background:
         console.watch.start()
+        console.counts.start()
     return app

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import string
+import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from vision_audit.models import utc_now
 from vision_audit.review._queue import list_pending_reviews
 
 if TYPE_CHECKING:
@@ -21,14 +24,18 @@ __all__ = [
     "PAGE_SIZE",
     "Box",
     "Finding",
+    "QueueCounts",
     "QueuePage",
     "QueueQuery",
+    "QueueWatch",
     "boxes_of",
     "findings_of",
     "output_of",
     "queue_page",
     "trace_url",
 ]
+
+_log = logging.getLogger("vision_audit.console")
 
 PAGE_SIZE: Final = 25
 """Cases on one page of the queue."""
@@ -87,10 +94,10 @@ class QueuePage:
     """One page of the queue with its counts."""
 
     items: list[PendingReview]
-    total_open: int
-    total_overdue: int
+    counts: QueueCounts | None
+    """The whole queue's counts, as last counted (None before the first count)."""
     matching: int | None
-    """How many match the purpose and due filters (None with a reason filter)."""
+    """How many open cases have the purpose asked for (None without one)."""
     next_after: int | None
     overdue_first: list[PendingReview] = field(default_factory=list)
     """On the first unfiltered page: the overdue cases, before the rest."""
@@ -107,22 +114,27 @@ def queue_page(
     query: QueueQuery,
     *,
     now: datetime,
+    counts: QueueCounts | None = None,
     size: int | None = None,
 ) -> QueuePage:
     """
     One page of open cases, oldest flag first, from the store's review index.
 
-    A reason filter is not in the index: pages of the index are read and filtered
-    until the page is full (at most a bounded number of index pages).
+    The overdue cases come first on the first page, unless *counts* (the queue's
+    last count) says there are none: looking for them reads every open case when
+    none is overdue. A reason filter is not in the index: stretches of the queue are
+    read and filtered until the page is full, at most :data:`REASON_BATCHES`.
     """
     size = PAGE_SIZE if size is None else size
     due_before = query.due_before(now)
     items: list[PendingReview] = []
     after = query.after
     limit = REASON_BATCH if query.reason else size + 1
-    exhausted = False
+    exhausted = True
     scanned = 0
-    for _ in range(REASON_BATCHES if query.reason else 1):
+    rounds = REASON_BATCHES if query.reason else 1
+    none_overdue = counts is not None and counts.overdue == 0
+    for _ in range(0 if due_before is not None and none_overdue else rounds):
         batch = list_pending_reviews(
             store,
             now=now,
@@ -144,21 +156,82 @@ def queue_page(
     else:  # a reason not found in full: the next stretch starts after the last read
         next_after = None if exhausted else after
     overdue_first: list[PendingReview] = []
-    if query.after is None and not query.due and not query.reason:
+    if query.after is None and not query.due and not query.reason and not none_overdue:
         overdue_first = list_pending_reviews(
             store, now=now, purpose=query.purpose, overdue_only=True, limit=size
         )
     return QueuePage(
         items=items,
-        total_open=store.count_reviews(),
-        total_overdue=store.count_reviews(due_before=now),
+        counts=counts,
         matching=None
-        if query.reason
-        else store.count_reviews(purpose=query.purpose, due_before=due_before),
+        if query.purpose is None
+        else store.count_reviews(purpose=query.purpose),
         next_after=next_after,
         overdue_first=overdue_first,
         scanned=scanned,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    """How many cases are open and overdue in the whole queue, and when counted."""
+
+    open: int
+    overdue: int
+    at: datetime
+
+
+class QueueWatch:
+    """
+    Counts the queue in a thread of its own, so that no page waits for a count.
+
+    Counting the overdue cases reads every open one (deadlines are not indexed):
+    140 ms at 250,000 open cases. The count is refreshed every *every* seconds, and
+    soon after a decision recorded through the console (:meth:`poke`).
+    """
+
+    def __init__(self, store: BaseAuditStore, *, every: float = 30.0) -> None:
+        """Count *store*'s queue every *every* seconds once started."""
+        self._store = store
+        self._every = every
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.current: QueueCounts | None = None
+
+    def refresh(self) -> QueueCounts:
+        """Count now."""
+        now = utc_now()
+        self.current = QueueCounts(
+            open=self._store.count_reviews(),
+            overdue=self._store.count_reviews(due_before=now),
+            at=now,
+        )
+        return self.current
+
+    def poke(self) -> None:
+        """Count again soon (a decision was recorded)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Count in the background until :meth:`stop`."""
+
+        def run() -> None:
+            while not self._stop.is_set():
+                try:
+                    self.refresh()
+                except Exception:  # noqa: BLE001 - a count is not worth a crash
+                    _log.exception("console: the queue could not be counted")
+                self._wake.wait(self._every)
+                self._wake.clear()
+
+        threading.Thread(
+            target=run, name="vision-audit-console-count", daemon=True
+        ).start()
+
+    def stop(self) -> None:
+        """Stop counting."""
+        self._stop.set()
+        self._wake.set()
 
 
 # -- one case ----------------------------------------------------------------------
