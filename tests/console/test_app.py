@@ -536,19 +536,25 @@ class TestHostileValues:
         assert "<bdi" in page
 
 
+def tamper(db_url: str) -> None:
+    """Change the first event of the SQLite store behind the store's back."""
+    connection = sqlite3.connect(
+        db_url.removeprefix("sqlite:///"), isolation_level=None
+    )
+    connection.execute("DROP TRIGGER IF EXISTS va_events_no_update")
+    connection.execute(
+        "UPDATE va_events SET envelope = replace(envelope, 'nurse-7', 'nurse-8') "
+        "WHERE sequence = 1"
+    )
+    connection.close()
+
+
 class TestIntegrity:
     """A store that does not verify: a banner, and no decision recorded into it."""
 
     def test_tampered_store(self, make_console, secret, store, flagged, db_url) -> None:
         """Changed history: the banner names it and the decision is refused."""
-        path = db_url.removeprefix("sqlite:///")
-        connection = sqlite3.connect(path, isolation_level=None)
-        connection.execute("DROP TRIGGER IF EXISTS va_events_no_update")
-        connection.execute(
-            "UPDATE va_events SET envelope = replace(envelope, 'nurse-7', 'nurse-8') "
-            "WHERE sequence = 1"
-        )
-        connection.close()
+        tamper(db_url)
         client = make_console()
         sign_in(client, secret)
 
@@ -564,6 +570,57 @@ class TestIntegrity:
             answer.text
         )
         assert [] == decisions_of(store, flagged[0])
+
+    def test_officer_acknowledges(
+        self, make_console, secret, store, flagged, db_url, caplog
+    ) -> None:
+        """Only an integrity officer lets decisions go on; it is logged, and holds."""
+        from starlette.testclient import TestClient
+
+        tamper(db_url)
+        client = make_console(integrity_officers=("privacy-office",))
+        sign_in(client, secret)
+        officer = TestClient(
+            client.app, base_url="http://127.0.0.1", follow_redirects=False
+        )
+        queue = sign_in(officer, secret, "privacy-office").text
+        page = client.get("/").text
+
+        refused = client.post(
+            "/integrity/acknowledge",
+            data={"csrf": csrf_of(page), "rationale": "I am no officer"},
+        )
+        with caplog.at_level(logging.WARNING, logger=LOGGER):
+            done = officer.post(
+                "/integrity/acknowledge",
+                data={"csrf": csrf_of(queue), "rationale": "a test edit, known"},
+            )
+        client.app.state.console.watch.check()
+        decided = decide(client, flagged[0], decision="approve", rationale="ok")
+
+        assert "Acknowledge and allow decisions" in queue
+        assert "Acknowledge and allow decisions" not in page
+        assert (403, 303, 303) == (
+            refused.status_code,
+            done.status_code,
+            decided.status_code,
+        )
+        assert "Acknowledged by <bdi" in client.get("/").text
+        assert any(
+            "privacy-office acknowledged" in r.getMessage() for r in caplog.records
+        )
+        assert 1 == len(decisions_of(store, flagged[0]))
+
+    def test_nothing_to_acknowledge(self, make_console, secret) -> None:
+        """A store that verifies needs no acknowledgement: 409."""
+        client = make_console(integrity_officers=("privacy-office",))
+        page = sign_in(client, secret, "privacy-office").text
+
+        answer = client.post(
+            "/integrity/acknowledge", data={"csrf": csrf_of(page), "rationale": "x"}
+        )
+
+        assert 409 == answer.status_code
 
     def test_decisions_wait_for_the_first_check(
         self, make_console, secret, store, flagged

@@ -322,3 +322,30 @@ class TestInTheBrowser:
         assert HOSTILE["attribute"] in page.locator("body").inner_text()
         (decision,) = get_review(store, analysis_id).decisions
         assert rationale == decision.rationale
+
+    def test_store_that_does_not_verify(
+        self, browser, served, secret, store, flagged, db_url, shots
+    ) -> None:
+        """A red banner; the officer acknowledges in the page; decisions resume."""
+        from tests.console.test_app import tamper
+
+        tamper(db_url)
+        base = served(integrity_officers=("privacy-office",))
+        reviewer = _sign_in(browser, base, secret, REVIEWER)
+        reviewer.goto(f"{base}/cases/{flagged[0]}")
+        banner = reviewer.locator(".banner-bad").inner_text()
+        reviewer.screenshot(path=shots / "9-not-verified.png")
+        assert "Audit store not verified" in banner
+        assert reviewer.get_by_role("button", name="Record decision").is_disabled()
+
+        officer = _sign_in(browser, base, secret, "privacy-office")
+        officer.get_by_label("As integrity officer").fill("a test edit, known")
+        officer.get_by_role("button", name="Acknowledge and allow decisions").click()
+        officer.wait_for_load_state()
+        officer.screenshot(path=shots / "10-acknowledged.png")
+        reviewer.reload()
+
+        assert (
+            "Acknowledged by privacy-office" in officer.locator(".banner").inner_text()
+        )
+        assert reviewer.get_by_role("button", name="Record decision").is_enabled()

@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from vision_audit._commands import REVIEW_RULES
-from vision_audit._text import MULTI_LINE, printable
+from vision_audit._text import MULTI_LINE, first_control, printable
 from vision_audit.console._auth import (
     SESSION_SECONDS,
     ConsoleSecret,
@@ -46,11 +46,13 @@ from vision_audit.console._views import (
 )
 from vision_audit.exceptions import AuditWriteError, ReviewError
 from vision_audit.models import utc_now
-from vision_audit.review._decide import record_review_decision
+from vision_audit.review._decide import record_review_decision, same_person
 from vision_audit.review._model import DECISIONS
 from vision_audit.review._queue import get_review
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from starlette.requests import Request
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -115,6 +117,9 @@ class ConsoleConfig:
         trusted_header: The reverse proxy's identity header; None: reviewer tokens.
         secure_cookies: Mark the session cookie ``Secure`` (served over HTTPS).
         verify_every: Seconds between verifications of the store (0: once).
+        purposes: The purposes the queue's filter offers.
+        integrity_officers: Reviewers who may acknowledge a store that does not
+            verify, so that decisions go on (none by default: they stay refused).
     """
 
     store: BaseAuditStore
@@ -131,6 +136,7 @@ class ConsoleConfig:
     secure_cookies: bool = False
     verify_every: float = 900.0
     purposes: tuple[str, ...] = field(default=())
+    integrity_officers: tuple[str, ...] = ()
 
 
 def _shown(value: object) -> object:
@@ -190,6 +196,21 @@ class _Refused(Exception):  # noqa: N818 - a signal, as structlog's DropEvent
         self.status = status
         self.title = title
         self.message = message
+
+
+def _reviewers_only(
+    handler: Callable[[_Console, Request, str, Session], Awaitable[Response]],
+) -> Callable[[_Console, Request], Awaitable[Response]]:
+    """A route for signed-in reviewers: others go to sign-in (or are refused)."""
+
+    async def route(self: _Console, request: Request) -> Response:
+        who = self._signed_in(request)
+        if isinstance(who, Response):
+            return who
+        return await handler(self, request, *who)
+
+    route.__doc__ = handler.__doc__
+    return route
 
 
 class _Console:
@@ -307,6 +328,7 @@ class _Console:
             csrf=session.csrf,
             integrity=self.watch.current,
             proxy=self.config.trusted_header is not None,
+            officer=self._officer(reviewer),
             **values,
         )
         response = HTMLResponse(html, status_code=status)
@@ -336,6 +358,7 @@ class _Console:
             csrf=session.csrf if session is not None else "",
             integrity=self.watch.current,
             proxy=self.config.trusted_header is not None,
+            officer=False,
         )
         response = HTMLResponse(html, status_code=refusal.status)
         response.headers["cache-control"] = "no-store"
@@ -347,6 +370,11 @@ class _Console:
         response.delete_cookie(COOKIE, path="/")
         response.headers["cache-control"] = "no-store"
         return response
+
+    def _officer(self, reviewer: str | None) -> bool:
+        return reviewer is not None and any(
+            same_person(reviewer, officer) for officer in self.config.integrity_officers
+        )
 
     # -- routes ------------------------------------------------------------------------
 
@@ -409,12 +437,65 @@ class _Console:
             return self._to_login(dropped)
         return reviewer, session
 
-    async def queue(self, request: Request) -> Response:
+    def _acknowledgement(
+        self,
+        request: Request,
+        reviewer: str,
+        session: Session,
+        form: Any,  # noqa: ANN401 - a form
+    ) -> str:
+        """
+        The rationale of an officer's acknowledgement.
+
+        Raises:
+            _Refused: No CSRF token, not an officer, or no plain-text rationale.
+        """
+        self._check_csrf(request, session, form)
+        if not self._officer(reviewer):
+            _log.warning(
+                "console: %s, not an integrity officer, tried to acknowledge the "
+                "store's damage",
+                reviewer,
+            )
+            raise _Refused(
+                403,
+                "Not an integrity officer",
+                "Only the integrity officers the console was started with "
+                "(--integrity-officer) may acknowledge a store that does not verify.",
+            )
+        rationale = _field(form, "rationale").replace("\r\n", "\n").strip()
+        if not rationale or first_control(rationale, MULTI_LINE) is not None:
+            raise _Refused(
+                400,
+                "Rationale needed",
+                "Say what you found and why decisions may go on (plain text).",
+            )
+        return rationale
+
+    @_reviewers_only
+    async def acknowledge(
+        self, request: Request, reviewer: str, session: Session
+    ) -> Response:
+        """An integrity officer lets decisions go on into a damaged store."""
+        form = await request.form(max_fields=10, max_files=0)
+        try:
+            rationale = self._acknowledgement(request, reviewer, session, form)
+            self.watch.acknowledge(reviewer, rationale)
+        except _Refused as refusal:
+            return self.refused(refusal, session)
+        except ValueError as err:
+            return self.refused(
+                _Refused(409, "Nothing to acknowledge", str(err)), session
+            )
+        response = RedirectResponse("/", status_code=303)
+        self._keep(response, session)
+        return response
+
+    @_reviewers_only
+    async def queue(
+        self, request: Request, reviewer: str, session: Session
+    ) -> Response:
         """The queue: overdue first, then every open case oldest first, filtered."""
-        who = self._signed_in(request)
-        if isinstance(who, Response):
-            return who
-        reviewer, session = who
         query = QueueQuery.from_params(request.query_params)
         page = await run_in_threadpool(
             queue_page,
@@ -484,12 +565,9 @@ class _Console:
             decided=request.query_params.get("decided"),
         )
 
-    async def case(self, request: Request) -> Response:
+    @_reviewers_only
+    async def case(self, request: Request, reviewer: str, session: Session) -> Response:
         """One case: the picture, the model's output, the history, the form."""
-        who = self._signed_in(request)
-        if isinstance(who, Response):
-            return who
-        reviewer, session = who
         return await run_in_threadpool(
             self._case_page,
             request,
@@ -498,12 +576,11 @@ class _Console:
             request.path_params["analysis_id"],
         )
 
-    async def decide(self, request: Request) -> Response:
+    @_reviewers_only
+    async def decide(
+        self, request: Request, reviewer: str, session: Session
+    ) -> Response:
         """Record a decision through ``record_review_decision``, as the CLI does."""
-        who = self._signed_in(request)
-        if isinstance(who, Response):
-            return who
-        reviewer, session = who
         analysis_id = request.path_params["analysis_id"]
         form = await request.form(max_fields=500, max_files=0)
         try:
@@ -649,6 +726,7 @@ def create_app(config: ConsoleConfig, *, background: bool = True) -> Starlette:
             Route("/", console.queue),
             Route("/login", console.login, methods=["GET", "POST"]),
             Route("/logout", console.logout, methods=["POST"]),
+            Route("/integrity/acknowledge", console.acknowledge, methods=["POST"]),
             Route("/cases/{analysis_id}", console.case),
             Route("/cases/{analysis_id}/decide", console.decide, methods=["POST"]),
             Mount("/static", StaticFiles(directory=_ROOT / "static"), name="static"),

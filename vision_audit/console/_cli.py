@@ -144,6 +144,7 @@ def _serve(args: argparse.Namespace) -> int:
                 trusted_header=header,
                 secure_cookies=not loopback,
                 purposes=tuple(policy.purposes) if policy is not None else (),
+                integrity_officers=tuple(args.integrity_officer or ()),
             )
         )
         identity = (
@@ -257,6 +258,13 @@ def add_console_commands(
         help="take the reviewer's identity from this header that a reverse proxy "
         "sets (e.g. X-Forwarded-Email); only behind a proxy that strips it from "
         "clients' requests",
+    )
+    serve.add_argument(
+        "--integrity-officer",
+        action="append",
+        metavar="NAME",
+        help="a reviewer who may acknowledge a store that does not verify, so that "
+        "decisions go on (repeatable; none by default: decisions stay refused)",
     )
     serve.add_argument("--secret-file", metavar="FILE", help=_SECRET_HELP)
     serve.set_defaults(handler=guarded("review serve", _serve))

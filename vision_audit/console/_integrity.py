@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Final, Literal
 if TYPE_CHECKING:
     from vision_audit.store._base import BaseAuditStore
 
-__all__ = ["DEFAULT_VERIFY_EVERY", "Integrity", "IntegrityWatch"]
+__all__ = ["DEFAULT_VERIFY_EVERY", "Acknowledgement", "Integrity", "IntegrityWatch"]
 
 DEFAULT_VERIFY_EVERY: Final = 900.0
 """Seconds between two verifications of the store while the console runs."""
@@ -22,6 +23,17 @@ State = Literal["checking", "verified", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """An integrity officer's word that decisions may go on into a damaged store."""
+
+    by: str
+    rationale: str
+    at: float
+    failure: tuple[str | None, int | None]
+    """The damage acknowledged (kind, first bad sequence): other damage voids it."""
+
+
+@dataclass(frozen=True, slots=True)
 class Integrity:
     """The latest verification: its state, a sentence, how many events, when."""
 
@@ -29,11 +41,16 @@ class Integrity:
     message: str
     events: int = 0
     checked_at: float | None = None
+    failure: tuple[str | None, int | None] | None = None
+    """What failed (kind, first bad sequence), when the store did not verify."""
+    acknowledged: Acknowledgement | None = None
 
     @property
     def allows_decisions(self) -> bool:
-        """Decisions are recorded only into a store that verified."""
-        return self.state == "verified"
+        """Into a store that verified, or whose damage an officer acknowledged."""
+        return self.state == "verified" or (
+            self.state == "failed" and self.acknowledged is not None
+        )
 
 
 class IntegrityWatch:
@@ -42,7 +59,8 @@ class IntegrityWatch:
 
     Until the first verification ends, and whenever one fails, decisions are
     refused: a reviewer's decision must not be appended to a log that was tampered
-    with, where it would seem to vouch for what is before it.
+    with, where it would seem to vouch for what is before it; unless an integrity
+    officer has looked at the damage and acknowledged it (:meth:`acknowledge`).
     """
 
     def __init__(
@@ -75,18 +93,57 @@ class IntegrityWatch:
                     checked_at=time.time(),
                 )
             else:
+                said = result.message.rstrip()
                 found = Integrity(
                     "failed",
                     "The audit store does NOT verify: "
                     f"{result.kind or 'damaged'} at sequence {result.sequence}: "
-                    f"{result.message}",
+                    f"{said}{'' if said.endswith(('.', '!', '?')) else '.'}",
                     events=result.events,
                     checked_at=time.time(),
+                    failure=(result.kind, result.sequence),
                 )
-        if found.state == "failed":
+        previous = self.current.acknowledged
+        if (
+            found.state == "failed"
+            and previous is not None
+            and previous.failure == found.failure
+        ):
+            found = dataclasses.replace(found, acknowledged=previous)
+        if found.state == "failed" and found.acknowledged is None:
             _log.error("console: %s; decisions are refused", found.message)
         self.current = found
         return found
+
+    def acknowledge(self, by: str, rationale: str) -> Integrity:
+        """
+        Let decisions go on into the store whose damage *by* has looked at.
+
+        Holds for this damage only (the same kind at the same sequence), for the
+        life of this console; it is logged, not recorded in the damaged store.
+
+        Raises:
+            ValueError: The store is not failing verification.
+        """
+        current = self.current
+        if current.state != "failed" or current.failure is None:
+            msg = "the audit store is not failing verification: nothing to acknowledge"
+            raise ValueError(msg)
+        _log.warning(
+            "console: %s acknowledged that the audit store does not verify (%s at "
+            "sequence %s); decisions are allowed again: %s",
+            by,
+            current.failure[0],
+            current.failure[1],
+            rationale,
+        )
+        self.current = dataclasses.replace(
+            current,
+            acknowledged=Acknowledgement(
+                by=by, rationale=rationale, at=time.time(), failure=current.failure
+            ),
+        )
+        return self.current
 
     def start(self) -> None:
         """Verify in a background thread now, then every *every* seconds."""
