@@ -726,3 +726,24 @@ class TestCounts:
         assert "counting the queue" in before
         assert "<strong>1</strong> open" in counted
         assert "<strong>0</strong> open" in after
+
+
+class TestCasePage:
+    """A case shows what the model said, what the policy did with it, and why."""
+
+    def test_dropped_tags_shown_with_their_rule(
+        self, instrument, intake_policy, analyze, signed_in
+    ) -> None:
+        """Tags the policy dropped before the application saw them are shown too."""
+        from tests.console.conftest import SCENE
+
+        instrument(intake_policy)
+        scene = {**SCENE, "tags": {**SCENE["tags"], "woman": 0.95}}
+        analysis_id, _ = analyze(seed=51, scene=scene)
+
+        page = signed_in().get(f"/cases/{analysis_id}").text
+
+        row = page.split('<bdi class="value">woman</bdi>')[1].split("</tr>")[0]
+        assert "0.95" in row
+        assert "dropped (" in row
+        assert '<tr class="dropped"><td><bdi class="value">woman' in page

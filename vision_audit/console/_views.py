@@ -260,17 +260,28 @@ class Box:
     kind: str
 
 
-def _dropped_rules(case: ReviewCase, section: str) -> dict[str, str]:
+def _verdicts(case: ReviewCase, section: str) -> list[Finding] | None:
+    """What the policy kept and dropped, as its flag or filter event recorded it."""
     source = case.required or case.filtered or {}
     part = source.get(section)
-    dropped = part.get("dropped") if isinstance(part, dict) else None
-    rules: dict[str, str] = {}
-    for verdict in dropped if isinstance(dropped, list) else ():
-        if isinstance(verdict, dict) and "name" in verdict:
-            rules[str(verdict["name"]).casefold()] = str(
-                verdict.get("rule") or "policy"
+    if not isinstance(part, dict):
+        return None
+    found: list[Finding] = []
+    for which in ("kept", "dropped"):
+        verdicts = part.get(which)
+        found.extend(
+            Finding(
+                kind=section,
+                name=str(verdict["name"]),
+                confidence=_number(verdict.get("confidence")),
+                dropped=None
+                if which == "kept"
+                else str(verdict.get("rule") or "policy"),
             )
-    return rules
+            for verdict in (verdicts if isinstance(verdicts, list) else ())
+            if isinstance(verdict, dict) and "name" in verdict
+        )
+    return sorted(found, key=lambda f: -(f.confidence or 0.0))
 
 
 def _results(case: ReviewCase) -> Mapping[str, Any]:
@@ -285,25 +296,31 @@ def _number(value: object) -> float | None:
 
 
 def findings_of(case: ReviewCase) -> dict[str, list[Finding]]:
-    """The model's tags and objects, with their confidences and the policy's verdict."""
+    """
+    The model's tags and objects, with their confidences and the policy's verdict.
+
+    Read from the policy's verdicts (``review.required`` or ``tags.filtered``),
+    which hold what was dropped too; else from the facts ``analysis.completed``
+    recorded, which hold what the application received.
+    """
     results = _results(case)
-    found: dict[str, list[Finding]] = {"tags": [], "objects": []}
-    for section, key in (("tags", "tags"), ("objects", "objects")):
-        rules = _dropped_rules(case, section)
+    found: dict[str, list[Finding]] = {}
+    for section in ("tags", "objects"):
+        verdicts = _verdicts(case, section)
+        if verdicts:
+            found[section] = verdicts
+            continue
         part = results.get(section)
-        values = part.get(key) if isinstance(part, dict) else None
-        for value in values if isinstance(values, list) else ():
-            if not isinstance(value, dict) or "name" not in value:
-                continue
-            name = str(value["name"])
-            found[section].append(
-                Finding(
-                    kind=section,
-                    name=name,
-                    confidence=_number(value.get("confidence")),
-                    dropped=rules.get(name.casefold()),
-                )
+        values = part.get(section) if isinstance(part, dict) else None
+        found[section] = [
+            Finding(
+                kind=section,
+                name=str(value["name"]),
+                confidence=_number(value.get("confidence")),
             )
+            for value in (values if isinstance(values, list) else ())
+            if isinstance(value, dict) and "name" in value
+        ]
     return found
 
 
