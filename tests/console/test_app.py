@@ -8,6 +8,7 @@ import logging
 import sqlite3
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 from tests.console.conftest import (
@@ -107,6 +108,22 @@ class TestSignIn:
         monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda _: eight_hours_ago)
         sign_in(client, secret)
         monkeypatch.undo()
+
+        answer = client.get("/")
+
+        assert 303 == answer.status_code
+        assert "expired" in answer.headers["location"]
+
+    def test_session_ends_however_busy(self, make_console, secret, monkeypatch) -> None:
+        """Pages set the cookie again, but a session ends eight hours after sign-in."""
+        from vision_audit.console import _auth
+
+        client = make_console()
+        sign_in(client, secret)
+        assert 200 == client.get("/").status_code
+        later = time.time() + 8 * 3600 + 5
+        # The console's clock only: the browser's cookie jar keeps the cookie.
+        monkeypatch.setattr(_auth, "time", SimpleNamespace(time=lambda: later))
 
         answer = client.get("/")
 

@@ -220,7 +220,8 @@ class ConsoleSecret:
         The session a cookie holds.
 
         Raises:
-            TokenError: The cookie was altered, forged, or is older than *max_age*.
+            TokenError: The cookie was altered or forged, or it or the session it
+                holds is older than *max_age*.
         """
         from itsdangerous import BadSignature, SignatureExpired  # noqa: PLC0415
 
@@ -236,10 +237,16 @@ class ConsoleSecret:
             msg = "the session cookie holds no session"
             raise TokenError(msg)
         reviewer = value.get("r")
+        issued = value.get("i")
+        # Each page sets the cookie again (a new signature time): the session's own
+        # start, signed inside it, bounds it however busy the reviewer is.
+        if not isinstance(issued, int | float) or time.time() - issued > max_age:
+            msg = "the session has expired"
+            raise TokenError(msg)
         return Session(
             reviewer=reviewer if isinstance(reviewer, str) else None,
             csrf=value["c"],
-            issued=float(value.get("i", 0)),
+            issued=float(issued),
         )
 
 
