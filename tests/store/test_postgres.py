@@ -8,7 +8,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -92,6 +92,42 @@ class TestOpening:
 
         with pytest.raises(StoreError, match="newer vision-audit"):
             PostgresAuditStore(postgres_url, schema=schema)
+
+    def test_older_read_indexes_upgraded(self, postgres_url, schema):
+        """A store of the previous index version gains the policy index, and names."""
+        PostgresAuditStore(postgres_url, schema=schema).close()
+        tamper = PostgresTamper(postgres_url, schema)
+        tamper._run("DROP INDEX va_events_policy")  # noqa: SLF001
+        tamper._run(  # noqa: SLF001
+            "UPDATE va_meta SET value = '2' WHERE key = 'review_index'"
+        )
+
+        store = PostgresAuditStore(postgres_url, schema=schema)
+        store.append(
+            AuditEvent(
+                type="policy.activated",
+                policy_id="sha256:aa",
+                data={"name": "claims", "version": "7", "mode": "enforce"},
+            )
+        )
+        names = store.aggregate_period(
+            datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(days=1)
+        ).policy_names
+        store.close()
+
+        with psycopg.connect(postgres_url) as conn:
+            indexes = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT indexname FROM pg_indexes WHERE schemaname = %s", (schema,)
+                )
+            }
+            version = conn.execute(
+                f"SELECT value FROM {schema}.va_meta WHERE key = 'review_index'"  # noqa: S608
+            ).fetchone()
+        assert "va_events_policy" in indexes
+        assert ("3",) == version
+        assert [("sha256:aa", "claims", "7", "enforce")] == [n[:4] for n in names]
 
     def test_foreign_table(self, postgres_url, schema):
         """A va_events table of something else: not a vision-audit store."""

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -670,6 +670,7 @@ class TestSubjectErasure:
             "va_events_time",
             "va_events_analysis",
             "va_events_consent",
+            "va_events_policy",
         }
         assert expected == _indexes(path)
 
@@ -1000,3 +1001,33 @@ class TestForkHook:
         assert 0 == completed.returncode, completed.stderr
         # The stores' handler, and the SQLite gate's before/after-in-parent/in-child.
         assert "0 4" == completed.stdout.strip()
+
+
+class TestPolicyIndex:
+    """The index of policy events: made for older stores, never needed to read."""
+
+    def test_older_store(self, tmp_path):
+        """Without it, a reader still names the policy; a writer makes it."""
+        path = tmp_path / "audit.db"
+        with SQLiteAuditStore(path) as store:
+            store.append(
+                AuditEvent(
+                    type="policy.activated",
+                    policy_id="sha256:aa",
+                    data={"name": "claims", "version": "7", "mode": "audit"},
+                )
+            )
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP INDEX va_events_policy")
+        now = datetime.now(UTC)
+
+        with SQLiteAuditStore(path, read_only=True) as reader:
+            names = reader.aggregate_period(
+                now - timedelta(days=1), now + timedelta(days=1)
+            ).policy_names
+        without = _indexes(path)
+        SQLiteAuditStore(path).close()
+
+        assert [("sha256:aa", "claims", "7", "audit")] == [n[:4] for n in names]
+        assert "va_events_policy" not in without
+        assert "va_events_policy" in _indexes(path)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from vision_audit._policy_id import canonical_text, policy_id_of
 from vision_audit.policy.sensitive import (
     BUILTIN_HEALTH_TAGS,
     FLAG_HEALTH,
@@ -266,8 +265,11 @@ class Policy:
     def __post_init__(self) -> None:
         """Freeze the purposes and compute the id."""
         object.__setattr__(self, "purposes", MappingProxyType(dict(self.purposes)))
-        digest = hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
-        object.__setattr__(self, "policy_id", f"sha256:{digest}")
+        identity = policy_id_of(self.as_dict())
+        if identity is None:  # pragma: no cover - a parsed policy is plain JSON
+            msg = f"policy {self.name!r} has no canonical JSON form"
+            raise ValueError(msg)
+        object.__setattr__(self, "policy_id", identity)
 
     def as_dict(self) -> dict[str, Any]:
         """
@@ -296,13 +298,7 @@ class Policy:
 
         .. versionadded:: 0.1.0
         """
-        return json.dumps(
-            self.as_dict(),
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-        )
+        return canonical_text(self.as_dict())
 
     def get_purpose(self, name: str | None) -> Purpose | None:
         """

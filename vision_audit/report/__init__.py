@@ -5,7 +5,8 @@ Compliance reports: one PDF a compliance officer can hand to legal.
 verifies the store and aggregates a period with SQL, ``aggregate`` computes every
 figure, ``render`` fills the Jinja2 templates of ``report_templates/``, and ``pdf``
 writes a PDF/A-3b with the figures attached as JSON. The same store state and options
-give a byte-identical PDF.
+give a byte-identical PDF. Given a :class:`~vision_audit.report.signing.ReportSigner`,
+``signing`` signs that PDF (PAdES B-B) in an incremental update after it.
 
 Usage::
 
@@ -17,6 +18,8 @@ Usage::
         until="2026-11-30",
         out="november.pdf",
         organization="Contoso Claims",
+        # optional: sign it (PAdES B-B), with a key and its X.509 certificate
+        signer=ReportSigner.from_files("signing.pem", "signing.crt"),
     )
 """
 
@@ -33,6 +36,7 @@ from vision_audit.report.query import (
     query_store,
 )
 from vision_audit.report.render import find_templates, render_html
+from vision_audit.report.signing import ReportSigner, write_signed_pdf
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -42,7 +46,13 @@ if TYPE_CHECKING:
 
     from vision_audit.store.memory import InMemoryAuditStore
 
-__all__ = ["ReportData", "build_report", "generate_report", "write_report"]
+__all__ = [
+    "ReportData",
+    "ReportSigner",
+    "build_report",
+    "generate_report",
+    "write_report",
+]
 
 
 def build_report(
@@ -57,6 +67,7 @@ def build_report(
     verify_content: bool = True,
     public_keys: Sequence[Ed25519PublicKey] | None = None,
     generated_at: datetime | None = None,
+    compare: bool = True,
 ) -> ReportData:
     """
     Verify the store and compute every figure of the report, without rendering.
@@ -77,6 +88,8 @@ def build_report(
             signatures must verify under; None trusts the keys the store holds.
         generated_at: When the report is made (its date on the cover and in
             the PDF); ``SOURCE_DATE_EPOCH`` when set, else now.
+        compare: Compare the key figures with the previous period of the same
+            length (aggregated too, from the same store).
 
     Returns:
         The report's figures.
@@ -94,6 +107,7 @@ def build_report(
         progress=progress,
         verify_content=verify_content,
         public_keys=public_keys,
+        compare=compare,
     )
     return build_report_data(
         facts, title=title, organization=organization, generated_at=generated_at
@@ -115,6 +129,8 @@ def generate_report(
     verify_content: bool = True,
     public_keys: Sequence[Ed25519PublicKey] | None = None,
     generated_at: datetime | None = None,
+    signer: ReportSigner | None = None,
+    compare: bool = True,
 ) -> Path:
     """
     Write the compliance report of *store_url* over a period, as PDF or HTML.
@@ -139,17 +155,21 @@ def generate_report(
             signatures must verify under; None trusts the keys the store holds.
         generated_at: When the report is made (its date on the cover and in
             the PDF); ``SOURCE_DATE_EPOCH`` when set, else now.
+        signer: Signs the PDF (PAdES B-B) when given; see :func:`write_report`.
+        compare: Compare the key figures with the previous period of the same
+            length.
 
     Returns:
         The path written.
 
     Raises:
-        ReportRenderError: Bad period, store URL, templates or output file.
+        ReportRenderError: Bad period, store URL, templates or output file; a
+            signer with an HTML report, or whose certificate is not valid now.
         StoreError: The store cannot be read.
 
     .. versionadded:: 0.1.0
     """
-    _check_format(format)
+    _check_format(format, signer)
     folder = find_templates(templates)  # before the long part: fail early
     data = build_report(
         store_url,
@@ -161,6 +181,7 @@ def generate_report(
         verify_content=verify_content,
         public_keys=public_keys,
         generated_at=generated_at,
+        compare=compare,
     )
     return write_report(
         data,
@@ -169,13 +190,19 @@ def generate_report(
         templates=folder,
         progress=progress,
         pdf_options=pdf_options,
+        signer=signer,
     )
 
 
-def _check_format(format: str) -> None:  # noqa: A002 - the CLI's name
+def _check_format(format: str, signer: ReportSigner | None) -> None:  # noqa: A002 - the CLI's name
     if format not in {"pdf", "html"}:
         msg = f"format must be 'pdf' or 'html', not {format!r}"
         raise ReportRenderError(msg)
+    if signer is not None:
+        if format != "pdf":
+            msg = "only a PDF report can be signed, not an HTML one"
+            raise ReportRenderError(msg)
+        signer.check_valid()  # before the long part: fail early
 
 
 def write_report(
@@ -186,19 +213,32 @@ def write_report(
     templates: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
     pdf_options: dict[str, Any] | None = None,
+    signer: ReportSigner | None = None,
 ) -> Path:
     """
     Render figures from :func:`build_report` to *out*, as PDF or HTML.
+
+    Args:
+        data: The report's figures.
+        out: The file to write.
+        format: ``pdf`` or ``html``.
+        templates: Your own templates folder; the shipped templates when None.
+        progress: Called with a short message as each stage starts.
+        pdf_options: Overlay on WeasyPrint's options.
+        signer: Signs the PDF as PAdES baseline B-B: the unsigned PDF, byte for
+            byte, then an incremental update with the signature, whose reason
+            names the report id. *out* is written signed or not at all.
 
     Returns:
         The path written.
 
     Raises:
-        ReportRenderError: Bad templates or output file.
+        ReportRenderError: Bad templates or output file; a signer with an HTML
+            report, or whose certificate is not valid now; pyHanko missing.
 
     .. versionadded:: 0.1.0
     """
-    _check_format(format)
+    _check_format(format, signer)
     step = progress if progress is not None else (lambda _message: None)
     folder = find_templates(templates)
     step("rendering HTML")
@@ -212,7 +252,7 @@ def write_report(
             msg = f"cannot write {target}: {err}"
             raise ReportRenderError(msg) from err
         return target
-    step("writing PDF")
+    step("writing PDF" if signer is None else "writing and signing PDF")
     # WeasyPrint (and its system libraries) load only when a PDF is written, so
     # that the command line and the instrumentation start without them.
     try:
@@ -224,4 +264,8 @@ def write_report(
         )
         raise ReportRenderError(msg) from err
 
-    return write_pdf(html, data, target, templates=folder, options=pdf_options)
+    if signer is None:
+        return write_pdf(html, data, target, templates=folder, options=pdf_options)
+    return write_signed_pdf(
+        html, data, target, templates=folder, options=pdf_options, signer=signer
+    )
