@@ -554,16 +554,18 @@ class TestHostileValues:
 
 
 def tamper(db_url: str) -> None:
-    """Change the first event of the SQLite store behind the store's back."""
+    """Change the nurse's first event behind the store's back: nurse-7 to nurse-8."""
     connection = sqlite3.connect(
         db_url.removeprefix("sqlite:///"), isolation_level=None
     )
     connection.execute("DROP TRIGGER IF EXISTS va_events_no_update")
-    connection.execute(
+    changed = connection.execute(
         "UPDATE va_events SET envelope = replace(envelope, 'nurse-7', 'nurse-8') "
-        "WHERE sequence = 1"
-    )
+        "WHERE sequence = (SELECT min(sequence) FROM va_events "
+        "WHERE instr(envelope, 'nurse-7'))"
+    ).rowcount
     connection.close()
+    assert 1 == changed
 
 
 class TestIntegrity:
