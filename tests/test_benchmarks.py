@@ -35,6 +35,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ),
         ("bench_report.py", ["--events", "200"], "200"),
         ("bench_review.py", ["--events", "4000", "--rounds", "3"], "speed-up"),
+        ("bench_console.py", ["--events", "4000", "--rounds", "3"], "case page"),
         (
             "bench_evidence.py",
             [

@@ -57,6 +57,14 @@ class TestWheel:
         assert any("pyhanko" in r and "extra == 'sign'" in r for r in requires)
         assert any("aiohttp" in r and "extra == 'aio'" in r for r in requires)
 
+        # The console's web stack comes with its extra, its pages with the package.
+        assert not plain & {"starlette", "uvicorn", "itsdangerous"}
+        assert any("starlette" in r and "extra == 'console'" in r for r in requires)
+        for page in ("base", "login", "queue", "case", "refused", "_macros"):
+            assert f"vision_audit/console/templates/{page}.html.j2" in names
+        assert "vision_audit/console/static/console.css" in names
+        assert "vision_audit/console/static/console.js" in names
+
         assert "vision_audit/_report_templates/report.html.j2" in names
         assert "vision_audit/_report_templates/report.css" in names
         assert "vision_audit/demo/policy.toml" in names

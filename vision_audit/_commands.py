@@ -17,6 +17,7 @@ the light install for no behaviour a user would notice.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -49,6 +50,7 @@ __all__ = [
     "UsageError",
     "error",
     "guarded",
+    "is_loopback",
     "new_key_files",
     "open_existing_store",
     "out",
@@ -107,6 +109,16 @@ def new_key_files(output: str | None, public_suffix: str) -> tuple[Path, Path]:
             msg = f"{path} exists; keys are never overwritten"
             raise UsageError(msg)
     return private, public
+
+
+def is_loopback(host: str) -> bool:
+    """Whether *host* is ``localhost`` or a loopback address (IPv4 or IPv6)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def store_url(args: argparse.Namespace) -> str:

@@ -80,3 +80,22 @@ Where consent records come from when a policy requires consent: ``store`` (the
 default: the consent table kept in the audit store, granted and revoked with
 ``vision-audit consent``) or the path of a JSON or TOML consent file.
 """
+
+VISION_AUDIT_CONSOLE_SECRET_FILE = "VISION_AUDIT_CONSOLE_SECRET_FILE"  # noqa: S105 - a name
+"""
+Path of the reviewer console's secret (mode 0600), which signs reviewer tokens,
+session cookies and CSRF tokens; ``vision-audit review token`` makes it when missing.
+Default ``vision-audit-console.key`` in the working directory.
+"""
+
+VISION_AUDIT_CONSOLE_IMAGE_SAS = "VISION_AUDIT_CONSOLE_IMAGE_SAS"
+"""
+The query string (e.g. a blob container's SAS token) that the reviewer console puts
+in place of ``{sas}`` in its ``--image-url-template``; never logged, never shown.
+"""
+
+VISION_AUDIT_TEST_SCREENSHOTS = "VISION_AUDIT_TEST_SCREENSHOTS"
+"""
+Tests only: a folder where the console's browser tests leave their screenshots (a
+temporary folder otherwise), to be looked at after the run.
+"""

@@ -641,8 +641,15 @@ def _narrate(run: DemoRun, inputs: int, stream: IO[str]) -> None:
     if store is not None:
         url = f"sqlite:///{store}"
         print("Next, try:", file=stream)
+        # The reviewer console, with the pictures from the demo's own folder.
+        console_key = Path(store).parent / "console.key"
         for command in (
             f"vision-audit review list --store {url}",
+            f"vision-audit review token --reviewer you --secret-file {console_key}",
+            (
+                f"vision-audit review serve --store {url} --image-dir "
+                f"{run.outputs['images']} --secret-file {console_key}"
+            ),
             (
                 f"vision-audit verify --store {url} --public-key "
                 f"{run.outputs['public key']} --witness-key "

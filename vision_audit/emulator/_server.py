@@ -5,7 +5,6 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import http.client
-import ipaddress
 import json
 import logging
 import socket
@@ -20,6 +19,7 @@ from threading import Lock
 from typing import TYPE_CHECKING, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from vision_audit._commands import is_loopback
 from vision_audit.emulator import _errors, _validate
 from vision_audit.emulator._generate import AnalysisOptions, generate_result
 from vision_audit.emulator._images import ACCEPTED_FORMATS, DecodedImage, decode_image
@@ -160,15 +160,6 @@ class ServerSettings:
     key: str | None
     region: str
     book: ScriptBook
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _safe_child(root: Path, relative: str) -> Path | None:
@@ -565,7 +556,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as err:
             raise _errors.url_not_accessible() from err
         images_dir = self.server.settings.book.images_dir
-        if _is_loopback(split.hostname):
+        if is_loopback(split.hostname):
             own = self.server.server_address[1] == (split.port or 80)
             if own and images_dir is not None and split.path.startswith(IMAGES_PATH):
                 return self._read_image_file(images_dir, split.path[len(IMAGES_PATH) :])
@@ -601,7 +592,7 @@ def _fetch_loopback(url: str) -> bytes:
     """GET *url* from a loopback server, following loopback redirects only."""
     for _ in range(_MAX_REDIRECTS + 1):
         split = urlsplit(url)
-        if not split.hostname or not _is_loopback(split.hostname):
+        if not split.hostname or not is_loopback(split.hostname):
             raise _errors.url_not_accessible()
         connection_type = (
             http.client.HTTPSConnection

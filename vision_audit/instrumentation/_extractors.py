@@ -38,6 +38,16 @@ def wire_lines(result: Result) -> list[Mapping[str, Any]] | None:
     ]
 
 
+def _box(value: object) -> list[int] | None:
+    """``[x, y, w, h]`` of a ``boundingBox``, in pixels; None when it is not one."""
+    if not isinstance(value, Mapping):
+        return None
+    parts = [value.get(k) for k in ("x", "y", "w", "h")]
+    if not all(isinstance(p, int | float) and not isinstance(p, bool) for p in parts):
+        return None
+    return [int(p) for p in parts]  # type: ignore[arg-type] # checked numbers above
+
+
 def _confidence(value: float) -> float:
     # Four decimals are what a reviewer reads; full float32 noise is not evidence.
     return round(float(value), 4)
@@ -99,18 +109,27 @@ class ObjectsExtractor(Extractor):
     feature = "objects"
 
     def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
-        """Each object's first tag and confidence (boxes are not evidence)."""
+        """
+        Each object's first tag, confidence and box.
+
+        The box (``[x, y, w, h]`` in pixels) is geometry, not personal content: a
+        reviewer sees what the model pointed at, drawn over the picture.
+        """
         values = wire_values(result, "objectsResult")
         if values is None:
             return None
-        objects = [
-            {
+        objects = []
+        for o in values:
+            if not o.get("tags"):
+                continue
+            found = {
                 "name": o["tags"][0]["name"],
                 "confidence": _confidence(o["tags"][0]["confidence"]),
             }
-            for o in values
-            if o.get("tags")
-        ]
+            box = _box(o.get("boundingBox"))
+            if box is not None:
+                found["box"] = box
+            objects.append(found)
         return {"count": len(values), "objects": objects}
 
     def span_attributes(self, facts: Facts) -> dict[str, Any]:
@@ -127,15 +146,22 @@ class PeopleExtractor(Extractor):
     feature = "people"
 
     def facts(self, result: Result, *, people_threshold: float) -> Facts | None:
-        """People at or above the threshold, and every detection."""
+        """People at or above the threshold (with their boxes), and every detection."""
         values = wire_values(result, "peopleResult")
         if values is None:
             return None
         confidences = [p["confidence"] for p in values]
+        boxes = [
+            {"box": box, "confidence": _confidence(p["confidence"])}
+            for p in values
+            if p["confidence"] >= people_threshold
+            and (box := _box(p.get("boundingBox"))) is not None
+        ]
         return {
             "count": sum(1 for c in confidences if c >= people_threshold),
             "detections": len(confidences),
             "threshold": people_threshold,
+            "boxes": boxes,
         }
 
     def span_attributes(self, facts: Facts) -> dict[str, Any]:

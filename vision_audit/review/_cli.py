@@ -18,6 +18,7 @@ from vision_audit._commands import (
     store_url,
 )
 from vision_audit._text import MULTI_LINE, first_control, printable, show_char
+from vision_audit.console._cli import add_console_commands
 from vision_audit.review._model import DECISIONS
 
 if TYPE_CHECKING:
@@ -364,7 +365,7 @@ def add_review_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     """
-    Add ``review`` with its ``list``, ``show`` and ``decide`` commands.
+    Add ``review`` with its ``list``, ``show``, ``decide``, ``serve`` and ``token``.
 
     Args:
         commands: The ``vision-audit`` command's sub-parsers.
@@ -493,3 +494,4 @@ def add_review_commands(
         ),
     )
     decide.set_defaults(handler=guarded("review decide", _decide))
+    add_console_commands(actions)
