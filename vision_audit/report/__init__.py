@@ -4,8 +4,9 @@ Compliance reports: one PDF a compliance officer can hand to legal.
 :func:`generate_report` runs the stages in order, each in its own module: ``query``
 verifies the store and aggregates a period with SQL, ``aggregate`` computes every
 figure, ``render`` fills the Jinja2 templates of ``report_templates/``, and ``pdf``
-writes a PDF/A-3b with the figures attached as JSON. The same store state and options
-give a byte-identical PDF.
+writes a tagged PDF/A-3a with the figures attached as JSON. The guidance and
+regulation maps come from TOML files (``mappings``): the shipped ones, and an
+organisation's own. The same store state and options give a byte-identical PDF.
 
 Usage::
 
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from vision_audit.exceptions import ReportRenderError
 from vision_audit.report.aggregate import ReportData, build_report_data
+from vision_audit.report.mappings import load_mappings
 from vision_audit.report.query import (
     DEFAULT_EXCEPTION_CAP,
     parse_period,
@@ -57,6 +59,7 @@ def build_report(
     verify_content: bool = True,
     public_keys: Sequence[Ed25519PublicKey] | None = None,
     generated_at: datetime | None = None,
+    mappings: Sequence[str | Path] = (),
 ) -> ReportData:
     """
     Verify the store and compute every figure of the report, without rendering.
@@ -77,16 +80,21 @@ def build_report(
             signatures must verify under; None trusts the keys the store holds.
         generated_at: When the report is made (its date on the cover and in
             the PDF); ``SOURCE_DATE_EPOCH`` when set, else now.
+        mappings: Folders of your own guidance or regulation maps (``*.toml``),
+            added to the shipped ones; a framework id already mapped is replaced.
 
     Returns:
         The report's figures.
 
     Raises:
         ReportRenderError: Bad period or store URL.
+        MappingError: A mapping folder or file is bad (named, with the item and
+            field), before the store is read.
         StoreError: The store cannot be read.
 
     .. versionadded:: 0.1.0
     """
+    frameworks = load_mappings(mappings)  # before the long part: fail early
     facts = query_store(
         store_url,
         parse_period(since, until),
@@ -96,7 +104,11 @@ def build_report(
         public_keys=public_keys,
     )
     return build_report_data(
-        facts, title=title, organization=organization, generated_at=generated_at
+        facts,
+        title=title,
+        organization=organization,
+        generated_at=generated_at,
+        frameworks=frameworks,
     )
 
 
@@ -115,6 +127,7 @@ def generate_report(
     verify_content: bool = True,
     public_keys: Sequence[Ed25519PublicKey] | None = None,
     generated_at: datetime | None = None,
+    mappings: Sequence[str | Path] = (),
 ) -> Path:
     """
     Write the compliance report of *store_url* over a period, as PDF or HTML.
@@ -125,7 +138,7 @@ def generate_report(
         since: First moment of the period (date or ISO-8601 time, UTC by default).
         until: End of the period, excluded; a bare date means the end of that day.
         out: The file to write.
-        format: ``pdf`` (PDF/A-3b, figures attached as JSON) or ``html``.
+        format: ``pdf`` (tagged PDF/A-3a, figures attached as JSON) or ``html``.
         templates: A folder with your own ``report.html.j2`` (and ``report.css``);
             the shipped templates when None.
         organization: Who the report is for, on its cover.
@@ -139,12 +152,15 @@ def generate_report(
             signatures must verify under; None trusts the keys the store holds.
         generated_at: When the report is made (its date on the cover and in
             the PDF); ``SOURCE_DATE_EPOCH`` when set, else now.
+        mappings: Folders of your own guidance or regulation maps (``*.toml``),
+            added to the shipped ones; a framework id already mapped is replaced.
 
     Returns:
         The path written.
 
     Raises:
         ReportRenderError: Bad period, store URL, templates or output file.
+        MappingError: A mapping folder or file is bad.
         StoreError: The store cannot be read.
 
     .. versionadded:: 0.1.0
@@ -161,6 +177,7 @@ def generate_report(
         verify_content=verify_content,
         public_keys=public_keys,
         generated_at=generated_at,
+        mappings=mappings,
     )
     return write_report(
         data,
