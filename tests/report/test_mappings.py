@@ -19,6 +19,7 @@ from vision_audit.report.mappings import (
     load_mapping,
     load_mappings,
 )
+from vision_audit.report.render import find_templates, render_html
 
 ISO = """\
 [framework]
@@ -217,6 +218,29 @@ class TestOwnFramework:
             (row.item, row.status) for row in iso.items
         ]
         assert iso.items[1].evidence == "1 calls refused before sending."
+
+    def test_hostile_text_is_text(self, store_url: str, tmp_path: Path) -> None:
+        """HTML, CSS url() and Jinja syntax in a map's text render as text."""
+        hostile = ISO.replace(
+            'title = "AI system recording of event logs"',
+            "title = \"<img src='file:///etc/passwd'> {{ 7 * 7 }}\"",
+        ).replace(
+            'publisher = "Contoso compliance office"',
+            'publisher = "x</td><style>*{background:url(http://127.0.0.1:1/)}</style>"',
+        )
+        _write(tmp_path / "maps", hostile)
+        data = build_report(
+            store_url,
+            since="2026-03-01",
+            until="2026-03-31",
+            mappings=[tmp_path / "maps"],
+        )
+
+        html = render_html(data, templates=find_templates())
+
+        assert "&lt;img src=&#39;file:///etc/passwd&#39;&gt; {{ 7 * 7 }}" in html
+        assert "<style>*" not in html
+        assert "<img src='file" not in html
 
     def test_replaces_a_shipped_one(self, tmp_path: Path) -> None:
         """A file whose framework id is shipped replaces the shipped map."""
