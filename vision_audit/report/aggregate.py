@@ -51,7 +51,7 @@ __all__ = [
     "for_display",
 ]
 
-REPORT_SCHEMA: Final = "vision-audit.report/1"
+REPORT_SCHEMA: Final = "vision-audit.report/2"
 """Version of the report's JSON, embedded in the PDF."""
 
 DEFAULT_TITLE: Final = "Image analysis compliance report"
