@@ -46,6 +46,12 @@ def main() -> int:
     parser.add_argument("--store", help="default: $VISION_AUDIT_STORE")
     parser.add_argument("--organization", help="named on the cover")
     parser.add_argument("--format", choices=["pdf", "html"], default="pdf")
+    parser.add_argument(
+        "--mappings",
+        action="append",
+        metavar="DIR",
+        help="a folder of your own guidance or regulation maps (see mappings/)",
+    )
     args = parser.parse_args()
 
     first, last = args.month or last_month(dt.datetime.now(dt.UTC).date())
@@ -63,6 +69,8 @@ def main() -> int:
     command += ["--out", str(out), "--format", args.format]
     if args.organization:
         command += ["--organization", args.organization]
+    for folder in args.mappings or ():
+        command += ["--mappings", folder]
     print(f"reporting {first} to {last} into {out}", flush=True)
     completed = subprocess.run(command, env=env, check=False)  # noqa: S603
     if completed.returncode == 0:

@@ -419,6 +419,16 @@ class TestBadFiles:
         assert not out.exists()
 
 
+def test_example_loads() -> None:
+    """The ISO/IEC 42001 example of examples/report/mappings/ is a valid map."""
+    folder = Path(__file__).parents[2] / "examples" / "report" / "mappings"
+
+    frameworks = load_mappings([folder], shipped=False)
+
+    assert ["iso-42001"] == [f.id for f in frameworks]
+    assert ["A.6.2.6", "A.6.2.8", "A.9.4"] == [i.id for i in frameworks[0].items]
+
+
 def test_documented() -> None:
     """Every figure and section a map may name is listed in docs/report.md."""
     docs = (Path(__file__).parents[2] / "docs" / "report.md").read_text()
