@@ -67,7 +67,7 @@ class TestTaggedPDF:
     """Headings, tables, figures, language and attachment, as a reader finds them."""
 
     def test_pdfa_3a(self, tagged: Tagged) -> None:
-        """The XMP says PDF/A-3, conformance A; the catalog is marked and in English."""
+        """PDF/A-3, conformance A; marked, in English, and sound to qpdf."""
         with tagged.pdf.open_metadata() as xmp:
             identity = (xmp.get("pdfaid:part"), xmp.get("pdfaid:conformance"))
 
@@ -75,6 +75,7 @@ class TestTaggedPDF:
         assert "en" == str(tagged.pdf.Root.Lang)
         assert tagged.pdf.Root.MarkInfo.Marked is True
         assert "/StructTreeRoot" in tagged.pdf.Root
+        assert [] == tagged.pdf.check_pdf_syntax()
 
     def test_headings_in_order(self, tagged: Tagged) -> None:
         """Every section has an H1, subsections H2, and no level is skipped."""

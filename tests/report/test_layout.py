@@ -10,6 +10,7 @@ import pytest
 from tests.report.conftest import MADE, sample_store
 from tests.report.test_postgres import _more_events
 from vision_audit.report import build_report, write_report
+from vision_audit.report._figures import SECTIONS
 from vision_audit.report.render import find_templates, render_html
 from vision_audit.store import open_store
 
@@ -95,6 +96,22 @@ class TestPages:
 
         assert 1 == text.count("No retention purge and no subject erasure")
         assert "0 retention purges" not in section
+
+    def test_running_header_names_the_section_at_the_top(
+        self, pages: list[str]
+    ) -> None:
+        """The header names the section the page opens with, not the next one."""
+        titles = set(SECTIONS.values())
+        current, checked = "", 0
+        for text in pages[2:]:
+            lines = text.splitlines()
+            header = lines[-2].removeprefix("Image analysis compliance report ")
+            expected = lines[0] if lines[0] in titles else current
+
+            assert expected == header
+            checked += expected != next((x for x in lines if x in titles), expected)
+            current = next((x for x in reversed(lines) if x in titles), current)
+        assert checked, "no page where a section starts below its top"
 
     def test_maps_in_the_contents(self, pages: list[str]) -> None:
         """The contents list each map with its page."""
