@@ -255,9 +255,10 @@ class TestDemoCommand:
             json.loads(line)
             for line in (output / "audit-log.jsonl").read_text().splitlines()
         ]
-        assert {e.event_id for e in events if e.analysis_id} == {
-            line["event_id"] for line in log
+        logged = {e.event_id for e in events if e.analysis_id} | {
+            e.event_id for e in events if e.type == "policy.activated"
         }
+        assert logged == {line["event_id"] for line in log}
         assert str(output / "audit.db") in printed
         import pypdf
 
@@ -265,6 +266,22 @@ class TestDemoCommand:
         assert len(report.pages) > 1
         assert "report.json" in report.attachments
         assert str(output / "report.pdf") in printed
+        # The report is signed; its certificate is beside it, as the outputs say.
+        signed = main(
+            [
+                "verify-pdf",
+                str(output / "report.pdf"),
+                "--cert",
+                str(output / "report-signing.crt"),
+            ]
+        )
+        assert 0 == signed
+        assert f"signing cert {output / 'report-signing.crt'}" in printed
+        assert (
+            f"vision-audit verify-pdf {output / 'report.pdf'} --cert "
+            f"{output / 'report-signing.crt'}"
+        ) in printed
+        assert 0o600 == (output / "report-signing.pem").stat().st_mode & 0o777
         assert kinds.count("review.decided") >= 3
         verified = main(
             [

@@ -52,8 +52,9 @@ class TestWheel:
                  if "extra ==" not in r}  # fmt: skip
 
         # The instrumentation alone installs no PDF, plotting or aio HTTP stack.
-        assert not plain & {"weasyprint", "matplotlib", "aiohttp", "numpy"}
+        assert not plain & {"weasyprint", "matplotlib", "aiohttp", "numpy", "pyhanko"}
         assert any("weasyprint" in r and "extra == 'report'" in r for r in requires)
+        assert any("pyhanko" in r and "extra == 'sign'" in r for r in requires)
         assert any("aiohttp" in r and "extra == 'aio'" in r for r in requires)
 
         assert "vision_audit/_report_templates/report.html.j2" in names

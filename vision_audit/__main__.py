@@ -136,7 +136,7 @@ def _missing_extras() -> list[str]:
 
     return [
         name
-        for name in ("aiohttp", "weasyprint", "matplotlib")
+        for name in ("aiohttp", "weasyprint", "matplotlib", "pyhanko")
         if importlib.util.find_spec(name) is None
     ]
 
@@ -147,8 +147,8 @@ def _demo(args: argparse.Namespace) -> int:
     missing = _missing_extras()
     if missing:
         print(
-            f"vision-audit demo: error: the demo makes aio calls and writes the PDF "
-            f"report, which need {', '.join(missing)}: pip install "
+            f"vision-audit demo: error: the demo makes aio calls and writes and signs "
+            f"the PDF report, which need {', '.join(missing)}: pip install "
             "'vision-audit[all]'",
             file=sys.stderr,
         )

@@ -51,6 +51,8 @@ EVENT_CONTENT_PURGED: Final = "content.purged"
 """Personal content older than the retention period removed (``purge``)."""
 EVENT_SUBJECT_ERASED: Final = "subject.erased"
 """Every piece of one data subject's personal content removed (``erase-subject``)."""
+EVENT_POLICY_ACTIVATED: Final = "policy.activated"
+"""A policy put in force: its name, version, mode and whole document, under its id."""
 EVENT_AUDIT_WRITE_FAILED: Final = "vision_audit.audit_write_failed"
 """Span event when an audit event could not be recorded."""
 

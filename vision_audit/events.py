@@ -11,12 +11,14 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from vision_audit.context import AuditContext
+    from vision_audit.policy import Policy
 
 __all__ = [
     "completed_event",
     "denied_event",
     "failed_event",
     "filtered_event",
+    "policy_activated_event",
     "requested_event",
     "review_required_event",
 ]
@@ -254,4 +256,24 @@ def review_required_event(
         **_envelope(
             call, context, trace_id=trace_id, span_id=span_id, policy_id=policy_id
         ),
+    )
+
+
+def policy_activated_event(policy: Policy) -> AuditEvent:
+    """
+    ``policy.activated``: *policy* is in force from now on, for this writer.
+
+    Holds the policy's name, version and mode, and its whole document (what its id
+    digests), so that a reader of the log can name the policy behind any event's
+    ``policy_id`` and check that the id is the document's.
+    """
+    return AuditEvent(
+        type=attrs.EVENT_POLICY_ACTIVATED,
+        policy_id=policy.policy_id,
+        data={
+            "name": policy.name,
+            "version": policy.version,
+            "mode": policy.mode,
+            "document": policy.as_dict(),
+        },
     )

@@ -8,6 +8,10 @@ the previous calendar month (UTC) and runs ``vision-audit report`` for it, writi
 The store comes from ``VISION_AUDIT_STORE`` (or ``--store``); it is handed to the
 report command through the environment, never on its command line, where a
 ``postgresql://`` password would show in the process list.
+
+``--sign-key FILE --sign-cert FILE`` sign the PDF (PAdES), so that legal can check it
+with ``vision-audit verify-pdf``; an encrypted key's password comes from the
+environment variable ``--sign-key-password-env`` names, never from the command line.
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ def main() -> int:
         metavar="DIR",
         help="a folder of your own guidance or regulation maps (see mappings/)",
     )
+    parser.add_argument("--sign-key", help="sign the PDF with this key (PEM, PKCS#12)")
+    parser.add_argument("--sign-cert", help="the signing key's X.509 certificate")
+    parser.add_argument(
+        "--sign-key-password-env", metavar="VAR", help="where the key's password is"
+    )
     args = parser.parse_args()
 
     first, last = args.month or last_month(dt.datetime.now(dt.UTC).date())
@@ -71,6 +80,10 @@ def main() -> int:
         command += ["--organization", args.organization]
     for folder in args.mappings or ():
         command += ["--mappings", folder]
+    for option in ("sign_key", "sign_cert", "sign_key_password_env"):
+        value = getattr(args, option)
+        if value:
+            command += [f"--{option.replace('_', '-')}", value]
     print(f"reporting {first} to {last} into {out}", flush=True)
     completed = subprocess.run(command, env=env, check=False)  # noqa: S603
     if completed.returncode == 0:

@@ -50,7 +50,9 @@ class TestBatch:
         }
         assert {m["id"] for m in printed.values()} == completed_ids
         assert 1 == sum(e.type == "analysis.failed" for e in events)
-        assert {"retail-shelf-analytics"} == {e.purpose for e in events}
+        # Every call's events carry the purpose; the policy is named once, first.
+        assert "policy.activated" == events[0].type
+        assert {"retail-shelf-analytics"} == {e.purpose for e in events[1:]}
         # One run label on every request, failures included.
         run = lines[0].split()[2].rstrip(":")
         requested = [e for e in events if e.type == "analysis.requested"]
@@ -72,7 +74,7 @@ class TestBatch:
             "summary: 4 images, 0 analyzed, 4 denied, 0 withheld, 0 failed\n"
         )
         types = [r.event.type for r in read_events(store_url)]
-        assert ["analysis.denied"] * 4 == types
+        assert ["policy.activated"] + ["analysis.denied"] * 4 == types
 
     def test_withheld_on_a_blocked_tag(
         self, tmp_path: Path, store_url: str, emulator: Emulator, emulator_key: str

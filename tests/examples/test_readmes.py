@@ -195,12 +195,14 @@ class TestReadmes:
             shutil.copy(store, workspace / "examples" / name / "audit.db")
         report = workspace / "examples" / "report"
 
-        _ok(
+        printed = _ok(
             run_block(shell_blocks(report / "README.md")[0], report, workspace / "home")
         )
 
         pdfs = sorted(p.name for p in (report / "reports").glob("*.pdf"))
         assert len(pdfs) == 2, pdfs
+        # The signed one, checked against the certificate keygen made.
+        assert "signed/vision-audit-report-2026-10.pdf: VALID" in printed
         review = workspace / "examples" / "review"
         answers = "a\nthe caption names no one\n" * 5 + "q\n"
         out = _ok(

@@ -587,7 +587,9 @@ class TestFailClosed:
                 )
 
         assert 0 == fresh_emulator.requests_received
-        assert ["analysis.denied"] == [r.event.type for r in store.records]
+        assert ["policy.activated", "analysis.denied"] == [
+            r.event.type for r in store.records
+        ]
 
     def test_requested_not_recorded(
         self, instrument, fresh_client, fresh_emulator, store, span_exporter

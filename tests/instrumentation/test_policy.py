@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError
 from opentelemetry.trace import StatusCode
 from vision_audit import ConsentRequiredError, audit_context, get_audit_id
-from vision_audit.exceptions import TagBlockedError, VisionAuditError
+from vision_audit.exceptions import AuditWriteError, TagBlockedError, VisionAuditError
 from vision_audit.policy import (
     CallableConsentProvider,
     ConsentRecord,
@@ -67,7 +69,9 @@ class TestBeforeTheCall:
         denied = store.of_type("analysis.denied")
         assert 0 == fresh_emulator.requests_received
         assert "feature-not-allowed" == info.value.reason
-        assert ["analysis.denied"] == [r.event.type for r in store.records]
+        assert ["policy.activated", "analysis.denied"] == [
+            r.event.type for r in store.records
+        ]
         assert "feature-not-allowed" == denied[0].data["reason"]
         assert denied[0].policy_id.startswith("sha256:")
         span = span_exporter.get_finished_spans()[0]
@@ -296,7 +300,9 @@ class TestAfterTheCall:
                     image_data=make_test_image(), visual_features=[VisualFeatures.READ]
                 )
 
-        assert "analysis.denied" == store.records[0].event.type
+        assert ["policy.activated", "analysis.denied"] == [
+            r.event.type for r in store.records
+        ]
 
 
 UPLOADS = (
@@ -337,9 +343,12 @@ class TestWithheldOnBlockedTag:
         assert "'knife'" in str(error)
         assert error.analysis_id in str(error)
         assert "the answer is recorded in the audit store" in str(error)
-        assert ["analysis.requested", "tags.filtered", "analysis.completed"] == [
-            r.event.type for r in store.records
-        ]
+        assert [
+            "policy.activated",
+            "analysis.requested",
+            "tags.filtered",
+            "analysis.completed",
+        ] == [r.event.type for r in store.records]
         assert "tag-blocked" == completed.data["withheld"]
         assert ["knife"] == completed.data["blocked"]
         assert 1 == completed.data["results"]["tags"]["count"]
@@ -488,7 +497,7 @@ class TestWithheldOnBlockedTag:
     def test_store_down_in_log_mode(self, instrument, client, emulator, store) -> None:
         """Best-effort auditing that failed: the error does not claim a record."""
         instrument(policy=parse_policy(UPLOADS), audit_failure="log")
-        store.fail_after = 1  # the request is recorded, nothing after it
+        store.fail_after = 2  # the policy and the request are recorded, nothing after
         image = make_test_image(seed=1309)
         emulator.script(image, KNIFE)
 
@@ -497,7 +506,9 @@ class TestWithheldOnBlockedTag:
                 client.analyze(image_data=image, visual_features=[VisualFeatures.TAGS])
 
         assert "could not be recorded" in str(caught.value)
-        assert ["analysis.requested"] == [r.event.type for r in store.records]
+        assert ["policy.activated", "analysis.requested"] == [
+            r.event.type for r in store.records
+        ]
 
 
 class TestMetrics:
@@ -556,3 +567,79 @@ class TestMetrics:
             if name == "gen_ai.client.operation.duration"
         ]  # fmt: skip
         assert [1] == durations
+
+
+class TestPolicyActivated:
+    """The log names the policy behind every policy id its writer recorded."""
+
+    def test_recorded_once_before_the_first_event(
+        self, instrument, client, emulator, store
+    ) -> None:
+        """Name, version, mode and whole document, once, first; its id digests it."""
+        instrument(policy=parse_policy(UPLOADS))
+        emulator.script(make_test_image(seed=7), {"tags": {"kitchen": 0.9}})
+
+        with audit_context(purpose="uploads"):
+            for _ in range(2):
+                client.analyze(
+                    image_data=make_test_image(seed=7),
+                    visual_features=[VisualFeatures.TAGS],
+                )
+
+        types = [r.event.type for r in store.records]
+        activated = store.records[0].event
+        document = json.dumps(
+            activated.data["document"],
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        assert "policy.activated" == types[0]
+        assert 1 == types.count("policy.activated")
+        assert ("uploads", "1", "enforce") == (
+            activated.data["name"],
+            activated.data["version"],
+            activated.data["mode"],
+        )
+        assert activated.policy_id == store.records[1].event.policy_id
+        assert (
+            activated.policy_id
+            == "sha256:" + hashlib.sha256(document.encode()).hexdigest()
+        )
+
+    def test_lost_in_log_mode_then_recorded(
+        self, instrument, client, emulator, store
+    ) -> None:
+        """Best-effort: a lost announcement is made with the next event that lands."""
+        instrument(policy=parse_policy(UPLOADS), audit_failure="log")
+        emulator.script(make_test_image(seed=8), {"tags": {"kitchen": 0.9}})
+        store.fail_after = 0
+
+        with audit_context(purpose="uploads"):
+            client.analyze(
+                image_data=make_test_image(seed=8),
+                visual_features=[VisualFeatures.TAGS],
+            )
+            store.fail_after = None
+            client.analyze(
+                image_data=make_test_image(seed=8),
+                visual_features=[VisualFeatures.TAGS],
+            )
+
+        assert "policy.activated" == store.records[0].event.type
+        assert 1 == [r.event.type for r in store.records].count("policy.activated")
+
+    def test_fail_closed(self, instrument, fresh_client, fresh_emulator, store) -> None:
+        """Fail-closed: a policy that cannot be recorded stops the call unsent."""
+        instrument(policy=parse_policy(UPLOADS))
+        store.fail_after = 0
+
+        with audit_context(purpose="uploads"):
+            with pytest.raises(AuditWriteError, match="disk full"):
+                fresh_client.analyze(
+                    image_data=make_test_image(seed=9),
+                    visual_features=[VisualFeatures.TAGS],
+                )
+
+        assert 0 == fresh_emulator.requests_received
+        assert [] == store.records

@@ -102,7 +102,8 @@ class TestPages:
     ) -> None:
         """The header names the section the page opens with, not the next one."""
         titles = set(SECTIONS.values())
-        current, checked = "", 0
+        checked = 0
+        current = [x for x in pages[1].splitlines() if x in titles][-1]
         for text in pages[2:]:
             lines = text.splitlines()
             header = lines[-2].removeprefix("Image analysis compliance report ")

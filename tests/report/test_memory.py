@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from tests.report.conftest import sample_events
-from tests.report.test_postgres import PERIOD, STORE_DETAILS, _more_events
+from tests.report.test_postgres import MADE, PERIOD, STORE_DETAILS, _more_events
 from vision_audit.report import build_report
 from vision_audit.store import InMemoryAuditStore, open_store
 
@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 
 def _figures(store: Any) -> dict[str, Any]:
-    data = asdict(build_report(store, **PERIOD, organization="Contoso"))
+    data = asdict(
+        build_report(store, **PERIOD, organization="Contoso", generated_at=MADE)
+    )
     return {k: v for k, v in data.items() if k not in STORE_DETAILS}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 PERIOD = {"since": "2026-03-01", "until": "2026-03-31"}
+MADE = datetime(2026, 4, 1, tzinfo=UTC)
+"""When the compared reports are made: the same moment, not two readings of now."""
 # What legitimately differs between two stores holding the same events: their URL,
 # the verification of their own chain, the report id that digests both, and the
 # moment each report was made (a second apart, now and then).
@@ -32,6 +34,21 @@ def _more_events() -> list[AuditEvent]:
     when = T0 + timedelta(days=3)
     common: dict[str, Any] = {"policy_id": POLICY, "time": when}
     return [
+        # Put in force before the period (named by its last activation before the
+        # period's end), and a second policy activated after it (not named).
+        *(
+            AuditEvent(
+                type="policy.activated",
+                policy_id=policy,
+                time=T0 + timedelta(days=offset),
+                data={"name": name, "version": version, "mode": "enforce"},
+            )
+            for policy, name, version, offset in (
+                (POLICY, "claims", "1", -20),
+                (POLICY, "claims", "1.1", -10),
+                ("sha256:" + "cd" * 32, "later", "2", 40),
+            )
+        ),
         AuditEvent(
             type="analysis.requested",
             purpose=None,
@@ -128,7 +145,9 @@ def _stores(tmp_path: Path, postgres_url: str) -> Iterator[tuple[str, str]]:
 
 def _figures(url: str) -> dict[str, Any]:
     """The report's figures over the period, without the store's own details."""
-    data = asdict(build_report(url, **PERIOD, organization="Contoso"))
+    data = asdict(
+        build_report(url, **PERIOD, organization="Contoso", generated_at=MADE)
+    )
     return {k: v for k, v in data.items() if k not in STORE_DETAILS}
 
 
@@ -144,6 +163,9 @@ class TestPostgres:
         lite, pg = (replace(f, store="", integrity=None) for f in facts)  # type: ignore[arg-type]
 
         assert lite == pg
+        assert [(POLICY, "claims", "1.1", "enforce")] == [
+            row[:4] for row in facts[0].policy_names
+        ]
         assert [facts[0].integrity.ok, facts[1].integrity.ok] == [True, True]
         assert facts[0].integrity.events == facts[1].integrity.events
         assert facts[1].integrity.head_time == facts[0].integrity.head_time

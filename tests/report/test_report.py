@@ -17,10 +17,11 @@ from tests.report.conftest import (
     sample_store,
 )
 from vision_audit.__main__ import main
+from vision_audit.models import AuditEvent
 from vision_audit.report import build_report, generate_report
 from vision_audit.report.pdf import TemplateOnlyFetcher, URLRefusedError
 from vision_audit.report.render import find_templates
-from vision_audit.store import open_store
+from vision_audit.store import InMemoryAuditStore, open_store
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -81,6 +82,106 @@ class TestFigures:
         assert [POLICY] == [p.policy_id for p in data.policies]
         assert 2 == data.exceptions_total
         assert data.integrity.verified
+
+    def test_policies_by_name(self, tmp_path: Path) -> None:
+        """Each policy named as put in force; a change inside the period called out."""
+        store = InMemoryAuditStore()
+        newer = "sha256:" + "cd" * 32
+        for event in [
+            AuditEvent(
+                type="policy.activated",
+                policy_id=POLICY,
+                time=datetime(2026, 2, 20, tzinfo=UTC),
+                data={"name": "claims", "version": "3", "mode": "enforce"},
+            ),
+            *sample_events(),
+            AuditEvent(
+                type="policy.activated",
+                policy_id=newer,
+                time=datetime(2026, 3, 20, tzinfo=UTC),
+                data={"name": "claims", "version": "4", "mode": "audit"},
+            ),
+            AuditEvent(
+                type="analysis.requested",
+                policy_id=newer,
+                purpose="claims",
+                time=datetime(2026, 3, 21, tzinfo=UTC),
+            ),
+        ]:
+            store.append(event)
+        out = tmp_path / "policies.pdf"
+
+        data = build_report(store, since="2026-03-01", until="2026-03-31")
+        generate_report(store, since="2026-03-01", until="2026-03-31", out=out)
+        text = " ".join(_text(pypdf.PdfReader(out)).split())
+
+        assert ["claims 3 (enforce)", "claims 4 (audit)"] == [
+            p.label for p in data.policies
+        ]
+        assert ["2026-02-20 00:00:00 UTC", "2026-03-20 00:00:00 UTC"] == [
+            p.activated for p in data.policies
+        ]
+        assert any(
+            f.attention and f.text.startswith("The policy changed during the period")
+            for f in data.findings
+        )
+        assert "claims 4 (audit)" in text
+        assert "The policy changed during the period" in text
+
+    def test_compared_with_the_previous_period(self, tmp_path: Path) -> None:
+        """Key figures beside those of the 30 days before, with the change."""
+        store = InMemoryAuditStore()
+        february = datetime(2026, 2, 10, tzinfo=UTC)
+        for n in range(5):
+            store.append(
+                AuditEvent(
+                    type="analysis.denied" if n < 4 else "analysis.requested",
+                    purpose="claims",
+                    analysis_id=f"feb-{n}",
+                    time=february,
+                    data={"reason": "consent-missing"},
+                )
+            )
+        for event in sample_events():
+            store.append(event)
+        out = tmp_path / "trend.pdf"
+
+        data = build_report(store, since="2026-03-01", until="2026-03-30")
+        generate_report(store, since="2026-03-01", until="2026-03-30", out=out)
+        alone = build_report(
+            store, since="2026-03-01", until="2026-03-30", compare=False
+        )
+        rows = {c.label: c for c in data.comparison}
+        text = " ".join(_text(pypdf.PdfReader(out)).split())
+
+        assert data.previous_period.startswith("30 Jan 2026 00:00 to 01 Mar 2026")
+        assert (4, 5, "-1 (-20.0 %)", "down") == (
+            rows["Calls"].current,
+            rows["Calls"].previous,
+            rows["Calls"].change,
+            rows["Calls"].direction,
+        )
+        assert (1, 4, "-3 (-75.0 %)") == (
+            rows["Denied by policy"].current,
+            rows["Denied by policy"].previous,
+            rows["Denied by policy"].change,
+        )
+        assert "+1 (none before)" == rows["Failed at the service"].change
+        assert "no change" == rows["Let through in audit mode"].change
+        # March: claims 2 of 2; retail's call needed none (sent without one under
+        # an enforcing policy). February: no policy recorded, so its call needed one.
+        assert "+100.0 points" == rows["Consent coverage (%)"].change
+        assert "Compared with the previous period" in text
+        assert "-75.0 %" in text
+        assert () == alone.comparison
+        assert "" == alone.previous_period
+
+    def test_policy_not_named(self, store_url: str) -> None:
+        """Events under a policy the log never named: said, not guessed."""
+        data = build_report(store_url, since="2026-03-01", until="2026-03-31")
+
+        assert ["not named in the log"] == [p.label for p in data.policies]
+        assert "" == data.policies[0].activated
 
     def test_without_content_digests(self, store_url: str) -> None:
         """Links and signatures only: still verified, and the cover says what not."""
@@ -200,6 +301,79 @@ class TestSafety:
         assert "&lt;img src=file:///etc/passwd&gt;" in html
         assert "<style>*" not in html
         assert HOSTILE_TAG in "".join(_text(reader).split("\n"))
+
+    @pytest.mark.parametrize(
+        "hostile",
+        [
+            '<img src="http://127.0.0.1:1/x.png"><script>alert(1)</script>',
+            "x{background:url(http://127.0.0.1:1/y.png)}",
+            "{{ 7 * 191 }}{% raw %}",
+            "W" * 10_000,
+            "\u202eabc\u0301\u0301\u0301 \u05e9\u05dc\u05d5\u05dd",
+        ],
+        ids=["html", "css-url", "jinja", "10000-chars", "rtl-combining"],
+    )
+    def test_every_recorded_value_is_text(self, hostile: str, tmp_path: Path) -> None:
+        """Purposes, actors, tags, policy names, codes: text, nothing fetched."""
+        store = InMemoryAuditStore()
+        when = datetime(2026, 3, 3, tzinfo=UTC)
+        common = {"purpose": hostile, "actor": hostile, "time": when}
+        for event in (
+            AuditEvent(
+                type="policy.activated",
+                policy_id=POLICY,
+                time=when,
+                data={"name": hostile, "version": hostile, "mode": hostile},
+            ),
+            AuditEvent(
+                type="analysis.requested",
+                analysis_id="h1",
+                policy_id=POLICY,
+                data={
+                    "features": [hostile],
+                    "policy": {"mode": "audit", "reason": hostile},
+                },
+                **common,
+            ),
+            AuditEvent(
+                type="tags.filtered",
+                analysis_id="h1",
+                data={"tags": {"dropped": [{"name": hostile, "rule": hostile}]}},
+                **common,
+            ),
+            AuditEvent(
+                type="analysis.failed",
+                analysis_id="h1",
+                data={"status_code": 500, "error_code": hostile},
+                **common,
+            ),
+            AuditEvent(type="analysis.denied", data={"reason": hostile}, **common),
+        ):
+            store.append(event)
+        out = tmp_path / "hostile.pdf"
+
+        generate_report(
+            store, since="2026-03-01", until="2026-03-31", out=out, generated_at=MADE
+        )
+        generate_report(
+            store,
+            since="2026-03-01",
+            until="2026-03-31",
+            out=tmp_path / "hostile.html",
+            format="html",
+            generated_at=MADE,
+        )
+        text = " ".join(_text(pypdf.PdfReader(out)).split())
+        html = (tmp_path / "hostile.html").read_text()
+
+        assert "1337" not in text
+        assert "<script>" not in html
+        assert "<img src=" not in html
+        # Ordinary values give 13 or 14 pages (the maps take three); a value clipped to
+        # 200 characters wraps over a few lines in each cell, no more.
+        assert len(pypdf.PdfReader(out).pages) <= 16
+        assert "W" * 10_000 not in text
+        assert ("{{ 7 * 191 }}" in text) == hostile.startswith("{{")
 
     @pytest.mark.parametrize(
         "url",

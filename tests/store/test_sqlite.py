@@ -670,6 +670,7 @@ class TestSubjectErasure:
             "va_events_time",
             "va_events_analysis",
             "va_events_consent",
+            "va_events_policy",
         }
         assert expected == _indexes(path)
 

@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from azure.ai.vision.imageanalysis.models import ImageAnalysisResult
     from opentelemetry.trace import Span, Tracer
 
+    from vision_audit.report.signing import ReportSigner
     from vision_audit.typing import AuditStore, ManagedAuditStore
 
 __all__ = ["WORKLOAD", "CallRecord", "DemoCall", "DemoRun", "run_demo"]
@@ -81,6 +82,8 @@ DEMO_ORIGIN = "demo.vision-audit.example/audit-log"
 """The demo log's name: the first line of its checkpoints."""
 DEMO_WITNESS = "compliance.demo.vision-audit.example/witness"
 """The demo's witness: the compliance office, which holds its own key and state."""
+REPORT_CERT = "report-signing.crt"
+"""The certificate the demo's report is signed under, in its output folder."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +316,7 @@ def run_demo(output: Path, *, out: IO[str] | None = None) -> DemoRun:
         _run_workload(run, images, tracer)
     _prove(output, run)
     run.outputs["report"] = _write_report(output)
+    run.outputs["signing cert"] = output / REPORT_CERT
     _narrate(run, len(written), stream)
     return run
 
@@ -338,7 +342,7 @@ def _run_workload(run: DemoRun, images: Path, tracer: Tracer) -> None:
 
 
 def _write_report(output: Path) -> Path:
-    """The compliance report over the demo's month, from the closed store."""
+    """The compliance report over the demo's month, from the closed store, signed."""
     from vision_audit.report import generate_report  # noqa: PLC0415
     from vision_audit.store._keys import read_public_key_files  # noqa: PLC0415
 
@@ -352,7 +356,33 @@ def _write_report(output: Path) -> Path:
         out=output / "report.pdf",
         organization="vision-audit demo",
         public_keys=read_public_key_files([str(output / "public-key.pem")]),
+        signer=_report_signer(output),
     )
+
+
+def _report_signer(output: Path) -> ReportSigner:
+    """
+    The compliance office's report signing key, with a self-signed certificate.
+
+    A real deployment signs with a certificate from its own certificate authority;
+    the recipient checks the report against it with ``vision-audit verify-pdf``.
+    """
+    from vision_audit.report.signing import (  # noqa: PLC0415
+        ReportSigner,
+        make_signing_certificate,
+        write_signing_files,
+    )
+
+    key, certificate = make_signing_certificate(
+        "vision-audit demo compliance office (self-signed)"
+    )
+    key_path, certificate_path = output / "report-signing.pem", output / REPORT_CERT
+    for stale in (key_path, certificate_path):
+        stale.unlink(missing_ok=True)
+    write_signing_files(
+        key, certificate, key_file=key_path, certificate_file=certificate_path
+    )
+    return ReportSigner(key, certificate)
 
 
 POLICY_PATH = Path(__file__).with_name("policy.toml")
@@ -592,7 +622,8 @@ def _narrate(run: DemoRun, inputs: int, stream: IO[str]) -> None:
         "audit log": "the same events as structlog JSON lines",
         "traces": "the spans as OTLP/JSON, for a trace viewer to import",
         "images": f"{inputs} inputs, with the sidecar scripts the emulator obeys",
-        "report": "the compliance report for legal review (tagged PDF/A-3a)",
+        "report": "the compliance report for legal review (tagged PDF/A-3a, signed)",
+        "signing cert": "the report's signing certificate (self-signed)",
         "public key": "the log's key: who wrote the checkpoints",
         "witness key": "the compliance office's witness: who saw them",
         "proof": "one analysis's events with their Merkle proofs (vision-audit prove)",
@@ -627,6 +658,10 @@ def _narrate(run: DemoRun, inputs: int, stream: IO[str]) -> None:
                 f" --witness-key {run.outputs['witness key']}"
             ),
             f"vision-audit export --store {url} --output audit-export.jsonl",
+            (
+                f"vision-audit verify-pdf {run.outputs['report']} --cert "
+                f"{run.outputs['signing cert']}"
+            ),
         ):
             if command:
                 print(f"  {command}", file=stream)

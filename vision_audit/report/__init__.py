@@ -7,6 +7,8 @@ figure, ``render`` fills the Jinja2 templates of ``report_templates/``, and ``pd
 writes a tagged PDF/A-3a with the figures attached as JSON. The guidance and
 regulation maps come from TOML files (``mappings``): the shipped ones, and an
 organisation's own. The same store state and options give a byte-identical PDF.
+Given a :class:`~vision_audit.report.signing.ReportSigner`, ``signing`` signs that
+PDF (PAdES B-B) in an incremental update after it.
 
 Usage::
 
@@ -18,6 +20,8 @@ Usage::
         until="2026-11-30",
         out="november.pdf",
         organization="Contoso Claims",
+        # optional: sign it (PAdES B-B), with a key and its X.509 certificate
+        signer=ReportSigner.from_files("signing.pem", "signing.crt"),
     )
 """
 
@@ -35,6 +39,7 @@ from vision_audit.report.query import (
     query_store,
 )
 from vision_audit.report.render import find_templates, render_html
+from vision_audit.report.signing import ReportSigner, write_signed_pdf
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -44,7 +49,13 @@ if TYPE_CHECKING:
 
     from vision_audit.store.memory import InMemoryAuditStore
 
-__all__ = ["ReportData", "build_report", "generate_report", "write_report"]
+__all__ = [
+    "ReportData",
+    "ReportSigner",
+    "build_report",
+    "generate_report",
+    "write_report",
+]
 
 
 def build_report(
@@ -60,6 +71,7 @@ def build_report(
     public_keys: Sequence[Ed25519PublicKey] | None = None,
     generated_at: datetime | None = None,
     mappings: Sequence[str | Path] = (),
+    compare: bool = True,
 ) -> ReportData:
     """
     Verify the store and compute every figure of the report, without rendering.
@@ -82,6 +94,8 @@ def build_report(
             the PDF); ``SOURCE_DATE_EPOCH`` when set, else now.
         mappings: Folders of your own guidance or regulation maps (``*.toml``),
             added to the shipped ones; a framework id already mapped is replaced.
+        compare: Compare the key figures with the previous period of the same
+            length (aggregated too, from the same store).
 
     Returns:
         The report's figures.
@@ -102,6 +116,7 @@ def build_report(
         progress=progress,
         verify_content=verify_content,
         public_keys=public_keys,
+        compare=compare,
     )
     return build_report_data(
         facts,
@@ -128,6 +143,8 @@ def generate_report(
     public_keys: Sequence[Ed25519PublicKey] | None = None,
     generated_at: datetime | None = None,
     mappings: Sequence[str | Path] = (),
+    signer: ReportSigner | None = None,
+    compare: bool = True,
 ) -> Path:
     """
     Write the compliance report of *store_url* over a period, as PDF or HTML.
@@ -154,18 +171,22 @@ def generate_report(
             the PDF); ``SOURCE_DATE_EPOCH`` when set, else now.
         mappings: Folders of your own guidance or regulation maps (``*.toml``),
             added to the shipped ones; a framework id already mapped is replaced.
+        signer: Signs the PDF (PAdES B-B) when given; see :func:`write_report`.
+        compare: Compare the key figures with the previous period of the same
+            length.
 
     Returns:
         The path written.
 
     Raises:
-        ReportRenderError: Bad period, store URL, templates or output file.
+        ReportRenderError: Bad period, store URL, templates or output file; a
+            signer with an HTML report, or whose certificate is not valid now.
         MappingError: A mapping folder or file is bad.
         StoreError: The store cannot be read.
 
     .. versionadded:: 0.1.0
     """
-    _check_format(format)
+    _check_format(format, signer)
     folder = find_templates(templates)  # before the long part: fail early
     data = build_report(
         store_url,
@@ -178,6 +199,7 @@ def generate_report(
         public_keys=public_keys,
         generated_at=generated_at,
         mappings=mappings,
+        compare=compare,
     )
     return write_report(
         data,
@@ -186,13 +208,19 @@ def generate_report(
         templates=folder,
         progress=progress,
         pdf_options=pdf_options,
+        signer=signer,
     )
 
 
-def _check_format(format: str) -> None:  # noqa: A002 - the CLI's name
+def _check_format(format: str, signer: ReportSigner | None) -> None:  # noqa: A002 - the CLI's name
     if format not in {"pdf", "html"}:
         msg = f"format must be 'pdf' or 'html', not {format!r}"
         raise ReportRenderError(msg)
+    if signer is not None:
+        if format != "pdf":
+            msg = "only a PDF report can be signed, not an HTML one"
+            raise ReportRenderError(msg)
+        signer.check_valid()  # before the long part: fail early
 
 
 def write_report(
@@ -203,19 +231,32 @@ def write_report(
     templates: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
     pdf_options: dict[str, Any] | None = None,
+    signer: ReportSigner | None = None,
 ) -> Path:
     """
     Render figures from :func:`build_report` to *out*, as PDF or HTML.
+
+    Args:
+        data: The report's figures.
+        out: The file to write.
+        format: ``pdf`` or ``html``.
+        templates: Your own templates folder; the shipped templates when None.
+        progress: Called with a short message as each stage starts.
+        pdf_options: Overlay on WeasyPrint's options.
+        signer: Signs the PDF as PAdES baseline B-B: the unsigned PDF, byte for
+            byte, then an incremental update with the signature, whose reason
+            names the report id. *out* is written signed or not at all.
 
     Returns:
         The path written.
 
     Raises:
-        ReportRenderError: Bad templates or output file.
+        ReportRenderError: Bad templates or output file; a signer with an HTML
+            report, or whose certificate is not valid now; pyHanko missing.
 
     .. versionadded:: 0.1.0
     """
-    _check_format(format)
+    _check_format(format, signer)
     step = progress if progress is not None else (lambda _message: None)
     folder = find_templates(templates)
     step("rendering HTML")
@@ -229,7 +270,7 @@ def write_report(
             msg = f"cannot write {target}: {err}"
             raise ReportRenderError(msg) from err
         return target
-    step("writing PDF")
+    step("writing PDF" if signer is None else "writing and signing PDF")
     # WeasyPrint (and its system libraries) load only when a PDF is written, so
     # that the command line and the instrumentation start without them.
     try:
@@ -241,4 +282,8 @@ def write_report(
         )
         raise ReportRenderError(msg) from err
 
-    return write_pdf(html, data, target, templates=folder, options=pdf_options)
+    if signer is None:
+        return write_pdf(html, data, target, templates=folder, options=pdf_options)
+    return write_signed_pdf(
+        html, data, target, templates=folder, options=pdf_options, signer=signer
+    )

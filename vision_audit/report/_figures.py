@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["FIGURES", "SECTIONS", "named_figures"]
+    from vision_audit.store._aggregates import PeriodAggregates
+
+__all__ = ["FIGURES", "SECTIONS", "named_figures", "purposes_needing_no_consent"]
 
 SECTIONS: Final[dict[str, str]] = {
     "summary": "Executive summary",
@@ -169,3 +171,22 @@ def named_figures(data: Mapping[str, Any]) -> dict[str, float | None]:
         "integrity.earlier_events": data["events_before_period"],
     }
     return figures
+
+
+def purposes_needing_no_consent(figures: PeriodAggregates) -> frozenset[str]:
+    """
+    The purposes whose calls of the period needed no consent reference.
+
+    The store does not record whether a purpose needs consent, but an enforcing
+    policy refuses a call that needs consent and has none (``analysis.denied``,
+    nothing sent). So when a policy was in force and no call ran in audit mode, a
+    purpose whose calls were all sent without a consent reference is one whose
+    policy asks none. Otherwise no purpose is assumed free of consent.
+    """
+    if not figures.policies or figures.audit_mode:
+        return frozenset()
+    return frozenset(
+        purpose
+        for purpose, sent, with_consent in figures.consent_calls
+        if purpose and sent and not with_consent
+    )

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from vision_audit import attributes as attrs
 from vision_audit._text import counted
-from vision_audit.report._figures import SECTIONS, named_figures
+from vision_audit.report._compare import Change, compare
+from vision_audit.report._figures import (
+    SECTIONS,
+    named_figures,
+    purposes_needing_no_consent,
+)
 from vision_audit.report.mappings import STATUSES, load_mappings
 from vision_audit.report.query import EVENT_CONSENT_GRANTED, EVENT_CONSENT_REVOKED
 
@@ -136,12 +141,32 @@ class RetentionAction:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PolicyVersion:
-    """A policy in force during the period: its id, first and last use."""
+    """
+    A policy in force during the period: its id, name, first and last use.
+
+    The name, version and mode are those of the policy's last ``policy.activated``
+    event before the period's end; None when the log holds none (a writer older
+    than that event, or events recorded by hand).
+    """
 
     policy_id: str
     first_seen: str
     last_seen: str
     events: int
+    name: str | None = None
+    version: str | None = None
+    mode: str | None = None
+    activated: str = ""
+    """When it was (last) put in force, as the log says; empty when unknown."""
+
+    @property
+    def label(self) -> str:
+        """``name version (mode)``, or what the log does not say."""
+        if self.name is None:
+            return "not named in the log"
+        version = f" {self.version}" if self.version else ""
+        mode = f" ({self.mode})" if self.mode else ""
+        return f"{self.name}{version}{mode}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -346,6 +371,10 @@ class ReportData:
     sections: tuple[tuple[str, str], ...] = tuple(SECTIONS.items())
     """(anchor, title) of each section, in order: the contents page."""
     not_recorded: tuple[str, ...] = field(default=())
+    previous_period: str = ""
+    """The period compared with: the same length, just before; empty when none."""
+    comparison: tuple[Change, ...] = field(default=())
+    """The key figures beside the previous period's."""
 
     @property
     def table_rows(self) -> int:
@@ -535,23 +564,15 @@ def _volume_rows(table: dict[str, dict[str, int]]) -> tuple[PurposeVolume, ...]:
 
 
 def _consent_rows(facts: StoreFacts) -> tuple[ConsentRow, ...]:
-    """
-    Consent coverage by purpose, saying which purposes needed no consent.
-
-    The store does not record whether a purpose needs consent, but an enforcing
-    policy refuses a call that needs consent and has none (``analysis.denied``,
-    nothing sent). So when a policy was in force and no call ran in audit mode, a
-    purpose whose calls were all sent without a consent reference is one whose
-    policy asks none. Otherwise the coverage stands as a share, 0% included.
-    """
-    enforced = bool(facts.policies) and not facts.audit_mode
+    """Consent coverage by purpose, saying which purposes needed no consent."""
+    free = purposes_needing_no_consent(facts)
     return tuple(
         ConsentRow(
             purpose=purpose or "(none)",
             sent=sent,
             with_consent=with_consent,
             coverage=_share(with_consent, sent),
-            needs_consent=not (enforced and purpose and sent and not with_consent),
+            needs_consent=purpose not in free,
         )
         for purpose, sent, with_consent in facts.consent_calls
     )
@@ -818,13 +839,52 @@ def _findings(
     if data["maps"]:
         found.append(_maps_finding(data["maps"]))
     if len(data["policies"]) > 1:
+        found.append(_policy_change(data["policies"]))
+    return found
+
+
+def _text(value: object) -> str | None:
+    """A name read from the log as text; None when absent."""
+    return None if value is None else str(value)
+
+
+def _policies(facts: StoreFacts) -> tuple[PolicyVersion, ...]:
+    """The policies the period's events name, each with its recorded name."""
+    names = {row[0]: row for row in facts.policy_names}
+    found = []
+    for policy_id, first, last, n in facts.policies:
+        _, name, version, mode, activated = names.get(
+            policy_id, (policy_id, None, None, None, "")
+        )
         found.append(
-            Finding(
-                text=f"{len(data['policies'])} policy versions were in force.",
-                attention=False,
+            PolicyVersion(
+                policy_id=policy_id,
+                first_seen=_short_time(first),
+                last_seen=_short_time(last),
+                events=n,
+                name=_text(name),
+                version=_text(version),
+                mode=_text(mode),
+                activated=_short_time(activated) if activated else "",
             )
         )
-    return found
+    return tuple(found)
+
+
+def _policy_change(policies: tuple[PolicyVersion, ...]) -> Finding:
+    """The summary's line when more than one policy was in force."""
+    steps = "; then ".join(
+        f"{p.label} from {p.first_seen} to {p.last_seen}" for p in policies
+    )
+    return Finding(
+        text=f"The policy changed during the period: {len(policies)} policies "
+        f"were in force, {steps}. See Policy versions.",
+        attention=True,
+    )
+
+
+def _period_label(since: datetime, until: datetime) -> str:
+    return f"{since:%d %b %Y %H:%M} to {until:%d %b %Y %H:%M} UTC (end excluded)"
 
 
 def _consent_finding(data: dict[str, Any]) -> Finding:
@@ -958,8 +1018,7 @@ def build_report_data(
         "since": _stamp(facts.period.since),
         "until": _stamp(facts.period.until),
         "until_iso": facts.period.until.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "period_label": f"{facts.period.since:%d %b %Y %H:%M} to "
-        f"{facts.period.until:%d %b %Y %H:%M} UTC (end excluded)",
+        "period_label": _period_label(facts.period.since, facts.period.until),
         "as_of": integrity.head_time,
         "empty": sum(by_type.values()) == 0,
         "verified": integrity.verified,
@@ -1031,15 +1090,7 @@ def build_report_data(
             1 for r in retention if r.action == "retention purge"
         ),
         "subjects_erased": sum(1 for r in retention if r.action == "subject erasure"),
-        "policies": tuple(
-            PolicyVersion(
-                policy_id=policy_id,
-                first_seen=_short_time(first),
-                last_seen=_short_time(last),
-                events=n,
-            )
-            for policy_id, first, last, n in facts.policies
-        ),
+        "policies": _policies(facts),
         "integrity": integrity,
         "exceptions": tuple(
             ExceptionEntry(
@@ -1065,6 +1116,12 @@ def build_report_data(
     }
     data["maps"] = _maps(data, frameworks)
     data["findings"] = tuple(_findings(data, review, integrity))
+    if facts.previous is not None:
+        length = facts.period.until - facts.period.since
+        data["previous_period"] = _period_label(
+            facts.period.since - length, facts.period.since
+        )
+        data["comparison"] = compare(facts, facts.previous)
     identity = {
         key: asdict(value) if hasattr(value, "__dataclass_fields__") else value
         for key, value in data.items()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 from vision_audit import attributes as attrs
+from vision_audit.events import policy_activated_event
 from vision_audit.exceptions import AuditWriteError
 from vision_audit.sinks.log import LogSink
 from vision_audit.sinks.metrics import MetricsSink
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 
     from vision_audit._settings import Settings
     from vision_audit.models import AuditEvent, RecordedEvent
+    from vision_audit.policy import Policy
 
 __all__ = ["Recorder"]
 
@@ -37,6 +40,8 @@ class Recorder:
         self._log = LogSink(capture_content=settings.capture_content)
         self._otel = OTelSink(logger_provider=settings.logger_provider)
         self._metrics = MetricsSink(meter_provider=settings.meter_provider)
+        self._announce_lock = threading.Lock()
+        self._announced: str | None = None
 
     @property
     def fail_closed(self) -> bool:
@@ -67,9 +72,18 @@ class Recorder:
         Raises:
             AuditWriteError: The store failed and the mode is ``raise``.
         """
-        recorded: RecordedEvent | None = None
+        engine = self._settings.policy
+        if (
+            engine is not None
+            and event.policy_id == engine.policy_id
+            and self._announced != engine.policy_id
+        ):
+            self._announce(engine.policy, span)
+        return self._append(event, span)
+
+    def _append(self, event: AuditEvent, span: Span) -> RecordedEvent | None:
         try:
-            recorded = self._settings.store.append(event)
+            return self._settings.store.append(event)
         except Exception as err:  # any store failure is a lost event
             self._store_failed(event, err, span)
             if self.fail_closed:
@@ -80,7 +94,28 @@ class Recorder:
                     f"{err}"
                 )
                 raise AuditWriteError(msg) from err
-        return recorded
+        return None
+
+    def _announce(self, policy: Policy, span: Span) -> None:
+        """
+        Record ``policy.activated`` before this recorder's first event under *policy*.
+
+        Once per recorder and policy: a log then names the policy behind every
+        ``policy_id`` its writers recorded. A failed announcement is tried again
+        with the next event (and stops the call, in fail-closed mode).
+        """
+        with self._announce_lock:
+            if self._announced == policy.policy_id:
+                return
+            event = policy_activated_event(policy)
+            recorded = self._append(event, span)
+            if recorded is None:  # log mode: lost, and said so; tried again next time
+                return
+            self._announced = policy.policy_id
+        try:
+            self._log.emit(event, recorded)
+        except Exception:  # noqa: BLE001
+            _internal.exception("vision-audit log sink failed for %s", event.type)
 
     def _store_failed(self, event: AuditEvent, error: Exception, span: Span) -> None:
         try:

@@ -216,7 +216,61 @@ def _erase_subject(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _report_signing_keygen(args: argparse.Namespace) -> int:
+    """A key and a self-signed certificate that sign reports, to try signing."""
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+
+    from vision_audit.report.signing import (  # noqa: PLC0415
+        DEFAULT_CERTIFICATE_DAYS,
+        DEFAULT_SUBJECT,
+        make_signing_certificate,
+        write_signing_files,
+    )
+
+    if args.public:
+        msg = (
+            "--public exports the checkpoint key's public half; a report signing "
+            "key's public half is its certificate, written beside it"
+        )
+        raise UsageError(msg)
+    days = DEFAULT_CERTIFICATE_DAYS if args.days is None else args.days
+    subject = DEFAULT_SUBJECT if args.subject is None else args.subject
+    if days < 1:
+        msg = f"--days {days}: a certificate is valid for one day or more"
+        raise UsageError(msg)
+    if not subject.strip():
+        msg = "--subject is empty: give the certificate a name"
+        raise UsageError(msg)
+    private, certificate_file = new_key_files(args.output, ".crt")
+    key, certificate = make_signing_certificate(subject, days=days)
+    write_signing_files(
+        key, certificate, key_file=private, certificate_file=certificate_file
+    )
+    fingerprint = certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+    out(
+        f"report signing key (RSA {key.key_size}) and self-signed certificate for "
+        f"{subject!r}, valid until {certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+    )
+    out(
+        f"  private:     {private} (mode 600): vision-audit report ... --sign-key "
+        f"{private} --sign-cert {certificate_file}"
+    )
+    out(
+        f"  certificate: {certificate_file}: give it to the report's recipients, for "
+        f"vision-audit verify-pdf REPORT.pdf --cert {certificate_file}"
+    )
+    out(f"  SHA-256 fingerprint: {fingerprint}")
+    out("  (tell it to them by another channel, so they know the certificate is yours)")
+    return EXIT_OK
+
+
 def _keygen(args: argparse.Namespace) -> int:
+    if args.report_signing:
+        return _report_signing_keygen(args)
+    for given, option in ((args.subject, "--subject"), (args.days, "--days")):
+        if given is not None:
+            msg = f"{option} is for a certificate: add --report-signing"
+            raise UsageError(msg)
     from vision_audit.store._keys import (  # noqa: PLC0415
         generate_signing_key,
         key_id,
@@ -480,21 +534,62 @@ def add_store_commands(
     erase.add_argument("--actor", help="who asks (default: cli:<user>)")
     erase.set_defaults(handler=guarded("erase-subject", _erase_subject))
 
+    _add_keygen(commands)
+
+
+def _add_keygen(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Add ``keygen``: checkpoint keys, and report signing keys with certificates."""
     keygen = commands.add_parser(
         "keygen",
-        help="make an Ed25519 checkpoint signing key, or export its public key",
+        help=(
+            "make an Ed25519 checkpoint signing key (or export its public key), or "
+            "a report signing key and certificate"
+        ),
         description=(
             "Write a new Ed25519 signing key to FILE (mode 600) and its public key "
             f"to FILE.pub. Writers read it from {env.VISION_AUDIT_SIGNING_KEY_FILE} "
             f"or {env.VISION_AUDIT_SIGNING_KEY}; auditors verify with the .pub file. "
             "With --public, write the public key of the key configured in the "
-            "environment instead."
+            "environment instead. With --report-signing, write an RSA 3072 key "
+            "for signing PDF reports to FILE (mode 600) and a self-signed X.509 "
+            "certificate for it to FILE.crt, for vision-audit report --sign-key "
+            "FILE --sign-cert FILE.crt: enough to try signing; a report that "
+            "others must trust is signed with a certificate from your "
+            "organisation's certificate authority. Existing files are never "
+            "overwritten."
         ),
     )
-    keygen.add_argument("--output", metavar="FILE", help="where to write the key")
+    keygen.add_argument(
+        "--output", metavar="FILE", help="where to write the key (a new file)"
+    )
     keygen.add_argument(
         "--public",
         action="store_true",
         help="export the public key of the configured signing key",
+    )
+    report_signing = keygen.add_argument_group("report signing")
+    report_signing.add_argument(
+        "--report-signing",
+        action="store_true",
+        help=(
+            "make a key and a self-signed certificate (FILE.crt) that sign PDF "
+            "reports, instead of a checkpoint key"
+        ),
+    )
+    report_signing.add_argument(
+        "--subject",
+        metavar="NAME",
+        help=(
+            "the certificate's common name (default: vision-audit report signing "
+            "(self-signed))"
+        ),
+    )
+    report_signing.add_argument(
+        "--days",
+        type=int,
+        metavar="N",
+        help="how long the certificate is valid (default: 365 days)",
     )
     keygen.set_defaults(handler=guarded("keygen", _keygen))

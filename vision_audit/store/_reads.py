@@ -14,7 +14,8 @@ import json
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
-from vision_audit.store._canonical import parse_json
+from vision_audit.store._aggregates import DEFAULT_EXCEPTION_CAP, PeriodAggregates
+from vision_audit.store._canonical import format_time, parse_json
 from vision_audit.store._envelope import parse_envelope
 from vision_audit.store._reviews import (
     CONSENT_TYPES,
@@ -26,7 +27,7 @@ from vision_audit.store._reviews import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from datetime import datetime
 
     from vision_audit.models import RecordedEvent
@@ -50,11 +51,11 @@ def _epoch(moment: datetime | None) -> float | None:
     return moment.timestamp()
 
 
-def _check_limit(limit: int | None) -> int | None:
+def _check_limit(limit: int | None, name: str = "limit") -> int | None:
     if limit is not None and (
         isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
     ):
-        msg = f"limit must be a whole number of 0 or more, not {limit!r}"
+        msg = f"{name} must be a whole number of 0 or more, not {limit!r}"
         raise ValueError(msg)
     return limit
 
@@ -245,6 +246,68 @@ class IndexedReads(ABC):
                 recorded.sequence,
             )
         return scan_rows(reviews, query)
+
+    @abstractmethod
+    def _aggregate_period(
+        self,
+        bounds: dict[str, Any],
+        *,
+        cap: int,
+        step: Callable[[str], None],
+    ) -> PeriodAggregates:
+        """
+        The figures of the events in *bounds*, computed where the data is.
+
+        *bounds* holds ``lo`` and ``hi`` (the period as stored times) and ``first``
+        and ``last`` (the sequences that hold its events).
+        """
+
+    def aggregate_period(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        exception_cap: int = DEFAULT_EXCEPTION_CAP,
+        progress: Callable[[str], None] | None = None,
+    ) -> PeriodAggregates:
+        """
+        The figures of the events with ``since <= time < until``, for the report.
+
+        Computed by the database (SQL ``GROUP BY`` in SQLite and PostgreSQL, in one
+        read-only snapshot) or, in memory, by Python; only aggregated rows come back,
+        so memory is bounded by the period's distinct values, not its events. The
+        store is not verified here: the report verifies it first.
+
+        Args:
+            since: Start of the period (inclusive), timezone-aware.
+            until: End of the period (exclusive), timezone-aware.
+            exception_cap: How many exceptions to list; the rest are counted.
+            progress: Called with a short message as each stage starts.
+
+        Raises:
+            ValueError: A bound is naive, or *exception_cap* is not a whole number
+                of 0 or more.
+            StoreError: The store cannot be read.
+
+        .. versionadded:: 0.1.0
+        """
+        for name, moment in (("since", since), ("until", until)):
+            if moment.tzinfo is None:
+                msg = f"{name} must be timezone-aware, got {moment!r}"
+                raise ValueError(msg)
+        cap = _check_limit(exception_cap, "exception_cap")
+        if cap is None:
+            msg = "exception_cap must be a whole number of 0 or more, not None"
+            raise ValueError(msg)
+        span = self.get_sequence_range(since=since, until=until)  # type: ignore[attr-defined] # every store reads its range
+        bounds = {
+            "lo": format_time(since),
+            "hi": format_time(until),
+            "first": span[0] if span is not None else 1,
+            "last": span[1] if span is not None else 0,
+        }
+        step = progress if progress is not None else (lambda _message: None)
+        return self._aggregate_period(bounds, cap=cap, step=step)
 
 
 def scan_rows(reviews: dict[str, list[Any]], query: ReviewQuery) -> list[ReviewRow]:

@@ -187,6 +187,24 @@ POSTGRES_CONSENT_SELECT: Final = (
     "AND sequence > %s ORDER BY sequence"
 )
 
+# The events that put a policy in force (``policy.activated``): few, read by the
+# report to name the policy behind each policy id, found without a scan.
+_POLICY_MARK: Final = 'instr(envelope, \'"type":"policy.\') > 0'
+SQLITE_POLICY_DDL: Final = (
+    "CREATE INDEX IF NOT EXISTS va_events_policy ON va_events (sequence) "
+    f"WHERE {_POLICY_MARK}"
+)
+SQLITE_POLICY_EVENTS: Final = f"SELECT sequence FROM va_events WHERE {_POLICY_MARK}"
+"""The sequences of the policy events, through their index (when the store has it)."""
+_PG_POLICY_MARK: Final = 'position(\'"type":"policy.\' IN envelope) > 0'
+POSTGRES_POLICY_DDL: Final = (
+    "CREATE INDEX IF NOT EXISTS va_events_policy ON va_events (sequence) "
+    f"WHERE {_PG_POLICY_MARK}"
+)
+POSTGRES_POLICY_EVENTS: Final = (
+    f"SELECT sequence, envelope::jsonb AS e FROM va_events WHERE {_PG_POLICY_MARK}"
+)
+
 _SQLITE_DUE: Final = (
     "CASE WHEN json_type({envelope}, '$.data.review.deadline_seconds') "
     "IN ('integer', 'real') THEN (julianday({time}) - "
@@ -289,7 +307,7 @@ _PG_DUE: Final = (
     "(({envelope}::json -> 'data' -> 'review' ->> 'deadline_seconds'))::float8 END"
 )
 
-REVIEW_INDEX_VERSION: Final = "2"
+REVIEW_INDEX_VERSION: Final = "3"
 """The version of the PostgreSQL trigger and its function; va_meta holds the store's."""
 
 POSTGRES_DDL: Final = (

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vision_audit import attributes as attrs
+from vision_audit.store._aggregate_memory import aggregate_events
 from vision_audit.store._base import (
     DEFAULT_CHECKPOINT_EVERY,
     DEFAULT_CHECKPOINT_INTERVAL,
@@ -26,10 +26,11 @@ from vision_audit.store._reads import scan_rows
 from vision_audit.store._reviews import CONSENT_TYPES, ReviewQuery, ReviewRow, track
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
-    from pathlib import Path
+    from collections.abc import Callable, Iterable, Iterator
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from vision_audit.store._aggregates import PeriodAggregates
 
 __all__ = ["InMemoryAuditStore"]
 
@@ -262,6 +263,27 @@ class InMemoryAuditStore(BaseAuditStore):
         with self._lock:
             return max((c.sequence for c in self._checkpoints), default=0)
 
+    def _aggregate_period(
+        self,
+        bounds: dict[str, Any],
+        *,
+        cap: int,
+        step: Callable[[str], None],
+    ) -> PeriodAggregates:
+        with self._lock:  # the events that hold the period, as they are now
+            first, last = bounds["first"], bounds["last"]
+            events = list(
+                zip(range(first, last + 1), self._fields[first - 1 : last], strict=True)
+            )
+            activations = [
+                fields
+                for fields in self._fields
+                if fields.get("type") == attrs.EVENT_POLICY_ACTIVATED
+            ]
+        return aggregate_events(
+            events, bounds, activations=activations, cap=cap, step=step
+        )
+
     def _read_events(
         self, since: str | None, until: str | None
     ) -> Iterator[tuple[int, str, str, dict[str, Any] | None]]:
@@ -314,80 +336,6 @@ class InMemoryAuditStore(BaseAuditStore):
     def _count_reviews(self, query: ReviewQuery) -> int | None:
         with self._lock:
             return sum(1 for entry in self._reviews.values() if query.admits(entry))
-
-    def copy_to_sqlite(self, path: Path) -> None:
-        """
-        Write this store's log into a new SQLite store file at *path*.
-
-        The events (hashes and tree nodes as recorded), their content, checkpoints,
-        cosignatures and keys: a file that reads, reports and verifies as this store
-        does. What a report of a memory store is computed from.
-
-        .. versionadded:: 0.3.0
-        """
-        from vision_audit.store.sqlite import SQLiteAuditStore  # noqa: PLC0415
-
-        SQLiteAuditStore(path, origin=self.origin).close()
-        with self._lock:
-            events = list(self._events)
-            contents = [
-                (sequence, *record)
-                for sequence, records in self._content.items()
-                for record in records
-            ]
-            checkpoints = list(self._checkpoints)
-            cosignatures = list(self._cosignatures)
-            timestamps = list(self._timestamps)
-            keys = dict(self._keys)
-        conn = sqlite3.connect(path, isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT INTO va_events (sequence, hash, envelope, nodes) "
-                "VALUES (?, ?, ?, ?)",
-                [(s, h, e, n) for s, h, e, n in events],
-            )
-            conn.executemany(
-                "INSERT INTO va_content (sequence, kind, name, digest, salt, value) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        s,
-                        kind,
-                        name,
-                        digest,
-                        None if salt is None else salt.hex(),
-                        None if value is None else value.decode("utf-8"),
-                    )
-                    for s, kind, name, digest, salt, value in contents
-                ],
-            )
-            conn.executemany(
-                "INSERT INTO va_checkpoints (sequence, key_id, hash, root, time, note) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (c.sequence, c.key_id, c.hash, c.root, format_time(c.time), c.note)
-                    for c in checkpoints
-                ],
-            )
-            conn.executemany(
-                "INSERT INTO va_cosignatures (sequence, name, body, line, time) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [
-                    (c.sequence, c.name, c.body, c.line, format_time(c.time))
-                    for c in cosignatures
-                ],
-            )
-            conn.executemany(
-                "INSERT INTO va_timestamps (sequence, token) VALUES (?, ?)", timestamps
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO va_keys (key_id, public_key) VALUES (?, ?)",
-                list(keys.items()),
-            )
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
 
     def _sequence_range(
         self, since: str | None, until: str | None

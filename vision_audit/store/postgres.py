@@ -32,6 +32,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from vision_audit import attributes as attrs
 from vision_audit.exceptions import StoreError
+from vision_audit.store._aggregate_postgres import POSTGRES_STATEMENTS, PostgresReader
+from vision_audit.store._aggregates import run_statements
 from vision_audit.store._base import (
     DEFAULT_CHECKPOINT_EVERY,
     DEFAULT_CHECKPOINT_INTERVAL,
@@ -58,15 +60,18 @@ from vision_audit.store._reviews import (
     POSTGRES_CONSENT_DDL,
     POSTGRES_CONSENT_SELECT,
     POSTGRES_DDL,
+    POSTGRES_POLICY_DDL,
     POSTGRES_REBUILD,
     REVIEW_INDEX_VERSION,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     import psycopg
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from vision_audit.store._aggregates import PeriodAggregates
 
 __all__ = ["SCHEMA_VERSION", "PostgresAuditStore"]
 
@@ -240,7 +245,12 @@ def _keep_review_index(conn: psycopg.Connection[Any]) -> None:
     and the store opens with the trigger it has.
     """
     if not _has_review_index(conn):
-        for statement in (POSTGRES_CONSENT_DDL, *POSTGRES_DDL, *POSTGRES_REBUILD):
+        for statement in (
+            POSTGRES_CONSENT_DDL,
+            POSTGRES_POLICY_DDL,
+            *POSTGRES_DDL,
+            *POSTGRES_REBUILD,
+        ):
             conn.execute(statement)
         _set_review_version(conn)
         return
@@ -249,7 +259,7 @@ def _keep_review_index(conn: psycopg.Connection[Any]) -> None:
     ).fetchone()
     if recorded is not None and recorded[0] == REVIEW_INDEX_VERSION:
         return
-    upgrade = [POSTGRES_CONSENT_DDL] + [
+    upgrade = [POSTGRES_CONSENT_DDL, POSTGRES_POLICY_DDL] + [
         statement
         for statement in POSTGRES_DDL
         if statement.startswith(
@@ -816,6 +826,18 @@ class PostgresAuditStore(BaseAuditStore):
         self._reader = None
 
     # -- reading -----------------------------------------------------------------------
+
+    def _aggregate_period(
+        self,
+        bounds: dict[str, Any],
+        *,
+        cap: int,
+        step: Callable[[str], None],
+    ) -> PeriodAggregates:
+        reader = PostgresReader(_import_psycopg(), self._conninfo, self._schema, bounds)
+        return run_statements(
+            reader, POSTGRES_STATEMENTS, cap=cap, step=step, store=self.name
+        )
 
     @contextlib.contextmanager
     def _quick(self) -> Iterator[psycopg.Connection[Any]]:

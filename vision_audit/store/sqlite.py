@@ -63,6 +63,8 @@ from urllib.parse import quote
 from vision_audit import attributes as attrs
 from vision_audit._threads import at_fork_once
 from vision_audit.exceptions import StoreError
+from vision_audit.store._aggregate_sqlite import SQLITE_STATEMENTS, SQLiteReader
+from vision_audit.store._aggregates import run_statements
 from vision_audit.store._base import (
     DEFAULT_CHECKPOINT_EVERY,
     DEFAULT_CHECKPOINT_INTERVAL,
@@ -82,14 +84,16 @@ from vision_audit.store._reviews import (
     SQLITE_CONSENT_DDL,
     SQLITE_CONSENT_SELECT,
     SQLITE_DDL,
+    SQLITE_POLICY_DDL,
     SQLITE_REBUILD,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from vision_audit.store._aggregates import PeriodAggregates
     from vision_audit.store._base import _Item
 
 __all__ = ["SCHEMA_VERSION", "SQLiteAuditStore"]
@@ -380,14 +384,17 @@ def _insert_statement(rows: int) -> str:
     return f"INSERT INTO temp.va_ingest VALUES {rows_sql}"  # noqa: S608 - placeholders
 
 
-def _has_consent_index(conn: sqlite3.Connection) -> bool:
+def _has_index(conn: sqlite3.Connection, name: str) -> bool:
     return (
         conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'index' "
-            "AND name = 'va_events_consent'"
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
         ).fetchone()
         is not None
     )
+
+
+def _has_consent_index(conn: sqlite3.Connection) -> bool:
+    return _has_index(conn, "va_events_consent")
 
 
 def _has_review_index(conn: sqlite3.Connection) -> bool:
@@ -681,11 +688,15 @@ class SQLiteAuditStore(BaseAuditStore):
     @staticmethod
     def _keep_review_index(conn: sqlite3.Connection) -> None:
         """
-        Create the read indexes (analyses, reviews, consents) and the triggers.
+        Create the read indexes (analyses, reviews, consents, policies), the triggers.
 
         The review index is filled once, from the events; SQLite fills the others.
         """
-        if _has_review_index(conn) and _has_consent_index(conn):
+        if (
+            _has_review_index(conn)
+            and _has_consent_index(conn)
+            and _has_index(conn, "va_events_policy")
+        ):
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -693,6 +704,7 @@ class SQLiteAuditStore(BaseAuditStore):
                 for statement in SQLITE_DDL + SQLITE_REBUILD:
                     conn.execute(statement)
             conn.execute(SQLITE_CONSENT_DDL)
+            conn.execute(SQLITE_POLICY_DDL)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -1083,6 +1095,19 @@ class SQLiteAuditStore(BaseAuditStore):
                 raise self._fail(msg) from err
             finally:
                 conn.close()
+
+    def _aggregate_period(
+        self,
+        bounds: dict[str, Any],
+        *,
+        cap: int,
+        step: Callable[[str], None],
+    ) -> PeriodAggregates:
+        with _GATE.entered():
+            reader = SQLiteReader(self._absolute, bounds)
+            return run_statements(
+                reader, SQLITE_STATEMENTS, cap=cap, step=step, store=str(self.path)
+            )
 
     def _read_head(self) -> ChainHead | None:
         with self._reading() as conn:

@@ -1,7 +1,7 @@
 """
-The report's aggregations as PostgreSQL statements, run in a read-only snapshot.
+The period's figures in PostgreSQL, computed in one read-only snapshot.
 
-They mirror the SQLite statements of :mod:`vision_audit.report.query` one for one, so
+They mirror the SQLite statements of :mod:`._aggregate_sqlite` one for one, so
 that the same events give the same figures in either store: text sorts by code point
 (``COLLATE "C"``), NULLs sort first, JSON ``null`` counts as SQL NULL, and values read
 from the event's data come back as JSON values (numbers stay numbers), as SQLite's
@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 from vision_audit import attributes as attrs
 from vision_audit.exceptions import StoreError
-from vision_audit.report.query import EVENT_ERASED, EVENT_PURGED, TOP_TAGS
-from vision_audit.store._open import redact_url
+from vision_audit.store._aggregates import RETENTION_TYPES, TOP_TAGS
+from vision_audit.store._reviews import POSTGRES_POLICY_EVENTS
 
 if TYPE_CHECKING:
     import psycopg
 
 __all__ = ["POSTGRES_STATEMENTS", "PostgresReader"]
+
+EVENT_PURGED, EVENT_ERASED = RETENTION_TYPES
 
 # The period's events, each envelope parsed to jsonb once, kept for the length of
 # the one statement that computes every aggregate (MATERIALIZED). The rows are found
@@ -181,6 +183,18 @@ _SQL: Final[dict[str, str]] = {
         FROM {_EVENTS} AS ev
         WHERE type IN ('{EVENT_PURGED}', '{EVENT_ERASED}')
         ORDER BY sequence""",
+    "policy_names": f"""
+        SELECT policy_id COLLATE "C", name, version, mode, time FROM (
+            SELECT DISTINCT ON (e ->> 'policy_id') e ->> 'policy_id' AS policy_id,
+                nullif(e #> '{{data,name}}', 'null'::jsonb) AS name,
+                nullif(e #> '{{data,version}}', 'null'::jsonb) AS version,
+                nullif(e #> '{{data,mode}}', 'null'::jsonb) AS mode,
+                e ->> 'time' AS time
+            FROM ({POSTGRES_POLICY_EVENTS}) AS p
+            WHERE e ->> 'type' = '{attrs.EVENT_POLICY_ACTIVATED}'
+                AND e ->> 'time' < %(hi)s AND e ->> 'policy_id' IS NOT NULL
+            ORDER BY e ->> 'policy_id', sequence DESC) AS latest
+        ORDER BY 1""",
     "policies": f"""
         SELECT policy_id COLLATE "C", min(time COLLATE "C"), max(time COLLATE "C"),
             count(*)
@@ -249,8 +263,6 @@ POSTGRES_STATEMENTS: Final[dict[str, str]] = {
             {_value("error_code")}, {_value("inner_error_code")}
         {_EXCEPTIONS_WHERE} ORDER BY sequence LIMIT %(cap)s""",
     "exceptions_total": "SELECT count(*) " + _EXCEPTIONS_WHERE,
-    "head_time": "SELECT envelope::jsonb ->> 'time' FROM va_events "
-    "WHERE sequence = %(s)s",
 }
 """Every statement of the report, by name, with ``%(lo)s`` and ``%(hi)s`` bound."""
 
@@ -272,23 +284,22 @@ class PostgresReader:
     envelopes once; :meth:`all` and :meth:`one` then answer from its rows.
     """
 
-    def __init__(self, url: str, params: dict[str, Any]) -> None:
-        from vision_audit.store.postgres import (  # noqa: PLC0415 - psycopg is optional
-            _import_psycopg,
-            split_url,
-        )
-
-        module = _import_psycopg()
+    def __init__(
+        self,
+        module: Any,  # noqa: ANN401 - psycopg, imported by the store
+        conninfo: str,
+        schema: str | None,
+        params: dict[str, Any],
+    ) -> None:
         self.error: type[Exception] = module.Error
-        conninfo, own = split_url(url)
         options = "-c default_transaction_read_only=on"
-        if own.get("schema"):
-            options += f" -c search_path={own['schema']}"
+        if schema:
+            options += f" -c search_path={schema}"
         try:
             self._conn: psycopg.Connection[Any] = module.connect(
                 conninfo,
                 autocommit=False,
-                application_name="vision-audit report",
+                application_name="vision-audit aggregate",
                 options=options,
             )
             self._conn.execute(
@@ -303,7 +314,7 @@ class PostgresReader:
             # that runs in 0.4 s (the disabled nested loops make its cost look huge).
             self._conn.execute("SET LOCAL jit = off")
         except module.Error as err:
-            msg = f"cannot open {redact_url(url)} read-only: {err}"
+            msg = f"cannot open the store read-only: {err}"
             raise StoreError(msg) from err
         # Rows come back as JSON objects; their values, in column order, are the row.
         module.types.json.set_json_loads(_rows_loads, self._conn)
@@ -311,14 +322,13 @@ class PostgresReader:
         self._found: dict[str, list[tuple[Any, ...]]] = {}
 
     def prefetch(self, statements: dict[str, str], **extra: Any) -> None:  # noqa: ANN401
-        """Run *statements* (but ``head_time``) in one go, over one parse."""
-        wanted = {k: v for k, v in statements.items() if k != "head_time"}
+        """Run *statements* in one go, over one parse."""
         row = self._conn.execute(
-            _combined(wanted), {**self._params, **extra}
+            _combined(statements), {**self._params, **extra}
         ).fetchone()
         if row is None:  # pragma: no cover - a SELECT without FROM gives one row
             return
-        for sql, rows in zip(wanted.values(), row, strict=True):
+        for sql, rows in zip(statements.values(), row, strict=True):
             self._found[sql] = [tuple(values) for values in rows]
 
     def all(self, sql: str, **extra: Any) -> list[tuple[Any, ...]]:  # noqa: ANN401
