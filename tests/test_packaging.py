@@ -68,6 +68,9 @@ class TestWheel:
         assert "vision_audit/_report_templates/report.html.j2" in names
         assert "vision_audit/_report_templates/report.css" in names
         assert "vision_audit/demo/policy.toml" in names
+        assert "vision_audit/_report_templates/partials/maps.html.j2" in names
+        for framework in ("microsoft-image-analysis", "eu-ai-act", "gdpr"):
+            assert f"vision_audit/report/mappings/{framework}.toml" in names
         assert "vision_audit/py.typed" in names
         assert "vision-audit = vision_audit.__main__:main" in entry_points
         assert (

@@ -6,6 +6,7 @@ __all__ = [
     "AuditWriteError",
     "ChainIntegrityError",
     "ConsentRequiredError",
+    "MappingError",
     "PolicyError",
     "ReviewError",
     "ReviewWithheldError",
@@ -186,6 +187,26 @@ class ReportRenderError(VisionAuditError):
 
     .. versionadded:: 0.1.0
     """
+
+
+class MappingError(ReportRenderError, ValueError):
+    """
+    A guidance or regulation mapping file (or its folder) is missing or invalid.
+
+    The message names the file, the item and the field, and says what is accepted.
+
+    Attributes:
+        path: The file (its name) or the folder.
+        where: The item and field at fault (``item[3] 'Art. 12'.evidenced_when``).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, message: str, *, path: str, where: str) -> None:
+        """Keep where, beside the message."""
+        super().__init__(message)
+        self.path = path
+        self.where = where
 
 
 class TagBlockedError(VisionAuditError):

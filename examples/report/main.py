@@ -50,6 +50,12 @@ def main() -> int:
     parser.add_argument("--store", help="default: $VISION_AUDIT_STORE")
     parser.add_argument("--organization", help="named on the cover")
     parser.add_argument("--format", choices=["pdf", "html"], default="pdf")
+    parser.add_argument(
+        "--mappings",
+        action="append",
+        metavar="DIR",
+        help="a folder of your own guidance or regulation maps (see mappings/)",
+    )
     parser.add_argument("--sign-key", help="sign the PDF with this key (PEM, PKCS#12)")
     parser.add_argument("--sign-cert", help="the signing key's X.509 certificate")
     parser.add_argument(
@@ -72,6 +78,8 @@ def main() -> int:
     command += ["--out", str(out), "--format", args.format]
     if args.organization:
         command += ["--organization", args.organization]
+    for folder in args.mappings or ():
+        command += ["--mappings", folder]
     for option in ("sign_key", "sign_cert", "sign_key_password_env"):
         value = getattr(args, option)
         if value:

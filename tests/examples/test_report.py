@@ -9,6 +9,7 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
+import pypdf
 import pytest
 from tests.examples.conftest import EXAMPLES, run
 
@@ -56,6 +57,18 @@ class TestReportScript:
         pdf = tmp_path / "reports" / f"vision-audit-report-{this_month}.pdf"
         assert f"wrote {pdf}" == printed.splitlines()[-1]
         assert pdf.read_bytes().startswith(b"%PDF-")
+
+    def test_own_mappings(self, tmp_path: Path, batched_store: str) -> None:
+        """--mappings mappings/: the ISO/IEC 42001 example is mapped in the PDF."""
+        this_month = dt.datetime.now(dt.UTC).date().strftime("%Y-%m")
+        env = {"VISION_AUDIT_STORE": batched_store, "PATH": "/usr/bin:/bin"}
+        maps = str(FOLDER / "mappings")
+
+        report(tmp_path, "--month", this_month, "--mappings", maps, env=env)
+
+        pdf = tmp_path / f"vision-audit-report-{this_month}.pdf"
+        text = " ".join(page.extract_text() for page in pypdf.PdfReader(pdf).pages)
+        assert "ISO/IEC 42001:2023 Annex A: selected controls" in " ".join(text.split())
 
     def test_last_month_by_default(self, tmp_path: Path, batched_store: str) -> None:
         """Without --month it reports the previous calendar month (UTC)."""

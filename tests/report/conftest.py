@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from vision_audit.models import AuditEvent
+from vision_audit.store import open_store
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 HOSTILE_TAG = "<img src=file:///etc/passwd>"
 CSS_TAG = "x</td><style>*{display:none}</style>"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 POLICY = "sha256:" + "ab" * 32
+MADE = datetime(2026, 4, 1, tzinfo=UTC)
+"""When the tests' reports are made: after the period, for byte-identical PDFs."""
 
 
 class _Recorder:
@@ -160,3 +167,13 @@ def sample_events() -> list[AuditEvent]:
         )
     )
     return store.events
+
+
+def sample_store(folder: Path) -> str:
+    """An SQLite store in *folder* holding :func:`sample_events`; its URL."""
+    url = f"sqlite:///{folder / 'audit.db'}"
+    store = open_store(url)
+    for event in sample_events():
+        store.append(event)
+    store.close()
+    return url

@@ -24,8 +24,9 @@ PERIOD = {"since": "2026-03-01", "until": "2026-03-31"}
 MADE = datetime(2026, 4, 1, tzinfo=UTC)
 """When the compared reports are made: the same moment, not two readings of now."""
 # What legitimately differs between two stores holding the same events: their URL,
-# the verification of their own chain, and the report id that digests both.
-STORE_DETAILS = {"store", "report_id", "integrity"}
+# the verification of their own chain, the report id that digests both, and the
+# moment each report was made (a second apart, now and then).
+STORE_DETAILS = {"store", "report_id", "integrity", "generated_at", "generated_iso"}
 
 
 def _more_events() -> list[AuditEvent]:

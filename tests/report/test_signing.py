@@ -232,7 +232,7 @@ class TestSignedReport:
         assert check.problems[0].startswith("the signer's certificate does not lead")
 
     def test_pdfa_and_attachment_survive(self, signed) -> None:
-        """PDF/A-3b XMP, the same JSON attached, /Info agreeing with the XMP."""
+        """PDF/A-3a XMP, the same JSON attached, /Info agreeing with the XMP."""
         unsigned = pypdf.PdfReader(signed["unsigned"])
         reader = pypdf.PdfReader(signed["signed"])
         xmp = reader.xmp_metadata
@@ -240,8 +240,8 @@ class TestSignedReport:
         modified = reader.metadata["/ModDate"]
         xmp_modified = datetime.fromisoformat(xmp.xmp_modify_date.isoformat())
 
-        assert ("3", "B") == _pdfa_id(xmp.stream.get_data())
-        assert ("3", "B") == _pdfa_id(unsigned.xmp_metadata.stream.get_data())
+        assert ("3", "A") == _pdfa_id(xmp.stream.get_data())
+        assert ("3", "A") == _pdfa_id(unsigned.xmp_metadata.stream.get_data())
         assert unsigned.attachments["report.json"] == reader.attachments["report.json"]
         assert "/Data" == root["/AF"][0].get_object()["/AFRelationship"]
         assert xmp.pdf_producer == reader.metadata["/Producer"]
@@ -282,7 +282,7 @@ class TestSignedReport:
         assert lines["signer"].strip() == "vision-audit report signing (self-signed)"
         assert lines["signature"].strip() == "intact"
         assert lines["coverage"].strip() == "the whole file"
-        assert lines["PDF/A"].strip() == "PDF/A-3B"
+        assert lines["PDF/A"].strip() == "PDF/A-3A"
         assert lines["figures"].strip() == "report.json attached"
         assert lines["report"].strip().startswith("VAR-")
         assert printed.rstrip().endswith(": VALID")

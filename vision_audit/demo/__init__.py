@@ -622,7 +622,7 @@ def _narrate(run: DemoRun, inputs: int, stream: IO[str]) -> None:
         "audit log": "the same events as structlog JSON lines",
         "traces": "the spans as OTLP/JSON, for a trace viewer to import",
         "images": f"{inputs} inputs, with the sidecar scripts the emulator obeys",
-        "report": "the compliance report for legal review (PDF/A-3b, signed)",
+        "report": "the compliance report for legal review (tagged PDF/A-3a, signed)",
         "signing cert": "the report's signing certificate (self-signed)",
         "public key": "the log's key: who wrote the checkpoints",
         "witness key": "the compliance office's witness: who saw them",

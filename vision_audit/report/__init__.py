@@ -4,9 +4,11 @@ Compliance reports: one PDF a compliance officer can hand to legal.
 :func:`generate_report` runs the stages in order, each in its own module: ``query``
 verifies the store and aggregates a period with SQL, ``aggregate`` computes every
 figure, ``render`` fills the Jinja2 templates of ``report_templates/``, and ``pdf``
-writes a PDF/A-3b with the figures attached as JSON. The same store state and options
-give a byte-identical PDF. Given a :class:`~vision_audit.report.signing.ReportSigner`,
-``signing`` signs that PDF (PAdES B-B) in an incremental update after it.
+writes a tagged PDF/A-3a with the figures attached as JSON. The guidance and
+regulation maps come from TOML files (``mappings``): the shipped ones, and an
+organisation's own. The same store state and options give a byte-identical PDF.
+Given a :class:`~vision_audit.report.signing.ReportSigner`, ``signing`` signs that
+PDF (PAdES B-B) in an incremental update after it.
 
 Usage::
 
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from vision_audit.exceptions import ReportRenderError
 from vision_audit.report.aggregate import ReportData, build_report_data
+from vision_audit.report.mappings import load_mappings
 from vision_audit.report.query import (
     DEFAULT_EXCEPTION_CAP,
     parse_period,
@@ -67,6 +70,7 @@ def build_report(
     verify_content: bool = True,
     public_keys: Sequence[Ed25519PublicKey] | None = None,
     generated_at: datetime | None = None,
+    mappings: Sequence[str | Path] = (),
     compare: bool = True,
 ) -> ReportData:
     """
@@ -88,6 +92,8 @@ def build_report(
             signatures must verify under; None trusts the keys the store holds.
         generated_at: When the report is made (its date on the cover and in
             the PDF); ``SOURCE_DATE_EPOCH`` when set, else now.
+        mappings: Folders of your own guidance or regulation maps (``*.toml``),
+            added to the shipped ones; a framework id already mapped is replaced.
         compare: Compare the key figures with the previous period of the same
             length (aggregated too, from the same store).
 
@@ -96,10 +102,13 @@ def build_report(
 
     Raises:
         ReportRenderError: Bad period or store URL.
+        MappingError: A mapping folder or file is bad (named, with the item and
+            field), before the store is read.
         StoreError: The store cannot be read.
 
     .. versionadded:: 0.1.0
     """
+    frameworks = load_mappings(mappings)  # before the long part: fail early
     facts = query_store(
         store_url,
         parse_period(since, until),
@@ -110,7 +119,11 @@ def build_report(
         compare=compare,
     )
     return build_report_data(
-        facts, title=title, organization=organization, generated_at=generated_at
+        facts,
+        title=title,
+        organization=organization,
+        generated_at=generated_at,
+        frameworks=frameworks,
     )
 
 
@@ -129,6 +142,7 @@ def generate_report(
     verify_content: bool = True,
     public_keys: Sequence[Ed25519PublicKey] | None = None,
     generated_at: datetime | None = None,
+    mappings: Sequence[str | Path] = (),
     signer: ReportSigner | None = None,
     compare: bool = True,
 ) -> Path:
@@ -141,7 +155,7 @@ def generate_report(
         since: First moment of the period (date or ISO-8601 time, UTC by default).
         until: End of the period, excluded; a bare date means the end of that day.
         out: The file to write.
-        format: ``pdf`` (PDF/A-3b, figures attached as JSON) or ``html``.
+        format: ``pdf`` (tagged PDF/A-3a, figures attached as JSON) or ``html``.
         templates: A folder with your own ``report.html.j2`` (and ``report.css``);
             the shipped templates when None.
         organization: Who the report is for, on its cover.
@@ -155,6 +169,8 @@ def generate_report(
             signatures must verify under; None trusts the keys the store holds.
         generated_at: When the report is made (its date on the cover and in
             the PDF); ``SOURCE_DATE_EPOCH`` when set, else now.
+        mappings: Folders of your own guidance or regulation maps (``*.toml``),
+            added to the shipped ones; a framework id already mapped is replaced.
         signer: Signs the PDF (PAdES B-B) when given; see :func:`write_report`.
         compare: Compare the key figures with the previous period of the same
             length.
@@ -165,6 +181,7 @@ def generate_report(
     Raises:
         ReportRenderError: Bad period, store URL, templates or output file; a
             signer with an HTML report, or whose certificate is not valid now.
+        MappingError: A mapping folder or file is bad.
         StoreError: The store cannot be read.
 
     .. versionadded:: 0.1.0
@@ -181,6 +198,7 @@ def generate_report(
         verify_content=verify_content,
         public_keys=public_keys,
         generated_at=generated_at,
+        mappings=mappings,
         compare=compare,
     )
     return write_report(

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from vision_audit.report.aggregate import ReportData
 
-__all__ = ["draw_charts"]
+__all__ = ["describe_charts", "draw_charts"]
 
 # Grays and hatches, so that every series reads on a black-and-white printer.
 _SERIES: Final = (
@@ -146,3 +146,58 @@ def draw_charts(data: ReportData) -> dict[str, str]:
             horizontal=True,
         )
     return charts
+
+
+_LISTED: Final = 10
+"""Most days or purposes an alternative text names one by one."""
+
+
+def _outcomes(calls: int, completed: int, failed: int, denied: int) -> str:
+    return f"{calls:,} ({completed:,} completed, {failed:,} failed, {denied:,} denied)"
+
+
+def describe_charts(data: ReportData) -> dict[str, str]:
+    """
+    The alternative text of each chart of :func:`draw_charts`, by name.
+
+    A reader who cannot see the chart gets its figures: the period's days and
+    totals, the busiest days (or every day with calls, when few), the purposes with
+    their calls. The tables beside the charts hold every figure too.
+    """
+    texts: dict[str, str] = {}
+    if data.by_day and data.calls:
+        days = data.by_day
+        busy = [d for d in days if d.calls]
+        shown = sorted(busy, key=lambda d: (-d.calls, d.day))[:_LISTED]
+        listed = "; ".join(
+            f"{d.day}: {_outcomes(d.calls, d.completed, d.failed, d.denied)}"
+            for d in sorted(shown, key=lambda d: d.day)
+        )
+        which = (
+            "Calls on each day with calls"
+            if len(shown) == len(busy)
+            else f"The {len(shown)} busiest days"
+        )
+        texts["by_day"] = (
+            f"Stacked bar chart of calls per UTC day, {days[0].day} to "
+            f"{days[-1].day} ({len(days):,} days): "
+            f"{_outcomes(data.calls, data.completed, data.failed, data.denied)} "
+            f"in all; {len(days) - len(busy):,} days without calls. {which}: "
+            f"{listed}."
+        )
+    if data.by_purpose and data.calls:
+        rows = data.by_purpose[:12]
+        listed = "; ".join(
+            f"{_label(p.name)}: {_outcomes(p.calls, p.completed, p.failed, p.denied)}"
+            for p in rows
+        )
+        more = (
+            f" {len(data.by_purpose) - len(rows):,} more purposes are in the table."
+            if len(data.by_purpose) > len(rows)
+            else ""
+        )
+        texts["by_purpose"] = (
+            f"Horizontal stacked bar chart of calls per purpose, the busiest first. "
+            f"{listed}.{more}"
+        )
+    return texts

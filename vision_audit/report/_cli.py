@@ -118,6 +118,7 @@ def _build(
         progress=progress,
         verify_content=not args.skip_content_digests,
         public_keys=keys,
+        mappings=args.mappings or (),
         compare=not args.no_comparison,
     )
     written = write_report(
@@ -230,15 +231,17 @@ def add_report_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     """
     report = commands.add_parser(
         "report",
-        help="write the compliance report (PDF/A-3b or HTML) of a period",
+        help="write the compliance report (tagged PDF/A-3a or HTML) of a period",
         description=(
             "Verify the audit store, aggregate the period's events in the database and "
-            "write a compliance report for legal review: PDF/A-3b with its figures "
-            "attached as JSON, or HTML. The same store state and options give a "
-            "byte-identical PDF. A store that does not verify still gets a report, "
-            "which says so on its cover, and the command then exits 1. Exit codes: "
-            "0 written and verified, 1 not verified or the store cannot be read, "
-            "2 bad usage."
+            "write a compliance report for legal review: tagged PDF/A-3a with its "
+            "figures attached as JSON, or HTML. Guidance and regulation maps "
+            "(Microsoft's Image Analysis guidance, EU AI Act, GDPR, and your own with "
+            "--mappings) give each item a status and the page of its evidence. The "
+            "same store state and options give a byte-identical PDF. A store that "
+            "does not verify still gets a report, which says so on its cover, and "
+            "the command then exits 1. Exit codes: 0 written and verified, 1 not "
+            "verified or the store cannot be read, 2 bad usage."
         ),
     )
     report.add_argument(
@@ -300,7 +303,7 @@ def add_report_commands(commands: argparse._SubParsersAction) -> None:  # type: 
         "signing (PAdES B-B; needs the sign extra)",
         "Sign the PDF so that its recipient can check it is the one written here "
         "(vision-audit verify-pdf). The signature is an incremental update after "
-        "the unsigned PDF, which stays PDF/A-3b with its JSON, byte for byte; it "
+        "the unsigned PDF, which stays PDF/A-3a with its JSON, byte for byte; it "
         "covers the whole file and its reason names the report id. Try it with "
         "the key and self-signed certificate of vision-audit keygen "
         "--report-signing.",
@@ -327,6 +330,16 @@ def add_report_commands(commands: argparse._SubParsersAction) -> None:  # type: 
         help=(
             "the environment variable holding the key's or PKCS#12 file's "
             "password (a password never goes on the command line)"
+        ),
+    )
+    report.add_argument(
+        "--mappings",
+        action="append",
+        metavar="DIR",
+        help=(
+            "a folder of your own guidance or regulation maps (*.toml, one "
+            "framework a file; schema in docs/report.md), added to the shipped "
+            "ones; a framework id already mapped is replaced. Repeatable"
         ),
     )
     report.add_argument(

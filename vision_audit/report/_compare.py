@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
 from vision_audit import attributes as attrs
+from vision_audit.report._figures import purposes_needing_no_consent
 
 if TYPE_CHECKING:
     from vision_audit.store._aggregates import PeriodAggregates
@@ -60,8 +61,11 @@ def _key_figures(figures: PeriodAggregates) -> dict[str, float | None]:
     by_type: dict[str, int] = {}
     for _, kind, _, _, n in figures.rollup:
         by_type[kind] = by_type.get(kind, 0) + n
-    sent = sum(row[1] for row in figures.consent_calls)
-    with_consent = sum(row[2] for row in figures.consent_calls)
+    # Coverage of the calls that needed consent, as the report's summary counts it.
+    free = purposes_needing_no_consent(figures)
+    needed = [row for row in figures.consent_calls if row[0] not in free]
+    sent = sum(row[1] for row in needed)
+    with_consent = sum(row[2] for row in needed)
     return {
         "calls": by_type.get(attrs.EVENT_REQUESTED, 0)
         + by_type.get(attrs.EVENT_DENIED, 0),

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -21,11 +22,18 @@ from typing import TYPE_CHECKING, Any, Final
 from vision_audit import attributes as attrs
 from vision_audit._text import counted
 from vision_audit.report._compare import Change, compare
+from vision_audit.report._figures import (
+    SECTIONS,
+    named_figures,
+    purposes_needing_no_consent,
+)
+from vision_audit.report.mappings import STATUSES, load_mappings
 from vision_audit.report.query import EVENT_CONSENT_GRANTED, EVENT_CONSENT_REVOKED
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping, Sequence
 
+    from vision_audit.report.mappings import Framework, MappingItem
     from vision_audit.report.query import StoreFacts
 
 __all__ = [
@@ -35,8 +43,9 @@ __all__ = [
     "DroppedTag",
     "ExceptionEntry",
     "Finding",
-    "GuidanceRow",
+    "FrameworkMap",
     "Integrity",
+    "MapRow",
     "PolicyVersion",
     "PurposeVolume",
     "ReportData",
@@ -47,7 +56,7 @@ __all__ = [
     "for_display",
 ]
 
-REPORT_SCHEMA: Final = "vision-audit.report/1"
+REPORT_SCHEMA: Final = "vision-audit.report/2"
 """Version of the report's JSON, embedded in the PDF."""
 
 DEFAULT_TITLE: Final = "Image analysis compliance report"
@@ -93,6 +102,8 @@ class ConsentRow:
     sent: int
     with_consent: int
     coverage: float | None
+    needs_consent: bool = True
+    """False when the policy in force let the purpose's calls through without one."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,6 +188,8 @@ class ExceptionEntry:
     analysis_id: str
     purpose: str
     detail: str
+    actor: str = ""
+    """Who made the call; empty when the store's figures do not say."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,13 +201,38 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class GuidanceRow:
-    """A responsible-use guidance item and the sections that evidence it."""
+class MapRow:
+    """One item of a guidance or regulation map, assessed for the period."""
 
     item: str
-    guidance: str
-    sections: tuple[str, ...]
+    title: str
+    requirement: str
     evidence: str
+    """The item's evidence sentence, filled with the period's figures."""
+    note: str
+    status: str
+    """``evidenced``, ``partly``, ``no evidence`` or ``not applicable``."""
+    rule: str
+    """The rule that decided the status; empty when none held."""
+    sections: tuple[tuple[str, str], ...]
+    """(anchor, title) of each section where the evidence is."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FrameworkMap:
+    """A framework's map (guidance or regulation), each item with its status."""
+
+    id: str
+    anchor: str
+    title: str
+    publisher: str
+    version: str
+    url: str
+    scope: str
+    source: str
+    items: tuple[MapRow, ...]
+    statuses: tuple[Count, ...]
+    """How many items have each status, in the order of the statuses."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,6 +261,10 @@ class Integrity:
     checkpoint_root: str = "n/a"
     checkpoint_note: str = ""
     witnesses: tuple[tuple[str, str], ...] = ()
+    authenticated: bool = False
+    """The signatures verified under a key given to the report."""
+    content_checked: bool = True
+    """Personal content digests were checked."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -298,7 +340,10 @@ class ReportData:
     consent: tuple[ConsentRow, ...]
     consent_sent: int
     consent_with: int
+    consent_needed: int
+    """Calls sent for purposes that need consent (see ``ConsentRow``)."""
     consent_coverage: float | None
+    """Share of ``consent_needed`` that carried a consent reference."""
     consents_granted: int
     consents_revoked: int
     denials_by_reason: tuple[Count, ...]
@@ -327,7 +372,11 @@ class ReportData:
     exceptions_total: int
     exceptions_more: int
     findings: tuple[Finding, ...]
-    guidance: tuple[GuidanceRow, ...]
+    maps: tuple[FrameworkMap, ...]
+    events_before_period: int = 0
+    """Events the store keeps from before the period."""
+    sections: tuple[tuple[str, str], ...] = tuple(SECTIONS.items())
+    """(anchor, title) of each section, in order: the contents page."""
     not_recorded: tuple[str, ...] = field(default=())
     previous_period: str = ""
     """The period compared with: the same length, just before; empty when none."""
@@ -362,64 +411,6 @@ _NOT_RECORDED: Final = (
     "Data subjects appear only as keyed pseudonyms; this report names none.",
 )
 
-_GUIDANCE: Final = (
-    (
-        "G1",
-        "Understand what it can do: test on real conditions, know the limits",
-        ("Volume", "Service errors"),
-        "calls by feature, model versions, latency and every service error",
-    ),
-    (
-        "G2",
-        "Respect privacy: images only with consent, for the consented purposes",
-        ("Consent and purpose",),
-        "consent coverage by purpose, every denial and audit-mode exception",
-    ),
-    (
-        "G3",
-        "Legal review, especially for sensitive or high-risk uses",
-        ("Executive summary", "Policy versions", "Appendix"),
-        "this report, the policies in force and the exceptions by id",
-    ),
-    (
-        "G4",
-        "Human in the loop: constant oversight, real-time intervention",
-        ("Human review",),
-        "flagged analyses, decisions, overrides, time to decision, overdue items",
-    ),
-    (
-        "G5",
-        "Security: integrity of the content, no unauthorized access",
-        ("Integrity attestation",),
-        "hash-chain verification, head hash, signed checkpoint, key fingerprint",
-    ),
-    (
-        "G6",
-        "Block list or allow list: only the tags the use case needs",
-        ("Tag filtering",),
-        "tags dropped by rule, the most frequent, allow-list misses",
-    ),
-    (
-        "G7",
-        "Health-related data: decide whether and how to record it",
-        ("Sensitive content",),
-        "health categories flagged and routed to review",
-    ),
-    (
-        "G8",
-        "Retention policies for images and extracted insights",
-        ("Retention and erasure", "Scope and method"),
-        "purges and subject erasures; images never stored",
-    ),
-    (
-        "G9",
-        "Sharing: nothing without consent, minimal",
-        ("Scope and method", "Consent and purpose"),
-        "what is deliberately not recorded; calls carry consent references",
-    ),
-)
-
-
 TABLE_ROWS: Final = 50
 """Rows a table of the report shows (purposes, actors, counts); JSON has all."""
 MAX_TEXT: Final = 200
@@ -448,7 +439,9 @@ def _clipped(value: Any) -> Any:  # noqa: ANN401 - any of the report's values
     return value
 
 
-_OWN_TEXT: Final = frozenset({"findings", "guidance", "not_recorded", "integrity"})
+_OWN_TEXT: Final = frozenset(
+    {"findings", "maps", "not_recorded", "integrity", "sections"}
+)
 """ReportData fields written by vision-audit itself, shown whole."""
 
 
@@ -577,6 +570,90 @@ def _volume_rows(table: dict[str, dict[str, int]]) -> tuple[PurposeVolume, ...]:
     return tuple(sorted(rows, key=lambda r: (-r.calls, r.name)))
 
 
+def _consent_rows(facts: StoreFacts) -> tuple[ConsentRow, ...]:
+    """Consent coverage by purpose, saying which purposes needed no consent."""
+    free = purposes_needing_no_consent(facts)
+    return tuple(
+        ConsentRow(
+            purpose=purpose or "(none)",
+            sent=sent,
+            with_consent=with_consent,
+            coverage=_share(with_consent, sent),
+            needs_consent=purpose not in free,
+        )
+        for purpose, sent, with_consent in facts.consent_calls
+    )
+
+
+_FIGURE: Final = re.compile(r"\{([a-z0-9_.]+)\}")
+
+
+def _fill(text: str, figures: Mapping[str, float | None]) -> str:
+    """*text* with each ``{figure}`` replaced by the figure, as the report prints it."""
+
+    def value(match: re.Match[str]) -> str:
+        number = figures[match.group(1)]
+        if number is None:
+            return "n/a"
+        if float(number).is_integer():
+            return f"{int(number):,}"
+        return f"{number:,.1f}"
+
+    return _FIGURE.sub(value, text).replace("n/a%", "n/a")
+
+
+def _assess(item: MappingItem, figures: Mapping[str, float | None]) -> MapRow:
+    status, rule = "no evidence", ""
+    for candidate, when in (
+        ("not applicable", item.not_applicable_when),
+        ("evidenced", item.evidenced_when),
+        ("partly", item.partly_when),
+    ):
+        if when is not None and when.holds(figures):
+            status, rule = candidate, when.text
+            break
+    return MapRow(
+        item=item.id,
+        title=item.title,
+        requirement=item.requirement,
+        evidence=_fill(item.evidence, figures),
+        note=item.note,
+        status=status,
+        rule=rule,
+        sections=tuple((anchor, SECTIONS[anchor]) for anchor in item.sections),
+    )
+
+
+def _maps(
+    data: dict[str, Any], frameworks: Sequence[Framework] | None
+) -> tuple[FrameworkMap, ...]:
+    """Each framework's items, their evidence filled in and their status decided."""
+    if frameworks is None:
+        frameworks = load_mappings()
+    figures = named_figures(data)
+    maps = []
+    for framework in frameworks:
+        rows = tuple(_assess(item, figures) for item in framework.items)
+        maps.append(
+            FrameworkMap(
+                id=framework.id,
+                anchor=f"map-{framework.id}",
+                title=framework.title,
+                publisher=framework.publisher,
+                version=framework.version,
+                url=framework.url,
+                scope=framework.scope,
+                source=framework.source,
+                items=rows,
+                statuses=_counts(
+                    (status, sum(1 for row in rows if row.status == status))
+                    for status in STATUSES
+                ),
+            )
+        )
+    return tuple(maps)
+
+
 def _review(facts: StoreFacts) -> Review:
     outcomes = dict(facts.review_outcomes)
     pending = outcomes.get("pending", 0)
@@ -669,6 +746,8 @@ def _integrity(facts: StoreFacts) -> Integrity:
         witnesses=tuple((name, _stamp(moment)) for name, moment in last.witnesses)
         if last
         else (),
+        authenticated=found.ok and found.keys_given and last is not None,
+        content_checked=found.content_checked,
     )
 
 
@@ -715,18 +794,7 @@ def _findings(
             attention=False,
         )
     )
-    coverage = data["consent_coverage"]
-    found.append(
-        Finding(
-            text="No call was sent to the service, so none needed a consent reference."
-            if coverage is None
-            else f"{coverage:.1f}% of the calls sent to the service carried a "
-            f"consent reference ({data['consent_with']:,} of "
-            f"{data['consent_sent']:,}); purposes that do not process personal "
-            "data need none.",
-            attention=False,
-        )
-    )
+    found.append(_consent_finding(data))
     if data["audit_mode_calls"]:
         found.append(
             Finding(
@@ -775,6 +843,8 @@ def _findings(
                 attention=False,
             )
         )
+    if data["maps"]:
+        found.append(_maps_finding(data["maps"]))
     if len(data["policies"]) > 1:
         found.append(_policy_change(data["policies"]))
     if forged := [p for p in data["policies"] if p.mismatch]:
@@ -838,6 +908,46 @@ def _period_label(since: datetime, until: datetime) -> str:
     return f"{since:%d %b %Y %H:%M} to {until:%d %b %Y %H:%M} UTC (end excluded)"
 
 
+def _consent_finding(data: dict[str, Any]) -> Finding:
+    coverage, needed, sent = (
+        data["consent_coverage"],
+        data["consent_needed"],
+        data["consent_sent"],
+    )
+    exempt = sent - needed
+    free = (
+        f" {counted(exempt, 'call')} for purposes whose policy needs no consent "
+        f"{'was' if exempt == 1 else 'were'} sent without one."
+        if exempt
+        else ""
+    )
+    if not sent:
+        text = "No call was sent to the service, so none needed a consent reference."
+    elif coverage is None:
+        text = f"No call sent to the service needed a consent reference.{free}"
+    else:
+        text = (
+            f"{coverage:.1f}% of the calls that needed consent carried a consent "
+            f"reference ({data['consent_with']:,} of {needed:,}).{free}"
+        )
+    return Finding(text=text, attention=data["consent_with"] < needed)
+
+
+def _maps_finding(maps: Sequence[FrameworkMap]) -> Finding:
+    totals = dict.fromkeys(STATUSES, 0)
+    for framework in maps:
+        for row in framework.items:
+            totals[row.status] += 1
+    items = sum(totals.values())
+    parts = ", ".join(f"{n:,} {status}" for status, n in totals.items() if n)
+    return Finding(
+        text=f"The guidance and regulation maps assess {counted(items, 'item')} "
+        f"of {counted(len(maps), 'framework')} against this period's evidence: "
+        f"{parts}.",
+        attention=False,
+    )
+
+
 def _report_id(data: dict[str, Any]) -> str:
     digest = hashlib.sha256(
         json.dumps(data, sort_keys=True, default=str).encode("utf-8")
@@ -869,6 +979,7 @@ def build_report_data(
     title: str | None = None,
     organization: str | None = None,
     generated_at: datetime | None = None,
+    frameworks: Sequence[Framework] | None = None,
 ) -> ReportData:
     """
     Compute every figure of the report from the store's aggregated facts.
@@ -882,6 +993,8 @@ def build_report_data(
         organization: Who the report is for; ``(organization not stated)`` when None.
         generated_at: When the report is made; ``SOURCE_DATE_EPOCH`` when set,
             else now. Not part of the report id.
+        frameworks: The guidance and regulation maps to assess; the shipped
+            ones when None (see :func:`~vision_audit.report.mappings.load_mappings`).
 
     Returns:
         The report's data.
@@ -893,17 +1006,10 @@ def build_report_data(
     failed = by_type.get(attrs.EVENT_FAILED, 0)
     denied = by_type.get(attrs.EVENT_DENIED, 0)
     calls = _calls(by_type)
-    consent_rows = tuple(
-        ConsentRow(
-            purpose=purpose or "(none)",
-            sent=sent,
-            with_consent=with_consent,
-            coverage=_share(with_consent, sent),
-        )
-        for purpose, sent, with_consent in facts.consent_calls
-    )
+    consent_rows = _consent_rows(facts)
     sent = sum(r.sent for r in consent_rows)
     with_consent = sum(r.with_consent for r in consent_rows)
+    needed = sum(r.sent for r in consent_rows if r.needs_consent)
     review = _review(facts)
     integrity = _integrity(facts)
     rules = _counts(facts.dropped_rules)
@@ -967,7 +1073,8 @@ def build_report_data(
         "consent": consent_rows,
         "consent_sent": sent,
         "consent_with": with_consent,
-        "consent_coverage": _share(with_consent, sent),
+        "consent_needed": needed,
+        "consent_coverage": _share(with_consent, needed),
         "consents_granted": by_type.get(EVENT_CONSENT_GRANTED, 0),
         "consents_revoked": by_type.get(EVENT_CONSENT_REVOKED, 0),
         "denials_by_reason": _counts(
@@ -1016,17 +1123,19 @@ def build_report_data(
                 analysis_id=row.analysis_id or "-",
                 purpose=row.purpose or "-",
                 detail=row.detail,
+                # The store's figures name the actor once ExceptionRow has one.
+                actor=getattr(row, "actor", None) or "",
             )
             for row in facts.exceptions
         ),
         "exceptions_total": facts.exceptions_total,
         "exceptions_more": max(0, facts.exceptions_total - len(facts.exceptions)),
-        "guidance": tuple(
-            GuidanceRow(item=item, guidance=text, sections=sections, evidence=evidence)
-            for item, text, sections, evidence in _GUIDANCE
-        ),
         "not_recorded": _NOT_RECORDED,
+        "events_before_period": facts.sequence_range[0] - 1
+        if facts.sequence_range
+        else 0,
     }
+    data["maps"] = _maps(data, frameworks)
     data["findings"] = tuple(_findings(data, review, integrity))
     if facts.previous is not None:
         length = facts.period.until - facts.period.since

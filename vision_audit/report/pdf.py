@@ -1,5 +1,5 @@
 """
-HTML to an archival PDF/A-3b through WeasyPrint, with a locked-down URL fetcher.
+HTML to an archival, tagged PDF/A-3a through WeasyPrint, with a locked-down fetcher.
 
 The fetcher serves ``data:`` URLs (the inline charts) and files inside the templates
 folder, and refuses everything else: no network, no other file. The PDF carries the
@@ -37,9 +37,13 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_PDF_OPTIONS", "TemplateOnlyFetcher", "URLRefusedError", "write_pdf"]
 
 DEFAULT_PDF_OPTIONS: Final[dict[str, Any]] = {
-    "pdf_variant": "pdf/a-3b",
+    # Level A of PDF/A-3: archival (ISO 19005-3) and tagged, so that a screen
+    # reader gets headings, tables with header cells, figures with alternative
+    # text, the document's language and its reading order. PDF/A-3, because it
+    # allows the report's JSON as an associated file.
+    "pdf_variant": "pdf/a-3a",
     "uncompressed_pdf": False,
-    "pdf_tags": False,
+    "pdf_tags": True,
 }
 """Options passed to ``write_pdf``; callers overlay their own."""
 

@@ -19,7 +19,7 @@ import jinja2
 from markupsafe import Markup
 
 from vision_audit.exceptions import ReportRenderError
-from vision_audit.report._charts import draw_charts
+from vision_audit.report._charts import describe_charts, draw_charts
 from vision_audit.report.aggregate import counted, for_display
 
 if TYPE_CHECKING:
@@ -103,17 +103,17 @@ def render_html(data: ReportData, *, templates: Path) -> str:
 
     .. versionadded:: 0.1.0
     """
+    shown = for_display(data)
+    texts = describe_charts(shown)
     charts = {
         name: Markup('<img class="chart" alt="{}" src="{}">').format(
-            name.replace("_", " "), _data_uri(svg)
+            texts[name], _data_uri(svg)
         )
         for name, svg in draw_charts(data).items()
     }
     try:
         template = _environment(templates).get_template(MAIN_TEMPLATE)
-        return template.render(
-            report=for_display(data), charts=charts, stylesheet=STYLESHEET
-        )
+        return template.render(report=shown, charts=charts, stylesheet=STYLESHEET)
     except jinja2.TemplateError as err:
         msg = f"cannot render {templates / MAIN_TEMPLATE}: {err}"
         raise ReportRenderError(msg) from err

@@ -2,7 +2,7 @@
 Sign a report's PDF (PAdES baseline B-B) with pyHanko, and check such a signature.
 
 A signed report is the unsigned one, byte for byte, followed by one incremental
-update holding the signature: the signed revision stays PDF/A-3b with its JSON
+update holding the signature: the signed revision stays PDF/A-3a with its JSON
 attached, and anyone can cut the file at the end of its first revision and compare it
 with a report made again from the same store. The signature covers the whole file.
 
