@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pypdf
 import pytest
-from tests.report.conftest import MADE, sample_store
+from tests.report.conftest import MADE, sample_events, sample_store
 from vision_audit.__main__ import main
 from vision_audit.exceptions import MappingError, ReportRenderError
+from vision_audit.models import AuditEvent
 from vision_audit.report import build_report, generate_report
 from vision_audit.report._figures import FIGURES, SECTIONS, named_figures
 from vision_audit.report._rules import RuleSyntaxError, parse_rule
@@ -20,6 +22,7 @@ from vision_audit.report.mappings import (
     load_mappings,
 )
 from vision_audit.report.render import find_templates, render_html
+from vision_audit.store import InMemoryAuditStore
 
 ISO = """\
 [framework]
@@ -119,6 +122,32 @@ class TestShipped:
         assert "partly" == status[("gdpr", "Art. 32")][0]
         row = data.maps[0].items[3]
         assert row.evidence.startswith("2 analyses flagged for review: 1 decided")
+
+    def test_six_months_of_logs(self) -> None:
+        """AI Act log keeping: evidenced once the verified log reaches 183 days back."""
+        statuses = []
+        for age in (200, 100):
+            store = InMemoryAuditStore()
+            store.append(
+                AuditEvent(
+                    type="analysis.requested",
+                    purpose="claims",
+                    time=datetime(2026, 4, 1, tzinfo=UTC) - timedelta(days=age),
+                )
+            )
+            for event in sample_events():
+                store.append(event)
+            data = build_report(store, since="2026-03-01", until="2026-03-31")
+            rows = {(m.id, row.item): row for m in data.maps for row in m.items}
+            statuses.append(
+                (
+                    data.log_kept_days,
+                    rows[("eu-ai-act", "Art. 19")].status,
+                    rows[("eu-ai-act", "Art. 26(6)")].status,
+                )
+            )
+
+        assert [(200, "evidenced", "evidenced"), (100, "partly", "partly")] == statuses
 
     def test_every_figure_is_computed(self, store_url: str) -> None:
         """The figures rules may name are exactly those the report computes."""

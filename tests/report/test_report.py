@@ -49,6 +49,13 @@ def _pdf(store_url: str, out: Path, **options) -> pypdf.PdfReader:
     return pypdf.PdfReader(out)
 
 
+def _html(store_url: str, out: Path) -> str:
+    generate_report(
+        store_url, since="2026-03-01", until="2026-03-31", out=out, format="html"
+    )
+    return out.read_text()
+
+
 def _text(reader: pypdf.PdfReader) -> str:
     return "\n".join(page.extract_text() for page in reader.pages)
 
@@ -309,21 +316,27 @@ class TestPDF:
         assert b"/StructTreeRoot" in raw
 
 
+class TestAppendix:
+    """The exceptions, each with who made the call and its ids."""
+
+    def test_actor_column(self, store_url: str, tmp_path: Path) -> None:
+        """The actor the audit context named is in the data and in the table."""
+        data = build_report(store_url, since="2026-03-01", until="2026-03-31")
+        html = _html(store_url, tmp_path / "r.html")
+
+        assert {"svc-claims", "svc-retail"} >= {x.actor for x in data.exceptions}
+        assert all(x.actor for x in data.exceptions)
+        assert '<th scope="col">Actor</th>' in html
+
+
 class TestSafety:
     """Values from the store are text; resources come from the templates only."""
 
     def test_hostile_tags_are_text(self, store_url: str, tmp_path: Path) -> None:
         """A tag carrying HTML or CSS renders as plain text, in HTML and PDF."""
-        generate_report(
-            store_url,
-            since="2026-03-01",
-            until="2026-03-31",
-            out=tmp_path / "r.html",
-            format="html",
-        )
+        html = _html(store_url, tmp_path / "r.html")
         reader = _pdf(store_url, tmp_path / "r.pdf")
 
-        html = (tmp_path / "r.html").read_text()
         assert HOSTILE_TAG not in html
         assert "&lt;img src=file:///etc/passwd&gt;" in html
         assert "<style>*" not in html

@@ -92,6 +92,9 @@ FIGURES: Final[dict[str, str]] = {
     "integrity.checkpoints": "signed checkpoints verified",
     "integrity.witnesses": "witnesses that cosigned the last checkpoint",
     "integrity.earlier_events": "events the store keeps from before the period",
+    "integrity.kept_days": (
+        "whole days from the oldest event the store keeps to the period's end"
+    ),
 }
 """Every figure a mapping rule or evidence text may name, and what it counts."""
 
@@ -169,6 +172,7 @@ def named_figures(data: Mapping[str, Any]) -> dict[str, float | None]:
         "integrity.checkpoints": integrity.checkpoints_verified,
         "integrity.witnesses": len(integrity.witnesses),
         "integrity.earlier_events": data["events_before_period"],
+        "integrity.kept_days": data["log_kept_days"],
     }
     return figures
 

@@ -375,6 +375,8 @@ class ReportData:
     maps: tuple[FrameworkMap, ...]
     events_before_period: int = 0
     """Events the store keeps from before the period."""
+    log_kept_days: int | None = None
+    """Whole days from the store's oldest event to the period's end."""
     sections: tuple[tuple[str, str], ...] = tuple(SECTIONS.items())
     """(anchor, title) of each section, in order: the contents page."""
     not_recorded: tuple[str, ...] = field(default=())
@@ -845,9 +847,14 @@ def _findings(
         )
     if data["maps"]:
         found.append(_maps_finding(data["maps"]))
-    if len(data["policies"]) > 1:
-        found.append(_policy_change(data["policies"]))
-    if forged := [p for p in data["policies"] if p.mismatch]:
+    found.extend(_policy_findings(data["policies"]))
+    return found
+
+
+def _policy_findings(policies: tuple[PolicyVersion, ...]) -> list[Finding]:
+    """A change of policy inside the period, and names the log cannot back."""
+    found = [_policy_change(policies)] if len(policies) > 1 else []
+    if forged := [p for p in policies if p.mismatch]:
         found.append(
             Finding(
                 text=f"{counted(len(forged), 'policy', 'policies')} of this period "
@@ -1123,8 +1130,7 @@ def build_report_data(
                 analysis_id=row.analysis_id or "-",
                 purpose=row.purpose or "-",
                 detail=row.detail,
-                # The store's figures name the actor once ExceptionRow has one.
-                actor=getattr(row, "actor", None) or "",
+                actor=row.actor or "",
             )
             for row in facts.exceptions
         ),
@@ -1134,6 +1140,9 @@ def build_report_data(
         "events_before_period": facts.sequence_range[0] - 1
         if facts.sequence_range
         else 0,
+        "log_kept_days": None
+        if facts.integrity.first_time is None
+        else max(0, (facts.period.until - facts.integrity.first_time).days),
     }
     data["maps"] = _maps(data, frameworks)
     data["findings"] = tuple(_findings(data, review, integrity))

@@ -173,6 +173,8 @@ class IntegrityFacts:
     origin: str = ""
     root: str | None = None
     keys_given: bool = False
+    first_time: datetime | None = None
+    """When the store's oldest event (sequence 1; events are never deleted) happened."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -356,9 +358,10 @@ def _facts(
     checkpoints = store.list_checkpoints()
     span = store.get_sequence_range(since=period.since, until=period.until)
     integrity = replace(
-        _integrity(store, verification, checkpoints, _head_time(store)),
+        _integrity(store, verification, checkpoints, _event_time(store, None)),
         content_checked=verify_content,
         keys_given=public_keys is not None,
+        first_time=_event_time(store, 1),
     )
     step("reading the period's events")
     figures = store.aggregate_period(
@@ -382,13 +385,15 @@ def _facts(
     )
 
 
-def _head_time(store: BaseAuditStore) -> datetime | None:
-    """When the store's last event happened, as its envelope says."""
-    head = store.get_head()
-    if head is None:
-        return None
+def _event_time(store: BaseAuditStore, sequence: int | None) -> datetime | None:
+    """When the event at *sequence* (None: the store's last) happened, as it says."""
+    if sequence is None:
+        head = store.get_head()
+        if head is None:
+            return None
+        sequence = head.sequence
     try:
-        events = store.read_events([head.sequence])
-    except (StoreError, ValueError):  # a damaged head: verify names it
+        events = store.read_events([sequence])
+    except (StoreError, ValueError):  # a damaged event: verify names it
         return None
     return events[0].event.time.astimezone(UTC) if events else None

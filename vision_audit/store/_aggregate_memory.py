@@ -409,4 +409,5 @@ def _exception(sequence: int, fields: dict[str, Any]) -> ExceptionRow:
         analysis_id=fields.get("analysis_id"),
         purpose=fields.get("purpose"),
         detail=exception_detail(fields["type"], tuple(_sql(data, p) for p in paths)),
+        actor=fields.get("actor"),
     )

@@ -260,7 +260,7 @@ POSTGRES_STATEMENTS: Final[dict[str, str]] = {
     "exceptions": f"""
         SELECT sequence, event_id, time, type, trace_id, analysis_id, purpose,
             {_value("reason")}, {_value("policy", "reason")}, {_value("status_code")},
-            {_value("error_code")}, {_value("inner_error_code")}
+            {_value("error_code")}, {_value("inner_error_code")}, actor
         {_EXCEPTIONS_WHERE} ORDER BY sequence LIMIT %(cap)s""",
     "exceptions_total": "SELECT count(*) " + _EXCEPTIONS_WHERE,
 }

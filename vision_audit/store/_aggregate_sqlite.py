@@ -260,7 +260,7 @@ _EXCEPTIONS_WHERE: Final = f"""
 
 _EXCEPTIONS: Final = f"""
     SELECT sequence, event_id, time, type, trace_id, analysis_id, purpose,
-        reason, policy_reason, status, error_code, inner_code
+        reason, policy_reason, status, error_code, inner_code, actor
     {_EXCEPTIONS_WHERE} ORDER BY sequence LIMIT :cap"""
 
 

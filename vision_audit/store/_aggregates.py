@@ -58,6 +58,8 @@ class ExceptionRow:
     analysis_id: str | None
     purpose: str | None
     detail: str
+    actor: str | None = None
+    """Who made the call (the service or user the audit context names)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,6 +257,7 @@ def _figures(
             analysis_id=row[5],
             purpose=row[6],
             detail=exception_detail(row[3], row[7:12]),
+            actor=row[12],
         )
         for row in reader.all(sql["exceptions"], cap=cap)
     )
